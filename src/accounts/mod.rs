@@ -1,0 +1,3 @@
+//! Who may ask for tokens: clients (and, later, users).
+
+pub mod clients;

@@ -1,0 +1,186 @@
+//! The `jwtd` command line: `serve` (the default), `migrate`, `clients …`, `keys …`.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::accounts::clients::{self, ClientRegistration};
+use crate::app::{self, Application};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(name = "jwtd", version, about = "A standalone token authority")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Inspect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Register a client; prints its id and its secret, once.
+    Create(CreateClient),
+    /// List registered clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CreateClient {
+    /// A name for operators.
+    #[arg(long)]
+    name: String,
+    /// Space-separated scopes the client may request.
+    #[arg(long, default_value = "")]
+    scope: String,
+    /// An audience (`aud`) of its tokens; repeat for several.
+    #[arg(long = "audience")]
+    audiences: Vec<String>,
+    /// A grant type the client may use; repeat for several.
+    #[arg(long = "grant", default_value = "client_credentials")]
+    grants: Vec<String>,
+    /// Print one JSON object with `client_id` and `client_secret`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List signing keys and their states (never private material).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the command line, runs the command, and turns any failure into one line on stderr.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(e) => return fail(&e),
+    };
+    crate::logging::init(&settings.log);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Migrate => app::open_pool(&settings).map(|_| println!("migrations applied")).map_err(Box::from),
+        Command::Clients(ClientsCommand::Create(args)) => create_client(&settings, &args),
+        Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
+        Command::Keys(KeysCommand::List { json }) => list_keys(&settings, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e.as_ref()),
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("jwtd: {e}");
+    ExitCode::FAILURE
+}
+
+fn serve(settings: Settings) -> CliResult {
+    actix_web::rt::System::new().block_on(async move {
+        let backend = store::DatabaseLocation::parse(secrecy::ExposeSecret::expose_secret(&settings.database.url))
+            .backend_name();
+        let issuer = settings.issuer.clone();
+        let host = settings.http.addr.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h).to_owned();
+        let app = Application::build(settings).await?;
+        log::info!("jwtd listening on http://{host}:{} (issuer {issuer}, {backend})", app.port());
+        app.run_until_stopped().await?;
+        log::info!("jwtd stopped");
+        Ok(())
+    })
+}
+
+fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
+    let registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?;
+    let pool = app::open_pool(settings)?;
+    let mut conn = pool.get()?;
+    let (client, secret) = clients::register(&mut conn, &registration, SystemClock.now())?;
+    if args.json {
+        let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+        println!(
+            "{}",
+            json!({
+                "client_id": client.id,
+                "client_secret": secret.expose(),
+                "name": client.name,
+                "scope": client.scope.to_string(),
+                "audiences": client.audiences,
+                "grant_types": grants,
+            })
+        );
+    } else {
+        println!("client_id:     {}", client.id);
+        println!("client_secret: {}", secret.expose());
+        println!("The secret is shown once and stored only as a hash: keep it now.");
+    }
+    Ok(())
+}
+
+fn list_clients(settings: &Settings, as_json: bool) -> CliResult {
+    let pool = app::open_pool(settings)?;
+    let rows = store::clients::list(&mut *pool.get()?)?;
+    let clients: Vec<_> = rows.iter().map(store::clients::ClientRow::to_client).collect();
+    if as_json {
+        let list: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                json!({ "client_id": c.id, "name": c.name, "scope": c.scope.to_string(),
+                        "audiences": c.audiences, "grant_types": grants, "disabled": c.disabled,
+                        "created_at": c.created_at })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    println!("{:<24} {:<24} {:<32} SCOPE", "CLIENT_ID", "NAME", "GRANTS");
+    for c in &clients {
+        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+        println!("{:<24} {:<24} {:<32} {}", c.id, c.name, grants.join(","), c.scope);
+    }
+    Ok(())
+}
+
+fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
+    let pool = app::open_pool(settings)?;
+    let rows = store::keys::all(&mut *pool.get()?)?;
+    if as_json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|k| {
+                json!({ "kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at,
+                        "published_at": k.published_at, "activated_at": k.activated_at })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(list));
+        return Ok(());
+    }
+    println!("{:<44} {:<6} {:<9} CREATED_AT", "KID", "ALG", "STATE");
+    for k in &rows {
+        println!("{:<44} {:<6} {:<9} {}", k.kid, k.alg, k.state, k.created_at);
+    }
+    Ok(())
+}

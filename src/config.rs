@@ -1,0 +1,264 @@
+//! Settings, layered: the defaults compiled in from `config/default.toml`, then the files
+//! `default.toml` and `$JWTD_ENV.toml` (when present) in `$JWTD_CONFIG_DIR` (default `config`),
+//! then environment variables `JWTD__SECTION__KEY`. Unknown keys are an error.
+//!
+//! Reads: `JWTD_ENV` (`development` or `production`), `JWTD_CONFIG_DIR`, `JWTD__*`,
+//! `JWTD_MASTER_KEY`, `JWTD_MASTER_KEY_FILE`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::keys::master::MasterKeySource;
+
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub issuer: String,
+    pub data_dir: PathBuf,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub tokens: TokenSettings,
+    pub keys: KeySettings,
+    pub log: LogSettings,
+    #[serde(skip, default = "development")]
+    pub environment: Environment,
+    /// `JWTD_MASTER_KEY`: base64 of 32 bytes.
+    #[serde(skip)]
+    pub master_key: Option<SecretString>,
+    /// `JWTD_MASTER_KEY_FILE`: a file holding the same base64 text.
+    #[serde(skip)]
+    pub master_key_file: Option<PathBuf>,
+}
+
+fn development() -> Environment {
+    Environment::Development
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: String,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub pool_size: u32,
+    #[serde(with = "humantime_serde")]
+    pub checkout_timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    pub default_audience: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub rsa_bits: u32,
+    #[serde(with = "humantime_serde")]
+    pub jwks_max_age: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: JWTD_ENV must be development or production, not {0:?}")]
+    Environment(String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("refusing to start in production: {0}")]
+    Production(&'static str),
+}
+
+impl Settings {
+    /// Loads the settings from the process environment and the config folder.
+    pub fn load() -> Result<Self, SettingsError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(&vars)
+    }
+
+    /// Loads the settings from the given environment variables (the process's, or a test's).
+    pub fn load_from(vars: &[(String, String)]) -> Result<Self, SettingsError> {
+        let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        let environment = match var("JWTD_ENV").as_deref() {
+            None | Some("development") => Environment::Development,
+            Some("production") => Environment::Production,
+            Some(other) => return Err(SettingsError::Environment(other.to_owned())),
+        };
+        let env_name = match environment {
+            Environment::Development => "development",
+            Environment::Production => "production",
+        };
+        let dir = PathBuf::from(var("JWTD_CONFIG_DIR").unwrap_or_else(|| "config".to_owned()));
+        let overrides: config::Map<String, String> = vars
+            .iter()
+            .filter(|(k, _)| k.starts_with("JWTD__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(EMBEDDED_DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from(dir.join("default.toml")).required(false))
+            .add_source(config::File::from(dir.join(format!("{env_name}.toml"))).required(false))
+            .add_source(
+                config::Environment::with_prefix("JWTD")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .source(Some(overrides)),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.environment = environment;
+        settings.master_key = var("JWTD_MASTER_KEY").filter(|v| !v.is_empty()).map(SecretString::from);
+        settings.master_key_file = var("JWTD_MASTER_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges, URL shapes, and production's extra demands.
+    pub fn validate(&mut self) -> Result<(), SettingsError> {
+        let invalid = |msg: &str| Err(SettingsError::Invalid(msg.to_owned()));
+        let issuer = self.issuer.trim_end_matches('/');
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+            || issuer.contains(['?', '#', ' '])
+        {
+            return invalid("issuer must be an http(s) URL without query or fragment");
+        }
+        self.issuer = issuer.to_owned();
+        let ttl = self.tokens.access_ttl.as_secs();
+        if !(60..=86_400).contains(&ttl) {
+            return invalid("tokens.access_ttl must be between 1 minute and 1 day");
+        }
+        if !matches!(self.keys.rsa_bits, 2048 | 3072 | 4096) {
+            return invalid("keys.rsa_bits must be 2048, 3072 or 4096");
+        }
+        if self.keys.jwks_max_age > Duration::from_secs(86_400) {
+            return invalid("keys.jwks_max_age must be at most 1 day");
+        }
+        if !(1_024..=1_048_576).contains(&self.http.max_body_bytes) {
+            return invalid("http.max_body_bytes must be between 1 KiB and 1 MiB");
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size must be at least 1");
+        }
+        if self.environment == Environment::Production {
+            if self.master_key.is_none() && self.master_key_file.is_none() {
+                return Err(SettingsError::Production(
+                    "no master key; set JWTD_MASTER_KEY (base64 of 32 bytes) or JWTD_MASTER_KEY_FILE",
+                ));
+            }
+            if !self.issuer.starts_with("https://") {
+                return Err(SettingsError::Production("the issuer (JWTD__ISSUER) must be an https URL"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the master key comes from: the environment, a file, or the embedded default's
+    /// generated file (never in production: `validate` refused that already).
+    pub fn master_key_source(&self) -> MasterKeySource<'_> {
+        match (&self.master_key, &self.master_key_file) {
+            (Some(inline), _) => MasterKeySource::Inline(inline),
+            (None, Some(path)) => MasterKeySource::File(path),
+            (None, None) => MasterKeySource::Generated(self.data_dir.join("master.key")),
+        }
+    }
+
+    /// The audience of tokens for clients registered without one.
+    pub fn default_audience(&self) -> &str {
+        if self.tokens.default_audience.is_empty() { &self.issuer } else { &self.tokens.default_audience }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut all = vec![("JWTD_CONFIG_DIR".to_owned(), "/nonexistent".to_owned())];
+        all.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        all
+    }
+
+    #[test]
+    fn defaults_then_environment_overrides() {
+        let s = Settings::load_from(&vars(&[
+            ("JWTD__HTTP__ADDR", "0.0.0.0:9000"),
+            ("JWTD__TOKENS__ACCESS_TTL", "10m"),
+            ("JWTD__ISSUER", "https://auth.example.com/"),
+        ]))
+        .unwrap();
+        assert_eq!(s.http.addr, "0.0.0.0:9000");
+        assert_eq!(s.tokens.access_ttl, Duration::from_secs(600));
+        assert_eq!(s.issuer, "https://auth.example.com");
+        assert_eq!(s.keys.rsa_bits, 2048);
+        assert_eq!(s.environment, Environment::Development);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = Settings::load_from(&vars(&[("JWTD__HTTP__ADRR", "x")])).unwrap_err();
+        assert!(err.to_string().contains("adrr"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_missing_master_key_and_plain_http() {
+        let err = Settings::load_from(&vars(&[("JWTD_ENV", "production"), ("JWTD__ISSUER", "https://a.example")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("JWTD_MASTER_KEY"), "{err}");
+        let err = Settings::load_from(&vars(&[("JWTD_ENV", "production"), ("JWTD_MASTER_KEY", "x")])).unwrap_err();
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_errors() {
+        for (key, value) in [
+            ("JWTD__TOKENS__ACCESS_TTL", "5s"),
+            ("JWTD__KEYS__RSA_BITS", "1024"),
+            ("JWTD__ISSUER", "ftp://x"),
+            ("JWTD_ENV", "staging"),
+        ] {
+            assert!(Settings::load_from(&vars(&[(key, value)])).is_err(), "{key}={value}");
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Client authentication at the token endpoint: `client_secret_basic` and
+//! `client_secret_post` (RFC 6749 §2.3.1). A request may use one method, not both.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use super::params::Params;
+
+/// Longest client id or secret looked at; anything longer cannot be ours.
+const MAX_CREDENTIAL_LEN: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Basic,
+    Post,
+}
+
+/// What the client presented. The secret is wiped when dropped and never printed.
+pub struct PresentedCredentials {
+    pub client_id: String,
+    pub secret: Zeroizing<String>,
+    pub method: AuthMethod,
+}
+
+impl std::fmt::Debug for PresentedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresentedCredentials")
+            .field("client_id", &self.client_id)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<PresentedCredentials, ApiError> {
+    let basic = match req.headers().get(header::AUTHORIZATION) {
+        Some(value) => Some(parse_basic(value.as_bytes())?),
+        None => None,
+    };
+    let post_id = params.get("client_id");
+    let post_secret = params.get("client_secret");
+    match (basic, post_id, post_secret) {
+        (Some(_), _, Some(_)) => Err(ApiError::invalid_request("use one client authentication method, not two")),
+        (Some(basic), Some(id), None) if id != basic.client_id => {
+            Err(ApiError::invalid_request("client_id does not match the authenticated client"))
+        }
+        (Some(basic), _, None) => Ok(basic),
+        (None, Some(id), Some(secret)) => {
+            if id.len() > MAX_CREDENTIAL_LEN || secret.len() > MAX_CREDENTIAL_LEN {
+                return Err(ApiError::invalid_client(false));
+            }
+            Ok(PresentedCredentials {
+                client_id: id.to_owned(),
+                secret: Zeroizing::new(secret.to_owned()),
+                method: AuthMethod::Post,
+            })
+        }
+        (None, _, _) => Err(ApiError::invalid_client(false)),
+    }
+}
+
+/// `Basic base64(urlencode(id) ":" urlencode(secret))`. Any other scheme, or a malformed
+/// value, fails authentication with a Basic challenge.
+fn parse_basic(value: &[u8]) -> Result<PresentedCredentials, ApiError> {
+    let fail = || ApiError::invalid_client(true);
+    let value = std::str::from_utf8(value).map_err(|_| fail())?;
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(fail)?;
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 4 * MAX_CREDENTIAL_LEN {
+        return Err(fail());
+    }
+    let decoded = Zeroizing::new(STANDARD.decode(encoded.trim()).map_err(|_| fail())?);
+    let decoded = std::str::from_utf8(&decoded).map_err(|_| fail())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(fail)?;
+    let id = form_decode(id).ok_or_else(fail)?;
+    let secret = Zeroizing::new(form_decode(secret).ok_or_else(fail)?);
+    if id.is_empty() || secret.is_empty() || id.len() > MAX_CREDENTIAL_LEN || secret.len() > MAX_CREDENTIAL_LEN {
+        return Err(fail());
+    }
+    Ok(PresentedCredentials { client_id: id, secret, method: AuthMethod::Basic })
+}
+
+/// `application/x-www-form-urlencoded` decoding of one component.
+fn form_decode(text: &str) -> Option<String> {
+    let plus_as_space = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space).decode_utf8().ok().map(|s| s.into_owned())
+}

@@ -1,0 +1,57 @@
+//! Discovery (RFC 8414, OpenID Connect Discovery) and the JWKS (RFC 7517).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::app::AppState;
+
+/// The metadata document, built once at start-up: nothing in it changes while jwtd runs.
+pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
+    let document = serde_json::json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "response_types_supported": [],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+        "scopes_supported": [],
+    });
+    serde_json::to_vec(&document).map(Bytes::from)
+}
+
+pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, state.public_cache_control.clone()))
+        .content_type("application/json")
+        .body(state.metadata.clone())
+}
+
+pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let ring = state.keys.get();
+    let etag = &ring.jwks.etag;
+    let not_modified = if_none_match(&req, etag);
+    let mut response = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    response
+        .insert_header((header::CACHE_CONTROL, state.public_cache_control.clone()))
+        .insert_header((header::ETAG, etag.as_str()));
+    if not_modified {
+        return response.finish();
+    }
+    response.content_type("application/json").body(ring.jwks.body.clone())
+}
+
+/// Weak comparison (RFC 9110 §13.1.2): `W/` prefixes are ignored, `*` matches anything.
+fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
+    req.headers().get_all(header::IF_NONE_MATCH).filter_map(|v| v.to_str().ok()).any(|value| {
+        value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+    })
+}
+
+pub fn cache_control(max_age_secs: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("public, max-age={max_age_secs}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
+}

@@ -1,0 +1,170 @@
+//! The one error policy of the HTTP API.
+//!
+//! Every error answers JSON of one shape, `{"error": code, "error_description": text}`: RFC 6749
+//! §5.2 at the token endpoint, and the same shape everywhere else. The body never carries an
+//! internal cause; causes go to the log. Storage failures answer 503, so clients retry.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// Error codes of RFC 6749 §5.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+}
+
+impl OAuthCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope => "invalid_scope",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum ApiError {
+    OAuth {
+        code: OAuthCode,
+        description: Cow<'static, str>,
+        /// The client tried HTTP Basic: answer 401 with a Basic challenge (RFC 6749 §5.2).
+        basic_challenge: bool,
+    },
+    /// Storage is unreachable or failed; the cause was logged where it happened.
+    Unavailable,
+    /// A fault of jwtd itself; the cause was logged where it happened.
+    Internal,
+    /// Any other status with a stable code, e.g. 404 `not_found`.
+    Status { status: StatusCode, code: &'static str, description: Cow<'static, str> },
+}
+
+impl ApiError {
+    pub fn oauth(code: OAuthCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self::OAuth { code, description: description.into(), basic_challenge: false }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::oauth(OAuthCode::InvalidRequest, description)
+    }
+
+    pub fn invalid_client(basic_challenge: bool) -> Self {
+        Self::OAuth {
+            code: OAuthCode::InvalidClient,
+            description: Cow::Borrowed("client authentication failed"),
+            basic_challenge,
+        }
+    }
+
+    /// Logs `cause` and answers an opaque 500.
+    pub fn internal(cause: &dyn fmt::Display) -> Self {
+        log::error!("internal error: {cause}");
+        Self::Internal
+    }
+
+    /// The JSON body this error answers with, for a bare status (used for errors actix raises
+    /// before a handler runs: 404, 405, 413, malformed bodies).
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, description) = match status {
+            StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed on this endpoint"),
+            StatusCode::PAYLOAD_TOO_LARGE => ("request_too_large", "request body too large"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+            StatusCode::SERVICE_UNAVAILABLE => return Self::Unavailable,
+            s if s.is_server_error() => return Self::Internal,
+            _ => ("invalid_request", "malformed request"),
+        };
+        Self::Status { status, code, description: Cow::Borrowed(description) }
+    }
+
+    fn code(&self) -> &str {
+        match self {
+            Self::OAuth { code, .. } => code.as_str(),
+            Self::Unavailable => "temporarily_unavailable",
+            Self::Internal => "server_error",
+            Self::Status { code, .. } => code,
+        }
+    }
+
+    fn description(&self) -> &str {
+        match self {
+            Self::OAuth { description, .. } | Self::Status { description, .. } => description,
+            Self::Unavailable => "the service is temporarily unavailable; retry shortly",
+            Self::Internal => "internal error",
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.description())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        log::error!("storage: {e}");
+        Self::Unavailable
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        StoreError::Query(e).into()
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        log::error!("blocking task failed: {e}");
+        Self::Unavailable
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::OAuth { code: OAuthCode::InvalidClient, .. } => StatusCode::UNAUTHORIZED,
+            Self::OAuth { .. } => StatusCode::BAD_REQUEST,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Status { status, .. } => *status,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            Self::OAuth { basic_challenge: true, .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"jwtd\"")));
+            }
+            Self::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        response.json(ErrorBody { error: self.code(), error_description: self.description() })
+    }
+}

@@ -1,0 +1,44 @@
+//! Liveness and readiness.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use actix_web::{HttpResponse, ResponseError};
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::store;
+
+/// The process answers: nothing more is checked.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers (a signing key is loaded before the server starts).
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let pool = state.pool.clone();
+    let database = web::block(move || -> Result<(), store::StoreError> {
+        let mut conn = pool.get()?;
+        store::ping(&mut conn)
+    })
+    .await;
+    match database {
+        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Ok(Err(e)) => {
+            log::warn!("not ready: {e}");
+            not_ready()
+        }
+        Err(e) => {
+            log::warn!("not ready: {e}");
+            not_ready()
+        }
+    }
+}
+
+fn not_ready() -> HttpResponse {
+    ApiError::Status {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "not_ready",
+        description: "the database is unreachable".into(),
+    }
+    .error_response()
+}

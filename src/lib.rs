@@ -1,0 +1,16 @@
+//! jwtd: a standalone token authority. It signs short-lived JWT access tokens (RFC 9068),
+//! publishes its keys as a JWKS, and keeps clients and keys in PostgreSQL or SQLite.
+//!
+//! `main.rs` is a thin CLI over this library; `app::Application` builds the server for it and
+//! for the integration tests alike.
+
+pub mod accounts;
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod keys;
+pub mod logging;
+pub mod store;
+pub mod tokens;

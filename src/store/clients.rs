@@ -1,0 +1,84 @@
+//! Client rows. Lists (scopes, audiences, grant types) are stored space-separated: none of
+//! their members may contain a space.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::clients;
+use crate::accounts::clients::{Client, ClientRegistration, GrantType};
+use crate::tokens::scope::Scope;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = clients)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Vec<u8>,
+    pub scopes: String,
+    pub audiences: String,
+    pub grant_types: String,
+    pub refresh_cookie: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = clients)]
+struct NewClient<'a> {
+    id: &'a str,
+    name: &'a str,
+    secret_hash: &'a [u8],
+    scopes: &'a str,
+    audiences: &'a str,
+    grant_types: &'a str,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl ClientRow {
+    /// The client as the domain sees it. Rows are only written through `insert`, so every
+    /// list parses; anything that does not is dropped rather than widening what the client may do.
+    pub fn to_client(&self) -> Client {
+        Client {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            scope: Scope::parse(&self.scopes).unwrap_or_default(),
+            audiences: self.audiences.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
+            grant_types: self.grant_types.split(' ').filter_map(GrantType::parse).collect(),
+            disabled: self.disabled,
+            created_at: self.created_at,
+        }
+    }
+}
+
+pub fn insert(
+    conn: &mut DbConnection,
+    id: &str,
+    registration: &ClientRegistration,
+    secret_hash: &[u8],
+    now: i64,
+) -> QueryResult<()> {
+    let grant_types: Vec<&str> = registration.grant_types.iter().map(|g| g.as_str()).collect();
+    diesel::insert_into(clients::table)
+        .values(NewClient {
+            id,
+            name: &registration.name,
+            secret_hash,
+            scopes: &registration.scope.to_string(),
+            audiences: &registration.audiences.join(" "),
+            grant_types: &grant_types.join(" "),
+            created_at: now,
+            updated_at: now,
+        })
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
+    clients::table.find(id).select(ClientRow::as_select()).first(conn).optional()
+}
+
+pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ClientRow>> {
+    clients::table.order(clients::created_at.asc()).select(ClientRow::as_select()).load(conn)
+}

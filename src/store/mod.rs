@@ -1,0 +1,157 @@
+//! Storage: PostgreSQL in production, SQLite as the embedded default, behind one
+//! `#[derive(MultiConnection)]` so every query is written once. Repository functions take
+//! `&mut DbConnection` and return `QueryResult`; the HTTP layer runs them inside `web::block`
+//! so no query ever runs on an async worker.
+
+pub mod clients;
+pub mod keys;
+pub mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Pragmas every SQLite connection gets: WAL lets readers run beside the one writer,
+/// `busy_timeout` makes a writer wait for the lock instead of failing at once.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type Pool = r2d2::Pool<DbManager>;
+pub type PooledConnection = r2d2::PooledConnection<DbManager>;
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    Postgres(String),
+    /// A file path (`sqlite://data/jwtd.db`, `sqlite:data/jwtd.db` or a bare path).
+    Sqlite(String),
+}
+
+impl DatabaseLocation {
+    pub fn parse(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Self::Postgres(url.to_owned());
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        Self::Sqlite(path.to_owned())
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Postgres(_) => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Opens connections to exactly the backend the URL names. The derived `establish` would try
+/// every backend in turn, and SQLite accepts any string as a file name.
+#[derive(Debug)]
+pub struct DbManager {
+    location: DatabaseLocation,
+}
+
+impl ManageConnection for DbManager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        match &self.location {
+            DatabaseLocation::Postgres(url) => PgConnection::establish(url)
+                .map(DbConnection::Postgres)
+                .map_err(r2d2::Error::ConnectionError),
+            DatabaseLocation::Sqlite(path) => {
+                let mut conn =
+                    SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Why storage failed. Callers answer 503 for every variant; the cause goes to the log only.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no database connection available: {0}")]
+    Unavailable(#[from] r2d2::PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("cannot prepare the database folder {path}: {source}")]
+    Folder { path: String, source: std::io::Error },
+}
+
+/// Pool settings that matter for failure behaviour: a request waits `checkout_timeout` for a
+/// connection (about a second, not r2d2's 30 s default) and then answers 503.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub checkout_timeout: Duration,
+}
+
+/// Opens the pool and runs pending migrations. SQLite's parent folder is created if missing.
+pub fn open(url: &str, options: &PoolOptions) -> Result<Pool, StoreError> {
+    let location = DatabaseLocation::parse(url);
+    if let DatabaseLocation::Sqlite(path) = &location {
+        prepare_sqlite_folder(path)?;
+    }
+    let pool = r2d2::Pool::builder()
+        .max_size(options.max_size)
+        .min_idle(Some(1))
+        .connection_timeout(options.checkout_timeout)
+        .build(DbManager { location })?;
+    let mut conn = pool.get()?;
+    migrate(&mut conn)?;
+    Ok(pool)
+}
+
+fn prepare_sqlite_folder(path: &str) -> Result<(), StoreError> {
+    if path == ":memory:" || path.starts_with("file:") {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
+            .map_err(|source| StoreError::Folder { path: parent.display().to_string(), source }),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the migrations embedded for the connection's backend.
+pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
+    let result = match conn {
+        DbConnection::Postgres(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop),
+        DbConnection::Sqlite(lite) => lite.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+    };
+    result.map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// A cheap round trip, for readiness checks.
+pub fn ping(conn: &mut DbConnection) -> Result<(), StoreError> {
+    conn.batch_execute("SELECT 1").map_err(StoreError::Query)
+}

@@ -1,0 +1,100 @@
+//! The one diesel schema both backends share. Only portable SQL types appear here
+//! (Text, BigInt, Binary, Bool), so `#[derive(MultiConnection)]` can serve both.
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        state -> Text,
+        public_jwk -> Text,
+        private_key_sealed -> Nullable<Binary>,
+        created_at -> BigInt,
+        published_at -> BigInt,
+        activated_at -> Nullable<BigInt>,
+        deactivated_at -> Nullable<BigInt>,
+        last_exp -> Nullable<BigInt>,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Binary,
+        scopes -> Text,
+        audiences -> Text,
+        grant_types -> Text,
+        refresh_cookie -> Bool,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        password_hash -> Text,
+        claims -> Text,
+        disabled -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_families (id) {
+        id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        created_ip -> Nullable<Text>,
+        created_user_agent -> Nullable<Text>,
+        revoked_at -> Nullable<BigInt>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Binary,
+        family_id -> Text,
+        generation -> BigInt,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        rotated_at -> Nullable<BigInt>,
+        rotated_ip -> Nullable<Text>,
+        rotated_user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        kind -> Text,
+        actor -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        detail -> Text,
+    }
+}
+
+diesel::joinable!(refresh_families -> users (user_id));
+diesel::joinable!(refresh_families -> clients (client_id));
+diesel::joinable!(refresh_tokens -> refresh_families (family_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    signing_keys,
+    clients,
+    users,
+    refresh_families,
+    refresh_tokens,
+    audit_events,
+);
