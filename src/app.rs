@@ -78,7 +78,8 @@ impl Application {
         });
 
         let addr = settings.http.addr.clone();
-        let listener = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;
+        let listener =
+            TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;
         let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
         let max_body = settings.http.max_body_bytes;
         let mut server = HttpServer::new(move || {
@@ -130,6 +131,9 @@ fn open_storage(settings: &Settings, now: i64) -> Result<(Pool, KeyRing), Startu
 pub fn open_pool(settings: &Settings) -> Result<Pool, StoreError> {
     store::open(
         settings.database.url.expose_secret(),
-        &PoolOptions { max_size: settings.database.pool_size, checkout_timeout: settings.database.checkout_timeout },
+        &PoolOptions {
+            max_size: settings.database.pool_size,
+            checkout_timeout: settings.database.checkout_timeout,
+        },
     )
 }

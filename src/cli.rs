@@ -81,7 +81,9 @@ pub fn main() -> ExitCode {
     crate::logging::init(&settings.log);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
-        Command::Migrate => app::open_pool(&settings).map(|_| println!("migrations applied")).map_err(Box::from),
+        Command::Migrate => {
+            app::open_pool(&settings).map(|_| println!("migrations applied")).map_err(Box::from)
+        }
         Command::Clients(ClientsCommand::Create(args)) => create_client(&settings, &args),
         Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
         Command::Keys(KeysCommand::List { json }) => list_keys(&settings, json),
@@ -101,8 +103,9 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 
 fn serve(settings: Settings) -> CliResult {
     actix_web::rt::System::new().block_on(async move {
-        let backend = store::DatabaseLocation::parse(secrecy::ExposeSecret::expose_secret(&settings.database.url))
-            .backend_name();
+        let backend =
+            store::DatabaseLocation::parse(secrecy::ExposeSecret::expose_secret(&settings.database.url))
+                .backend_name();
         let issuer = settings.issuer.clone();
         let host = settings.http.addr.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h).to_owned();
         let app = Application::build(settings).await?;

@@ -243,10 +243,12 @@ mod tests {
 
     #[test]
     fn production_refuses_missing_master_key_and_plain_http() {
-        let err = Settings::load_from(&vars(&[("JWTD_ENV", "production"), ("JWTD__ISSUER", "https://a.example")]))
-            .unwrap_err();
+        let err =
+            Settings::load_from(&vars(&[("JWTD_ENV", "production"), ("JWTD__ISSUER", "https://a.example")]))
+                .unwrap_err();
         assert!(err.to_string().contains("JWTD_MASTER_KEY"), "{err}");
-        let err = Settings::load_from(&vars(&[("JWTD_ENV", "production"), ("JWTD_MASTER_KEY", "x")])).unwrap_err();
+        let err =
+            Settings::load_from(&vars(&[("JWTD_ENV", "production"), ("JWTD_MASTER_KEY", "x")])).unwrap_err();
         assert!(err.to_string().contains("https"), "{err}");
     }
 

@@ -99,7 +99,9 @@ pub enum RegistrationError {
     Name,
     #[error("scope: {0}")]
     Scope(#[from] ScopeError),
-    #[error("audiences must be at most {MAX_AUDIENCES} non-empty URIs of at most {MAX_AUDIENCE_LEN} characters without spaces")]
+    #[error(
+        "audiences must be at most {MAX_AUDIENCES} non-empty URIs of at most {MAX_AUDIENCE_LEN} characters without spaces"
+    )]
     Audience,
     #[error("unknown grant type {0:?}; known: client_credentials, password, refresh_token")]
     GrantType(String),
@@ -120,7 +122,9 @@ impl ClientRegistration {
         }
         if audiences.len() > MAX_AUDIENCES
             || audiences.iter().any(|a| {
-                a.is_empty() || a.len() > MAX_AUDIENCE_LEN || a.chars().any(|c| c.is_whitespace() || c.is_control())
+                a.is_empty()
+                    || a.len() > MAX_AUDIENCE_LEN
+                    || a.chars().any(|c| c.is_whitespace() || c.is_control())
             })
         {
             return Err(RegistrationError::Audience);
@@ -206,7 +210,8 @@ mod tests {
 
     #[test]
     fn registration_validates_every_field() {
-        let ok = ClientRegistration::new("svc", "a b", &["https://api".into()], &["client_credentials".into()]);
+        let ok =
+            ClientRegistration::new("svc", "a b", &["https://api".into()], &["client_credentials".into()]);
         assert!(ok.is_ok());
         let grants = ["client_credentials".to_owned()];
         assert_eq!(ClientRegistration::new(" ", "a", &[], &grants).err(), Some(RegistrationError::Name));

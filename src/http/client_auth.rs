@@ -43,7 +43,9 @@ pub fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Prese
     let post_id = params.get("client_id");
     let post_secret = params.get("client_secret");
     match (basic, post_id, post_secret) {
-        (Some(_), _, Some(_)) => Err(ApiError::invalid_request("use one client authentication method, not two")),
+        (Some(_), _, Some(_)) => {
+            Err(ApiError::invalid_request("use one client authentication method, not two"))
+        }
         (Some(basic), Some(id), None) if id != basic.client_id => {
             Err(ApiError::invalid_request("client_id does not match the authenticated client"))
         }
@@ -76,7 +78,11 @@ fn parse_basic(value: &[u8]) -> Result<PresentedCredentials, ApiError> {
     let (id, secret) = decoded.split_once(':').ok_or_else(fail)?;
     let id = form_decode(id).ok_or_else(fail)?;
     let secret = Zeroizing::new(form_decode(secret).ok_or_else(fail)?);
-    if id.is_empty() || secret.is_empty() || id.len() > MAX_CREDENTIAL_LEN || secret.len() > MAX_CREDENTIAL_LEN {
+    if id.is_empty()
+        || secret.is_empty()
+        || id.len() > MAX_CREDENTIAL_LEN
+        || secret.len() > MAX_CREDENTIAL_LEN
+    {
         return Err(fail());
     }
     Ok(PresentedCredentials { client_id: id, secret, method: AuthMethod::Basic })

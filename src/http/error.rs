@@ -158,7 +158,10 @@ impl ResponseError for ApiError {
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self {
             Self::OAuth { basic_challenge: true, .. } => {
-                response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"jwtd\"")));
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"jwtd\""),
+                ));
             }
             Self::Unavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

@@ -14,13 +14,14 @@ use actix_web::{ResponseError, web};
 
 use error::ApiError;
 
+/// Each path is a resource, so a wrong method answers 405 with `Allow` rather than 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::metadata))
-        .route("/.well-known/oauth-authorization-server", web::get().to(discovery::metadata))
-        .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
-        .route("/oauth2/token", web::post().to(token::token))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+    cfg.service(web::resource("/.well-known/openid-configuration").get(discovery::metadata))
+        .service(web::resource("/.well-known/oauth-authorization-server").get(discovery::metadata))
+        .service(web::resource("/.well-known/jwks.json").get(discovery::jwks))
+        .service(web::resource("/oauth2/token").post(token::token))
+        .service(web::resource("/healthz").get(health::healthz))
+        .service(web::resource("/readyz").get(health::readyz));
 }
 
 /// Turns every error response that is not JSON yet (actix's own 404, 405, 413 and extractor

@@ -18,7 +18,11 @@ use crate::tokens::scope::Scope;
 /// wrong secret.
 const DUMMY_SECRET_HASH: [u8; 32] = [0; 32];
 
-pub async fn token(req: HttpRequest, body: Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn token(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let params = Params::from_body(&req, &body)?;
     let grant = params.require("grant_type")?;
     let presented = presented_credentials(&req, &params)?;
@@ -32,7 +36,10 @@ pub async fn token(req: HttpRequest, body: Bytes, state: web::Data<AppState>) ->
         }
         Some(GrantType::ClientCredentials) => client_credentials(&state, &client, &params)?,
         _ => {
-            return Err(ApiError::oauth(OAuthCode::UnsupportedGrantType, "supported grant types: client_credentials"));
+            return Err(ApiError::oauth(
+                OAuthCode::UnsupportedGrantType,
+                "supported grant types: client_credentials",
+            ));
         }
     };
     Ok(token_response(&issued))
@@ -69,12 +76,16 @@ fn requested_scope(params: &Params, registered: &Scope) -> Result<Scope, ApiErro
     let Some(text) = params.get("scope") else {
         return Ok(registered.clone());
     };
-    let requested = Scope::parse(text).map_err(|e| ApiError::oauth(OAuthCode::InvalidScope, e.to_string()))?;
+    let requested =
+        Scope::parse(text).map_err(|e| ApiError::oauth(OAuthCode::InvalidScope, e.to_string()))?;
     if requested.is_empty() {
         return Err(ApiError::invalid_request("scope is empty"));
     }
     if !requested.is_subset(registered) {
-        return Err(ApiError::oauth(OAuthCode::InvalidScope, "the requested scope exceeds what this client may ask for"));
+        return Err(ApiError::oauth(
+            OAuthCode::InvalidScope,
+            "the requested scope exceeds what this client may ask for",
+        ));
     }
     Ok(requested)
 }

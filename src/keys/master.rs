@@ -127,11 +127,8 @@ impl MasterKey {
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| UnsealError)?;
         let mut in_out = Zeroizing::new(ciphertext.to_vec());
-        let len = self
-            .key
-            .open_in_place(nonce, Aad::from(context), &mut in_out)
-            .map_err(|_| UnsealError)?
-            .len();
+        let len =
+            self.key.open_in_place(nonce, Aad::from(context), &mut in_out).map_err(|_| UnsealError)?.len();
         in_out.truncate(len);
         Ok(in_out)
     }

@@ -142,10 +142,9 @@ fn create_current_key(
             log::info!("generated signing key {kid} ({})", policy.alg.as_str());
             Ok(())
         }
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(())
+        }
         Err(e) => Err(e.into()),
     }
 }

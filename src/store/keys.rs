@@ -50,10 +50,7 @@ pub fn published(conn: &mut DbConnection) -> QueryResult<Vec<KeyRow>> {
 }
 
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<KeyRow>> {
-    signing_keys::table
-        .order(signing_keys::created_at.asc())
-        .select(KeyRow::as_select())
-        .load(conn)
+    signing_keys::table.order(signing_keys::created_at.asc()).select(KeyRow::as_select()).load(conn)
 }
 
 /// Inserts a key. Inserting a second `current` key fails with a unique violation, which is

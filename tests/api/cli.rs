@@ -1,0 +1,160 @@
+//! The `jwtd` binary itself: the CLI, the embedded default, production refusals, shutdown.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::{Backend, TestClient, TestDb, new_master_key, spawn_app_on, test_env, verify_offline};
+use crate::on_both_backends;
+use crate::token::token_for;
+
+on_both_backends!(a_client_created_with_the_cli_gets_a_verifiable_token);
+
+/// The binary with a clean environment plus `vars`.
+fn jwtd(vars: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jwtd"));
+    command.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).envs(vars.iter().cloned());
+    command.kill_on_drop(true);
+    command
+}
+
+async fn run_ok(vars: &[(String, String)], args: &[&str]) -> String {
+    let output = jwtd(vars).args(args).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "jwtd {args:?} failed: {stderr}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+async fn a_client_created_with_the_cli_gets_a_verifiable_token(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let master_key = new_master_key();
+    let env = test_env(&db, &master_key);
+    let created: Value = serde_json::from_str(
+        &run_ok(
+            &env,
+            &[
+                "clients",
+                "create",
+                "--name",
+                "billing",
+                "--scope",
+                "read write",
+                "--audience",
+                "https://api",
+                "--json",
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    let client = TestClient {
+        id: created["client_id"].as_str().unwrap().to_owned(),
+        secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    assert!(client.secret.starts_with("jwtd_cs_") && client.secret.len() >= 8 + 43);
+    assert_eq!(created["grant_types"], serde_json::json!(["client_credentials"]));
+
+    let listed = run_ok(&env, &["clients", "list", "--json"]).await;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed[0]["client_id"], client.id.as_str());
+    assert!(!listed.to_string().contains(&client.secret), "the secret is never shown again");
+
+    let app = spawn_app_on(db, &master_key, &[]).await;
+    let token = token_for(&app, &client).await;
+    let claims = verify_offline(&token, &app.jwks().await, "https://api").unwrap();
+    assert_eq!(claims.client_id, client.id);
+    assert_eq!(claims.scope, "read write");
+
+    let keys: Value = serde_json::from_str(&run_ok(&env, &["keys", "list", "--json"]).await).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    assert_eq!(keys[0]["state"], "current");
+    assert_eq!(keys[0]["kid"], jsonwebtoken::decode_header(&token).unwrap().kid.unwrap().as_str());
+    assert!(!keys.to_string().contains("private"), "{keys}");
+
+    let bad =
+        jwtd(&env).args(["clients", "create", "--name", "x", "--grant", "implicit"]).output().await.unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown grant type"));
+}
+
+fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+/// Production refuses to start without a master key or with a plain-http issuer, in one line;
+/// a misspelt setting is an error too.
+#[tokio::test]
+async fn misconfiguration_refuses_to_start_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_master_key();
+    let cases = [
+        (vars(&[("JWTD_ENV", "production"), ("JWTD__ISSUER", "https://auth.example")]), "JWTD_MASTER_KEY"),
+        (vars(&[("JWTD_ENV", "production"), ("JWTD_MASTER_KEY", &key)]), "https"),
+        (vars(&[("JWTD__HTTP__ADRR", "127.0.0.1:0")]), "adrr"),
+        (vars(&[("JWTD_MASTER_KEY", "dG9vIHNob3J0"), ("JWTD__HTTP__ADDR", "127.0.0.1:0")]), "master key"),
+    ];
+    for (env, expected) in cases {
+        let output = jwtd(&env).arg("serve").current_dir(dir.path()).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{env:?} started");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("jwtd:")).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(lines[0].contains(expected), "{expected:?} not in {stderr}");
+    }
+    assert!(!dir.path().join("data").join("master.key").exists(), "nothing generated on refusal");
+}
+
+/// `jwtd` with no configuration at all, in an empty folder: SQLite and a generated master key
+/// under data/, the first signing key, a server; SIGTERM stops it cleanly.
+#[tokio::test]
+async fn the_embedded_default_serves_from_an_empty_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = jwtd(&vars(&[("JWTD__HTTP__ADDR", "127.0.0.1:0")]))
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            log.push(line.clone());
+            if let Some(rest) = line.split("jwtd listening on ").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("jwtd exited before listening: {log:?}");
+    })
+    .await
+    .expect("jwtd did not start in time");
+    assert!(log.iter().any(|l| l.contains("WARN") && l.contains("generated a master key")), "{log:?}");
+
+    let http = reqwest::Client::new();
+    let ready = http.get(format!("{address}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let data = dir.path().join("data");
+    let mode = std::fs::metadata(data.join("master.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(data.join("jwtd.db").exists());
+    let jwks: Value =
+        http.get(format!("{address}/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+    let rest: Vec<String> = {
+        let mut rest = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            rest.push(line);
+        }
+        rest
+    };
+    assert!(rest.iter().any(|l| l.contains("jwtd stopped")), "{rest:?}");
+}

@@ -1,0 +1,79 @@
+//! Discovery metadata, the JWKS and its caching, health and readiness.
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, ISSUER, spawn_app};
+use crate::on_both_backends;
+
+on_both_backends!(
+    discovery_documents_describe_the_server,
+    jwks_is_cacheable_and_public_only,
+    health_and_readiness
+);
+
+async fn discovery_documents_describe_the_server(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for path in ["/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let doc: Value = response.json().await.unwrap();
+        assert_eq!(doc["issuer"], ISSUER);
+        assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+        assert_eq!(doc["token_endpoint"], format!("{ISSUER}/oauth2/token"));
+        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            doc["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post"])
+        );
+        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+    }
+}
+
+async fn jwks_is_cacheable_and_public_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let url = app.url("/.well-known/jwks.json");
+    let response = app.http.get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "public, max-age=300");
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let jwks: Value = response.json().await.unwrap();
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    let key = keys[0].as_object().unwrap();
+    let mut members: Vec<&str> = key.keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
+    assert_eq!(key["alg"], "RS256");
+    assert_eq!(key["use"], "sig");
+    // The kid is the RFC 7638 thumbprint of the key.
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(keys[0].clone()).unwrap();
+    let thumbprint = jwk.thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256).unwrap();
+    assert_eq!(key["kid"], thumbprint);
+    // RSA 2048: a 256-byte modulus.
+    let n = base64_decoded_len(key["n"].as_str().unwrap());
+    assert_eq!(n, 256);
+
+    for value in [etag.clone(), format!("W/{etag}"), format!("\"other\", {etag}"), "*".to_owned()] {
+        let cached = app.http.get(&url).header("if-none-match", value.as_str()).send().await.unwrap();
+        assert_eq!(cached.status(), 304, "{value}");
+        assert_eq!(cached.headers()["etag"], etag.as_str());
+        assert_eq!(cached.headers()["cache-control"], "public, max-age=300");
+        assert!(cached.bytes().await.unwrap().is_empty());
+    }
+    let stale = app.http.get(&url).header("if-none-match", "\"stale\"").send().await.unwrap();
+    assert_eq!(stale.status(), 200);
+}
+
+fn base64_decoded_len(text: &str) -> usize {
+    text.len() * 3 / 4
+}
+
+async fn health_and_readiness(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+}

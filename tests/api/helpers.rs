@@ -1,0 +1,266 @@
+//! Test harness: databases, a running jwtd, clients, and offline verification.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation};
+use jwtd::accounts::clients::{self, ClientRegistration};
+use jwtd::app::Application;
+use jwtd::clock::{Clock, ManualClock};
+use jwtd::config::Settings;
+use jwtd::keys::master::MasterKey;
+use jwtd::tokens::AccessClaims;
+use serde_json::Value;
+
+pub const ISSUER: &str = "http://jwtd.test";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once per backend, as `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_available() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        }
+    )*};
+}
+
+/// Whether the PostgreSQL variants run. Under CI they must: a missing server fails the test.
+pub fn postgres_available() -> bool {
+    if std::env::var("JWTD_TEST_DATABASE_URL").is_ok_and(|v| !v.is_empty()) {
+        return true;
+    }
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but JWTD_TEST_DATABASE_URL is not set");
+    eprintln!("skipping the PostgreSQL variant: JWTD_TEST_DATABASE_URL is not set");
+    false
+}
+
+/// A database of its own for one test: a temporary SQLite file, or a new PostgreSQL database
+/// dropped afterwards.
+pub struct TestDb {
+    pub url: String,
+    dir: tempfile::TempDir,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        match backend {
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", dir.path().join("jwtd.db").display());
+                Self { url, dir, postgres: None }
+            }
+            Backend::Postgres => {
+                let admin = std::env::var("JWTD_TEST_DATABASE_URL").unwrap();
+                let name = format!(
+                    "jwtd_test_{}",
+                    clients::random_id().unwrap().to_lowercase().replace(['-', '_'], "")
+                );
+                let mut conn = PgConnection::establish(&admin).expect("connect to JWTD_TEST_DATABASE_URL");
+                diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+                let (base, _) = admin.rsplit_once('/').unwrap();
+                let url = format!("{base}/{name}");
+                Self { url, dir, postgres: Some((admin, name)) }
+            }
+        }
+    }
+
+    /// A folder that lives as long as the database, for files a test needs.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Runs SQL against the test database's server as its administrator (PostgreSQL only).
+    pub fn admin_sql(&self, sql: &str) {
+        let (admin, _) = self.postgres.as_ref().expect("PostgreSQL only");
+        let mut conn = PgConnection::establish(admin).unwrap();
+        diesel::sql_query(sql).execute(&mut conn).unwrap();
+    }
+
+    pub fn postgres_name(&self) -> &str {
+        &self.postgres.as_ref().expect("PostgreSQL only").1
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.postgres
+            && let Ok(mut conn) = PgConnection::establish(admin)
+        {
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+        }
+    }
+}
+
+/// Environment for a jwtd on this database: port 0, two workers, no config files.
+pub fn test_env(db: &TestDb, master_key: &str) -> Vec<(String, String)> {
+    [
+        ("JWTD_CONFIG_DIR", "/nonexistent"),
+        ("JWTD__DATABASE__URL", db.url.as_str()),
+        ("JWTD__HTTP__ADDR", "127.0.0.1:0"),
+        ("JWTD__HTTP__WORKERS", "2"),
+        ("JWTD__ISSUER", ISSUER),
+        ("JWTD__DATA_DIR", &db.dir().join("data").display().to_string()),
+        ("JWTD_MASTER_KEY", master_key),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+pub fn new_master_key() -> String {
+    MasterKey::generate_base64().unwrap().to_string()
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub db: Arc<TestDb>,
+    pub master_key: String,
+    pub clock: Arc<ManualClock>,
+    handle: ServerHandle,
+}
+
+/// A jwtd on a new database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_on(Arc::new(TestDb::new(backend)), &new_master_key(), &[]).await
+}
+
+/// A jwtd on an existing database, with extra `JWTD__…` settings.
+pub async fn spawn_app_on(db: Arc<TestDb>, master_key: &str, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = test_env(&db, master_key);
+    env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let settings = Settings::load_from(&env).unwrap();
+    let clock = Arc::new(ManualClock::new(jwtd::clock::SystemClock.now()));
+    let app = Application::build_with_clock(settings, clock.clone()).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    let app = TestApp {
+        address,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap(),
+        db,
+        master_key: master_key.to_owned(),
+        clock,
+        handle,
+    };
+    app.wait_ready().await;
+    app
+}
+
+/// A registered client and its one-time secret.
+pub struct TestClient {
+    pub id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Polls `/healthz` until the server answers (bounded).
+    pub async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if self.http.get(self.url("/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("jwtd did not become ready at {}", self.address);
+    }
+
+    pub async fn stop(self) -> Arc<TestDb> {
+        self.handle.stop(true).await;
+        self.db
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::load_from(&test_env(&self.db, &self.master_key)).unwrap()
+    }
+
+    pub fn register_client(&self, scope: &str, audiences: &[&str], grants: &[&str]) -> TestClient {
+        let audiences: Vec<String> = audiences.iter().map(|s| (*s).to_owned()).collect();
+        let grants: Vec<String> = grants.iter().map(|s| (*s).to_owned()).collect();
+        let registration = ClientRegistration::new("test client", scope, &audiences, &grants).unwrap();
+        let pool = jwtd::app::open_pool(&self.settings()).unwrap();
+        let (client, secret) =
+            clients::register(&mut pool.get().unwrap(), &registration, self.clock.now()).unwrap();
+        TestClient { id: client.id, secret: secret.expose().to_owned() }
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    /// `client_credentials` with HTTP Basic.
+    pub async fn client_token(&self, client: &TestClient, extra: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = vec![("grant_type", "client_credentials")];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth2/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn jwks(&self) -> JwkSet {
+        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+    }
+}
+
+/// Verifies an access token the way any resource server would, from the JWKS alone.
+pub fn verify_offline(token: &str, jwks: &JwkSet, audience: &str) -> Result<AccessClaims, String> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    if header.typ.as_deref() != Some("at+jwt") {
+        return Err(format!("typ is {:?}", header.typ));
+    }
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = jwks.find(&kid).ok_or("kid not in the JWKS")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[ISSUER]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+        .map(|d| d.claims)
+        .map_err(|e| e.to_string())
+}
+
+/// Asserts an error response: status, RFC 6749 §5.2 JSON body with this code, never cached.
+pub async fn assert_error(
+    response: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> (reqwest::header::HeaderMap, Value) {
+    let headers = response.headers().clone();
+    assert_eq!(response.status(), status, "status");
+    assert_eq!(headers["content-type"], "application/json", "content type");
+    assert_eq!(headers["cache-control"], "no-store");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    (headers, body)
+}

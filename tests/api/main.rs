@@ -1,0 +1,12 @@
+//! Integration tests: the real server on port 0, a fresh database per test, on SQLite always
+//! and on PostgreSQL when `JWTD_TEST_DATABASE_URL` names a server (required when `CI=true`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod helpers;
+
+mod cli;
+mod discovery;
+mod keys;
+mod storage;
+mod token;
