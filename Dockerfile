@@ -1,0 +1,30 @@
+# jwtd production image. Build: docker build -t jwtd .
+# Not built on the project's CI machines (they run no Docker engine); kept simple to read.
+
+FROM rust:1-bookworm AS build
+# OpenSSL's headers, for TLS to PostgreSQL (the `postgres-tls` feature of the bundled libpq).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --features postgres-tls \
+    && strip target/release/jwtd
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates libssl3 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/jwtd --shell /usr/sbin/nologin jwtd \
+    && mkdir -p /var/lib/jwtd \
+    && chown jwtd:jwtd /var/lib/jwtd
+COPY --from=build /src/target/release/jwtd /usr/local/bin/jwtd
+COPY config /etc/jwtd/config
+ENV JWTD_ENV=production \
+    JWTD_CONFIG_DIR=/etc/jwtd/config \
+    JWTD__DATA_DIR=/var/lib/jwtd
+USER jwtd
+WORKDIR /var/lib/jwtd
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/jwtd"]
+CMD ["serve"]
