@@ -1,1 +1,39 @@
 //! jwtd-verify: verify jwtd's access tokens offline, in the resource servers that receive them.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), jwtd_verify::Error> {
+//! use jwtd_verify::{JwksCache, Verifier};
+//!
+//! let keys = JwksCache::discover("https://auth.example.com").build()?;
+//! keys.refresh().await?; // fail fast at start-up
+//! let _refresher = keys.spawn_refresh_task();
+//! let verifier = Verifier::builder(keys, "https://auth.example.com", "https://api.example.com").build();
+//! let claims = verifier.verify("eyJ…").await?;
+//! assert!(claims.scope.contains("invoices:read"));
+//! # Ok(()) }
+//! ```
+//!
+//! - [`JwksCache`]: the issuer's keys, cached per `Cache-Control`, refreshed ahead of expiry,
+//!   refetched (single flight, with a cool-down) on an unknown `kid`, last good set kept.
+//! - [`Verifier`]: a strict RFC 9068 / RFC 8725 check of compact JWS access tokens.
+//! - `actix` feature (default): the [`Authenticated`] extractor answering RFC 6750 errors.
+
+mod algorithm;
+mod claims;
+mod clock;
+mod error;
+mod jwks;
+mod strict_json;
+mod verifier;
+
+#[cfg(feature = "actix")]
+mod actix;
+
+#[cfg(feature = "actix")]
+pub use actix::{Authenticated, BearerError};
+pub use algorithm::{Algorithm, KeyRejected, VerifyingKey};
+pub use claims::{AccessClaims, Scope};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::Error;
+pub use jwks::{JwksCache, JwksCacheBuilder, KeySet};
+pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, Verified, Verifier, VerifierBuilder};

@@ -1,0 +1,91 @@
+//! The one error type of this crate.
+//!
+//! Messages are fixed strings: they never repeat a token, a claim value or a key, so an error
+//! can be logged or shown without leaking what an attacker sent or what a token carried.
+
+/// Why a token was refused, or why the key set could not be refreshed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    // --- the token's shape ---
+    #[error("token is larger than the allowed maximum")]
+    TokenTooLarge,
+    #[error("token is not a compact JWS (three base64url segments)")]
+    Malformed,
+    #[error("token header is not a valid JSON object")]
+    MalformedHeader,
+    #[error("token claims are not a valid JSON object")]
+    MalformedClaims,
+    #[error("a JSON member name appears twice")]
+    DuplicateMember,
+
+    // --- the header ---
+    #[error("signature algorithm is not allowed")]
+    AlgorithmNotAllowed,
+    #[error("token type is not an access token (typ at+jwt)")]
+    WrongType,
+    #[error("token has critical header parameters, none are supported")]
+    CriticalHeader,
+    #[error("token header has no usable key id")]
+    InvalidKeyId,
+
+    // --- keys and signature ---
+    #[error("no key with the token's key id is known")]
+    UnknownKey,
+    #[error("the key with the token's key id does not allow the token's algorithm")]
+    KeyAlgorithmMismatch,
+    #[error("signature does not verify")]
+    BadSignature,
+
+    // --- the claims ---
+    #[error("a required claim is missing: {0}")]
+    MissingClaim(&'static str),
+    #[error("a claim has the wrong type or value: {0}")]
+    InvalidClaim(&'static str),
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not valid yet")]
+    NotYetValid,
+    #[error("token was issued in the future")]
+    IssuedInFuture,
+    #[error("token was issued by another issuer")]
+    WrongIssuer,
+    #[error("token is not meant for this audience")]
+    WrongAudience,
+
+    // --- the key set ---
+    #[error("key set request failed: {0}")]
+    JwksTransport(String),
+    #[error("key set request timed out")]
+    JwksTimeout,
+    #[error("key set endpoint answered HTTP {0}")]
+    JwksStatus(u16),
+    #[error("key set response is larger than the allowed maximum")]
+    JwksTooLarge,
+    #[error("key set document is invalid: {0}")]
+    JwksInvalid(&'static str),
+    #[error("key set holds private key material")]
+    JwksPrivateKey,
+    #[error("key set holds no usable signing key")]
+    JwksNoUsableKey,
+    #[error("discovery document is invalid: {0}")]
+    DiscoveryInvalid(&'static str),
+}
+
+impl Error {
+    /// True when the token itself was refused (an RFC 6750 `invalid_token`), false when the
+    /// fault is ours: the key set could not be fetched or was unusable.
+    pub fn is_token_error(&self) -> bool {
+        !matches!(
+            self,
+            Self::JwksTransport(_)
+                | Self::JwksTimeout
+                | Self::JwksStatus(_)
+                | Self::JwksTooLarge
+                | Self::JwksInvalid(_)
+                | Self::JwksPrivateKey
+                | Self::JwksNoUsableKey
+                | Self::DiscoveryInvalid(_)
+        )
+    }
+}
