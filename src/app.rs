@@ -10,12 +10,15 @@ use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpServer};
 use secrecy::ExposeSecret;
 
+use crate::accounts::bootstrap;
 use crate::clock::{Clock, SystemClock};
-use crate::config::Settings;
+use crate::config::{Environment, Settings};
 use crate::http;
+use crate::keys::lifecycle::{KeyLifecycle, KeySchedule};
+use crate::keys::live::LiveKeyRing;
 use crate::keys::master::{MasterKey, MasterKeyError};
 use crate::keys::signing::Algorithm;
-use crate::keys::{KeyPolicy, KeyRing, KeyRingError, SharedKeyRing};
+use crate::keys::{KeyRing, KeyRingError};
 use crate::store::{self, Pool, PoolOptions, StoreError};
 use crate::tokens::TokenIssuer;
 
@@ -23,11 +26,13 @@ use crate::tokens::TokenIssuer;
 /// runs its own.
 pub struct AppState {
     pub pool: Pool,
-    pub keys: Arc<SharedKeyRing>,
+    pub keys: Arc<LiveKeyRing>,
     pub clock: Arc<dyn Clock>,
     pub issuer: TokenIssuer,
     pub metadata: Bytes,
     pub public_cache_control: HeaderValue,
+    /// Clock skew tolerated when jwtd checks its own tokens (admin API).
+    pub leeway_secs: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +52,7 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -58,15 +64,18 @@ impl Application {
         let settings = Arc::new(settings);
         let startup_settings = Arc::clone(&settings);
         let startup_clock = Arc::clone(&clock);
-        let (pool, ring) = web::block(move || open_storage(&startup_settings, startup_clock.now()))
-            .await
-            .map_err(|e| StartupError::Other(e.to_string()))??;
+        let (pool, lifecycle, ring) =
+            web::block(move || open_storage(&startup_settings, startup_clock.now()))
+                .await
+                .map_err(|e| StartupError::Other(e.to_string()))??;
+        let keys = Arc::new(LiveKeyRing::new(ring, lifecycle, pool.clone(), Arc::clone(&clock)));
+        let maintenance = keys.spawn_maintenance(settings.keys.reload_interval);
 
         let metadata = http::discovery::metadata_document(&settings.issuer)
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let state = web::Data::new(AppState {
             pool,
-            keys: Arc::new(SharedKeyRing::new(ring)),
+            keys,
             clock,
             issuer: TokenIssuer {
                 issuer: settings.issuer.clone(),
@@ -75,6 +84,7 @@ impl Application {
             },
             metadata,
             public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
+            leeway_secs: i64::try_from(settings.keys.leeway.as_secs()).unwrap_or(60),
         });
 
         let addr = settings.http.addr.clone();
@@ -97,7 +107,7 @@ impl Application {
             .listen(listener)
             .map_err(|source| StartupError::Bind { addr: settings.http.addr.clone(), source })?
             .run();
-        Ok(Self { port, server })
+        Ok(Self { port, server, maintenance })
     }
 
     pub fn port(&self) -> u16 {
@@ -111,20 +121,64 @@ impl Application {
 
     /// Serves until stopped; SIGINT and SIGTERM stop gracefully, letting in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.maintenance.abort();
+        result
     }
 }
 
-/// Opens the pool (running migrations) and loads the key ring, generating the first key on a
-/// new database. Blocking.
-fn open_storage(settings: &Settings, now: i64) -> Result<(Pool, KeyRing), StartupError> {
-    let master = MasterKey::load(settings.master_key_source())?;
+/// Opens the pool (running migrations), makes sure a current and a next key exist, and loads
+/// the key ring. Blocking.
+fn open_storage(settings: &Settings, now: i64) -> Result<(Pool, Arc<KeyLifecycle>, KeyRing), StartupError> {
+    let master = Arc::new(MasterKey::load(settings.master_key_source())?);
     let pool = open_pool(settings)?;
+    let lifecycle = Arc::new(key_lifecycle(settings, master));
     let mut conn = pool.get().map_err(StoreError::from)?;
-    let policy = KeyPolicy { alg: Algorithm::Rs256, rsa_bits: settings.keys.rsa_bits };
-    let ring = KeyRing::load_or_create(&mut conn, &master, policy, now)?;
+    lifecycle.ensure_ready(&mut conn, now)?;
+    let ring = lifecycle.load(&mut conn)?;
+    if settings.admin.bootstrap {
+        bootstrap_admin(&mut conn, settings, now)?;
+    }
     drop(conn);
-    Ok((pool, ring))
+    Ok((pool, lifecycle, ring))
+}
+
+/// Creates the bootstrap admin client on a new database and shows its secret, once: on
+/// standard output (not the log), and in the embedded default also in
+/// `{data_dir}/bootstrap-admin.json` (mode 0600).
+fn bootstrap_admin(
+    conn: &mut crate::store::DbConnection,
+    settings: &Settings,
+    now: i64,
+) -> Result<(), StartupError> {
+    let created =
+        bootstrap::ensure_admin_client(conn, now).map_err(|e| StartupError::Other(e.to_string()))?;
+    let Some((client, secret)) = created else {
+        return Ok(());
+    };
+    println!(
+        "jwtd: created the bootstrap admin client (scope jwtd:admin). Its secret is shown once:\n  \
+         client_id={}\n  client_secret={}",
+        client.id,
+        secret.expose()
+    );
+    if settings.environment == Environment::Development {
+        let path = settings.data_dir.join("bootstrap-admin.json");
+        bootstrap::write_credentials(&path, &client, &secret)
+            .map_err(|e| StartupError::Other(e.to_string()))?;
+        log::warn!("bootstrap admin credentials written to {} (mode 0600)", path.display());
+    }
+    Ok(())
+}
+
+/// The key lifecycle as configured, for the server and the CLI alike.
+pub fn key_lifecycle(settings: &Settings, master: Arc<MasterKey>) -> KeyLifecycle {
+    KeyLifecycle {
+        schedule: KeySchedule::from_settings(&settings.keys),
+        alg: Algorithm::parse(&settings.keys.alg).unwrap_or(Algorithm::Rs256),
+        rsa_bits: settings.keys.rsa_bits,
+        master,
+    }
 }
 
 /// The pool with migrations applied, for the server and the CLI alike.

@@ -9,6 +9,9 @@ use crate::accounts::clients::{self, ClientRegistration};
 use crate::app::{self, Application};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::keys::lifecycle::{KeyLifecycle, RotateError, RotateRequest};
+use crate::keys::master::MasterKey;
+use crate::keys::signing::Algorithm;
 use crate::store;
 
 #[derive(Debug, Parser)]
@@ -69,6 +72,22 @@ enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Promote the pre-published next key and publish a new next key. Refused until the next
+    /// key was published long enough for every verifier to know it.
+    Rotate {
+        /// Emergency: the current key is compromised. It leaves the JWKS at once and tokens it
+        /// signed stop verifying; the next key signs immediately.
+        #[arg(long)]
+        revoke_current: bool,
+        /// Algorithm of the new next key: RS256, ES256 or EdDSA.
+        #[arg(long)]
+        alg: Option<String>,
+        /// RSA size of the new next key: 2048, 3072 or 4096.
+        #[arg(long)]
+        bits: Option<u32>,
+    },
+    /// Retire a next or previous key now: it leaves the JWKS and its private key is erased.
+    Retire { kid: String },
 }
 
 /// Parses the command line, runs the command, and turns any failure into one line on stderr.
@@ -87,6 +106,10 @@ pub fn main() -> ExitCode {
         Command::Clients(ClientsCommand::Create(args)) => create_client(&settings, &args),
         Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
         Command::Keys(KeysCommand::List { json }) => list_keys(&settings, json),
+        Command::Keys(KeysCommand::Rotate { revoke_current, alg, bits }) => {
+            rotate_keys(&settings, revoke_current, alg.as_deref(), bits)
+        }
+        Command::Keys(KeysCommand::Retire { kid }) => retire_key(&settings, &kid),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -164,6 +187,76 @@ fn list_clients(settings: &Settings, as_json: bool) -> CliResult {
         let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
         println!("{:<24} {:<24} {:<32} {}", c.id, c.name, grants.join(","), c.scope);
     }
+    Ok(())
+}
+
+/// The lifecycle with the master key loaded, and a connection: what key changes need.
+fn key_admin(
+    settings: &Settings,
+) -> Result<(KeyLifecycle, store::PooledConnection), Box<dyn std::error::Error>> {
+    let master = std::sync::Arc::new(MasterKey::load(settings.master_key_source())?);
+    let pool = app::open_pool(settings)?;
+    let conn = pool.get()?;
+    Ok((app::key_lifecycle(settings, master), conn))
+}
+
+fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bits: Option<u32>) -> CliResult {
+    let alg = match alg {
+        None => None,
+        Some(name) => Some(Algorithm::parse(name).ok_or("--alg must be RS256, ES256 or EdDSA")?),
+    };
+    if bits.is_some_and(|b| !matches!(b, 2048 | 3072 | 4096)) {
+        return Err("--bits must be 2048, 3072 or 4096".into());
+    }
+    let (lifecycle, mut conn) = key_admin(settings)?;
+    let now = SystemClock.now();
+    let rotation =
+        match lifecycle.rotate(&mut conn, now, RotateRequest { alg, rsa_bits: bits, revoke_current }) {
+            Ok(rotation) => rotation,
+            Err(RotateError::NotReady { ready_at }) => {
+                return Err(format!(
+                    "not rotated: the next key has not been published long enough; retry in {} s",
+                    ready_at - now
+                )
+                .into());
+            }
+            Err(RotateError::Keys(e)) => return Err(e.into()),
+        };
+    let kind = if rotation.revoked.is_some() { "key.revoked" } else { "key.rotated" };
+    store::audit::record(
+        &mut conn,
+        &store::audit::AuditEvent {
+            at: now,
+            kind,
+            actor: Some("cli"),
+            subject: Some(&rotation.current),
+            ip: None,
+            detail: json!(rotation).to_string(),
+        },
+    )?;
+    println!("{}", json!(rotation));
+    if let Some(revoked) = &rotation.revoked {
+        eprintln!("key {revoked} left the JWKS: tokens it signed no longer verify");
+    }
+    Ok(())
+}
+
+fn retire_key(settings: &Settings, kid: &str) -> CliResult {
+    let (lifecycle, mut conn) = key_admin(settings)?;
+    let now = SystemClock.now();
+    lifecycle.retire(&mut conn, kid, now)?;
+    store::audit::record(
+        &mut conn,
+        &store::audit::AuditEvent {
+            at: now,
+            kind: "key.retired",
+            actor: Some("cli"),
+            subject: Some(kid),
+            ip: None,
+            detail: "{}".to_owned(),
+        },
+    )?;
+    println!("{kid} retired");
     Ok(())
 }
 

@@ -31,6 +31,7 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub keys: KeySettings,
     pub log: LogSettings,
+    pub admin: AdminSettings,
     #[serde(skip, default = "development")]
     pub environment: Environment,
     /// `JWTD_MASTER_KEY`: base64 of 32 bytes.
@@ -75,9 +76,23 @@ pub struct TokenSettings {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySettings {
+    pub alg: String,
     pub rsa_bits: u32,
     #[serde(with = "humantime_serde")]
     pub jwks_max_age: Duration,
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// Zero: no scheduled rotation.
+    #[serde(with = "humantime_serde")]
+    pub rotate_every: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub bootstrap: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -169,6 +184,20 @@ impl Settings {
         }
         if self.keys.jwks_max_age > Duration::from_secs(86_400) {
             return invalid("keys.jwks_max_age must be at most 1 day");
+        }
+        if crate::keys::signing::Algorithm::parse(&self.keys.alg).is_none() {
+            return invalid("keys.alg must be RS256, ES256 or EdDSA");
+        }
+        if self.keys.leeway > Duration::from_secs(600) {
+            return invalid("keys.leeway must be at most 10 minutes");
+        }
+        if self.keys.reload_interval < Duration::from_millis(50)
+            || self.keys.reload_interval > Duration::from_secs(300)
+        {
+            return invalid("keys.reload_interval must be between 50ms and 5 minutes");
+        }
+        if !self.keys.rotate_every.is_zero() && self.keys.rotate_every < Duration::from_secs(3_600) {
+            return invalid("keys.rotate_every must be 0s (off) or at least 1 hour");
         }
         if !(1_024..=1_048_576).contains(&self.http.max_body_bytes) {
             return invalid("http.max_body_bytes must be between 1 KiB and 1 MiB");

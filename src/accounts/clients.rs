@@ -166,6 +166,8 @@ impl Client {
 pub enum RegisterError {
     #[error("the system random generator failed")]
     Random,
+    #[error("invalid registration: {0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] diesel::result::Error),
 }

@@ -1,3 +1,4 @@
 //! Who may ask for tokens: clients (and, later, users).
 
+pub mod bootstrap;
 pub mod clients;

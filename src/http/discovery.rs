@@ -31,12 +31,13 @@ pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let ring = state.keys.get();
+    let ring = state.keys.current();
+    let cache_control = cache_control(u64::try_from(state.keys.jwks_max_age(&ring)).unwrap_or(0));
     let etag = &ring.jwks.etag;
     let not_modified = if_none_match(&req, etag);
     let mut response = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response
-        .insert_header((header::CACHE_CONTROL, state.public_cache_control.clone()))
+        .insert_header((header::CACHE_CONTROL, cache_control))
         .insert_header((header::ETAG, etag.as_str()));
     if not_modified {
         return response.finish();

@@ -38,6 +38,12 @@ impl OAuthCode {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    InvalidToken,
+    InsufficientScope,
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     OAuth {
@@ -46,6 +52,9 @@ pub enum ApiError {
         /// The client tried HTTP Basic: answer 401 with a Basic challenge (RFC 6749 §5.2).
         basic_challenge: bool,
     },
+    /// RFC 6750: a protected endpoint without a valid bearer token (401), or with one that
+    /// lacks `scope` (403). `error` is `None` when no token was sent (RFC 6750 §3.1).
+    Bearer { error: Option<BearerError>, scope: Option<&'static str> },
     /// Storage is unreachable or failed; the cause was logged where it happened.
     Unavailable,
     /// A fault of jwtd itself; the cause was logged where it happened.
@@ -95,6 +104,9 @@ impl ApiError {
     fn code(&self) -> &str {
         match self {
             Self::OAuth { code, .. } => code.as_str(),
+            Self::Bearer { error: None, .. } => "unauthorized",
+            Self::Bearer { error: Some(BearerError::InvalidToken), .. } => "invalid_token",
+            Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => "insufficient_scope",
             Self::Unavailable => "temporarily_unavailable",
             Self::Internal => "server_error",
             Self::Status { code, .. } => code,
@@ -104,6 +116,11 @@ impl ApiError {
     fn description(&self) -> &str {
         match self {
             Self::OAuth { description, .. } | Self::Status { description, .. } => description,
+            Self::Bearer { error: None, .. } => "a bearer access token is required",
+            Self::Bearer { error: Some(BearerError::InvalidToken), .. } => "the access token is invalid",
+            Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => {
+                "the access token lacks the required scope"
+            }
             Self::Unavailable => "the service is temporarily unavailable; retry shortly",
             Self::Internal => "internal error",
         }
@@ -129,6 +146,13 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl From<crate::keys::KeyRingError> for ApiError {
+    fn from(e: crate::keys::KeyRingError) -> Self {
+        log::error!("key ring: {e}");
+        Self::Unavailable
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         log::error!("blocking task failed: {e}");
@@ -147,6 +171,8 @@ impl ResponseError for ApiError {
         match self {
             Self::OAuth { code: OAuthCode::InvalidClient, .. } => StatusCode::UNAUTHORIZED,
             Self::OAuth { .. } => StatusCode::BAD_REQUEST,
+            Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => StatusCode::FORBIDDEN,
+            Self::Bearer { .. } => StatusCode::UNAUTHORIZED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Status { status, .. } => *status,
@@ -162,6 +188,18 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"jwtd\""),
                 ));
+            }
+            Self::Bearer { error, scope } => {
+                let mut challenge = String::from("Bearer realm=\"jwtd\"");
+                if error.is_some() {
+                    challenge.push_str(&format!(", error=\"{}\"", self.code()));
+                }
+                if let Some(scope) = scope {
+                    challenge.push_str(&format!(", scope=\"{scope}\""));
+                }
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
             }
             Self::Unavailable => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

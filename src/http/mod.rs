@@ -1,5 +1,6 @@
 //! Routes. Handlers are thin: parse, call the domain, map the result.
 
+pub mod admin;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
@@ -21,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/.well-known/jwks.json").get(discovery::jwks))
         .service(web::resource("/oauth2/token").post(token::token))
         .service(web::resource("/healthz").get(health::healthz))
-        .service(web::resource("/readyz").get(health::readyz));
+        .service(web::resource("/readyz").get(health::readyz))
+        .configure(admin::routes);
 }
 
 /// Turns every error response that is not JSON yet (actix's own 404, 405, 413 and extractor

@@ -34,7 +34,7 @@ pub async fn token(
                 format!("this client may not use the {} grant", grant.as_str()),
             ));
         }
-        Some(GrantType::ClientCredentials) => client_credentials(&state, &client, &params)?,
+        Some(GrantType::ClientCredentials) => client_credentials(&state, &client, &params).await?,
         _ => {
             return Err(ApiError::oauth(
                 OAuthCode::UnsupportedGrantType,
@@ -61,13 +61,15 @@ async fn authenticate(state: &AppState, presented: PresentedCredentials) -> Resu
     }
 }
 
-fn client_credentials(state: &AppState, client: &Client, params: &Params) -> Result<IssuedToken, ApiError> {
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<IssuedToken, ApiError> {
     let scope = requested_scope(params, &client.scope)?;
-    let ring = state.keys.get();
-    state
-        .issuer
-        .client_token(&ring.signer, client, scope, state.clock.now())
-        .map_err(|e| ApiError::internal(&e))
+    let now = state.clock.now();
+    let ring = state.keys.signer_until(now + state.issuer.access_ttl_secs).await?;
+    state.issuer.client_token(&ring.signer, client, scope, now).map_err(|e| ApiError::internal(&e))
 }
 
 /// The requested scope, which may only narrow what the client was registered with; absent,

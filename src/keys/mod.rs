@@ -1,20 +1,25 @@
-//! The key ring: which key signs, which keys the JWKS publishes, and how private keys are
-//! sealed at rest.
+//! Keys: the ring of published keys (which one signs, what the JWKS shows), their lifecycle,
+//! and how private keys are sealed at rest.
 
 pub mod jwk;
+pub mod lifecycle;
+pub mod live;
 pub mod master;
 pub mod signing;
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use actix_web::web::Bytes;
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
 
-use crate::store::keys::{self as key_rows, KeyRow, NewKey, STATE_CURRENT};
-use crate::store::{DbConnection, StoreError};
+use crate::store::StoreError;
+use crate::store::keys::{KeyRow, STATE_CURRENT};
 use jwk::PublicJwk;
+use lifecycle::KeySchedule;
 use master::MasterKey;
 use signing::{Algorithm, SigningKey};
 
@@ -36,6 +41,12 @@ impl From<diesel::result::Error> for KeyRingError {
     }
 }
 
+impl From<diesel::r2d2::PoolError> for KeyRingError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        Self::Store(StoreError::Unavailable(e))
+    }
+}
+
 /// The JWKS as the bytes every response sends, with their entity tag.
 #[derive(Debug, Clone)]
 pub struct JwksDocument {
@@ -52,46 +63,52 @@ impl JwksDocument {
     }
 }
 
-/// One consistent view of the keys: the signer and the JWKS built from the same rows.
-#[derive(Debug)]
+/// What identifies a ring's content: a reload that reads the same rows keeps the ring.
+type Fingerprint = Vec<(String, String, Option<i64>)>;
+
+/// One consistent view of the published keys: the signer, the JWKS and the keys jwtd verifies
+/// its own tokens with, all built from the same rows.
 pub struct KeyRing {
     pub signer: SigningKey,
     pub jwks: JwksDocument,
+    verifiers: HashMap<String, (DecodingKey, jsonwebtoken::Algorithm)>,
+    fingerprint: Fingerprint,
+    /// Tokens signed by `signer` may expire up to this time: the signer's `last_exp` in the
+    /// database, raised there before any token would exceed it.
+    reserved_until: AtomicI64,
+    /// When the published set next changes by schedule (a retirement or a rotation).
+    pub next_change_at: Option<i64>,
 }
 
-/// Key generation parameters.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyPolicy {
-    pub alg: Algorithm,
-    pub rsa_bits: u32,
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("signer", &self.signer)
+            .field("etag", &self.jwks.etag)
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyRing {
-    /// Loads the published keys; on a database with no current key, generates one first.
-    /// Blocking: call it from `web::block` or before the server starts.
-    pub fn load_or_create(
-        conn: &mut DbConnection,
+    pub fn from_rows(
+        rows: Vec<KeyRow>,
         master: &MasterKey,
-        policy: KeyPolicy,
-        now: i64,
+        schedule: &KeySchedule,
     ) -> Result<Self, KeyRingError> {
-        let rows = key_rows::published(conn)?;
-        if rows.iter().any(|row| row.state == STATE_CURRENT) {
-            return Self::from_rows(&rows, master);
-        }
-        create_current_key(conn, master, policy, now)?;
-        Self::from_rows(&key_rows::published(conn)?, master)
-    }
-
-    pub fn from_rows(rows: &[KeyRow], master: &MasterKey) -> Result<Self, KeyRingError> {
         let mut public = Vec::with_capacity(rows.len());
+        let mut verifiers = HashMap::with_capacity(rows.len());
         let mut signer = None;
-        for row in rows {
-            let jwk: PublicJwk = serde_json::from_str(&row.public_jwk)
-                .map_err(|e| KeyRingError::Key { kid: row.kid.clone(), reason: e.to_string() })?;
+        let mut reserved_until = 0;
+        for row in &rows {
+            let key_error = |reason: String| KeyRingError::Key { kid: row.kid.clone(), reason };
+            let jwk: PublicJwk =
+                serde_json::from_str(&row.public_jwk).map_err(|e| key_error(e.to_string()))?;
+            let verifier = verification_key(&jwk).map_err(key_error)?;
             if row.state == STATE_CURRENT {
                 signer = Some(unseal_signer(row, master)?);
+                reserved_until = row.last_exp.unwrap_or(0);
             }
+            verifiers.insert(row.kid.clone(), verifier);
             public.push(jwk);
         }
         let signer = signer.ok_or_else(|| KeyRingError::Key {
@@ -100,8 +117,44 @@ impl KeyRing {
         })?;
         let jwks = JwksDocument::new(&public)
             .map_err(|e| KeyRingError::Key { kid: signer.kid().to_owned(), reason: e.to_string() })?;
-        Ok(Self { signer, jwks })
+        Ok(Self {
+            signer,
+            jwks,
+            verifiers,
+            next_change_at: schedule.next_change_at(&rows),
+            fingerprint: fingerprint(&rows),
+            reserved_until: AtomicI64::new(reserved_until),
+        })
     }
+
+    /// The key a token with this `kid` must verify with, and the only algorithm it may use.
+    pub fn verification_key(&self, kid: &str) -> Option<&(DecodingKey, jsonwebtoken::Algorithm)> {
+        self.verifiers.get(kid)
+    }
+
+    pub fn reserved_until(&self) -> i64 {
+        self.reserved_until.load(Ordering::Acquire)
+    }
+
+    fn extend_reservation(&self, until: i64) {
+        self.reserved_until.fetch_max(until, Ordering::AcqRel);
+    }
+
+    fn same_rows(&self, rows: &[KeyRow]) -> bool {
+        self.fingerprint == fingerprint(rows)
+    }
+}
+
+fn fingerprint(rows: &[KeyRow]) -> Fingerprint {
+    rows.iter().map(|r| (r.kid.clone(), r.state.clone(), r.last_exp)).collect()
+}
+
+fn verification_key(jwk: &PublicJwk) -> Result<(DecodingKey, jsonwebtoken::Algorithm), String> {
+    let value = serde_json::to_value(jwk).map_err(|e| e.to_string())?;
+    let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    let key = DecodingKey::from_jwk(&parsed).map_err(|e| e.to_string())?;
+    let alg = jwk.alg.parse::<jsonwebtoken::Algorithm>().map_err(|e| e.to_string())?;
+    Ok((key, alg))
 }
 
 fn unseal_signer(row: &KeyRow, master: &MasterKey) -> Result<SigningKey, KeyRingError> {
@@ -112,64 +165,4 @@ fn unseal_signer(row: &KeyRow, master: &MasterKey) -> Result<SigningKey, KeyRing
         .unseal(sealed, row.kid.as_bytes())
         .map_err(|_| key_error("cannot unseal: wrong master key?"))?;
     Ok(SigningKey::from_pkcs8(row.kid.clone(), alg, &pkcs8)?)
-}
-
-/// Generates a key and inserts it as `current`. Another instance may win the race; its key
-/// then stands and ours is dropped.
-fn create_current_key(
-    conn: &mut DbConnection,
-    master: &MasterKey,
-    policy: KeyPolicy,
-    now: i64,
-) -> Result<(), KeyRingError> {
-    let generated = signing::generate(policy.alg, policy.rsa_bits)?;
-    let kid = generated.jwk.kid.clone();
-    let sealed = master.seal(&generated.pkcs8, kid.as_bytes())?;
-    let public_jwk = serde_json::to_string(&generated.jwk)
-        .map_err(|e| KeyRingError::Key { kid: kid.clone(), reason: e.to_string() })?;
-    let row = NewKey {
-        kid: &kid,
-        alg: policy.alg.as_str(),
-        state: STATE_CURRENT,
-        public_jwk: &public_jwk,
-        private_key_sealed: Some(&sealed),
-        created_at: now,
-        published_at: now,
-        activated_at: Some(now),
-    };
-    match key_rows::insert(conn, &row) {
-        Ok(()) => {
-            log::info!("generated signing key {kid} ({})", policy.alg.as_str());
-            Ok(())
-        }
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-            Ok(())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// The ring every request reads; swapped whole when keys change.
-#[derive(Debug)]
-pub struct SharedKeyRing(RwLock<Arc<KeyRing>>);
-
-impl SharedKeyRing {
-    pub fn new(ring: KeyRing) -> Self {
-        Self(RwLock::new(Arc::new(ring)))
-    }
-
-    pub fn get(&self) -> Arc<KeyRing> {
-        match self.0.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    pub fn replace(&self, ring: KeyRing) {
-        let ring = Arc::new(ring);
-        match self.0.write() {
-            Ok(mut guard) => *guard = ring,
-            Err(poisoned) => *poisoned.into_inner() = ring,
-        }
-    }
 }

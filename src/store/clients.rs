@@ -82,3 +82,19 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>>
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ClientRow>> {
     clients::table.order(clients::created_at.asc()).select(ClientRow::as_select()).load(conn)
 }
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::delete(clients::table.find(id)).execute(conn)
+}
+
+/// Replaces the client's secret hash; the old secret stops working at once.
+pub fn set_secret_hash(
+    conn: &mut DbConnection,
+    id: &str,
+    secret_hash: &[u8],
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id))
+        .set((clients::secret_hash.eq(secret_hash), clients::updated_at.eq(now)))
+        .execute(conn)
+}

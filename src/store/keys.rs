@@ -40,11 +40,12 @@ pub struct NewKey<'a> {
     pub activated_at: Option<i64>,
 }
 
-/// Keys that belong in the JWKS: everything not yet retired.
+/// Keys that belong in the JWKS: everything not yet retired. Ordered by kid, so every instance
+/// serves the same bytes and the same ETag.
 pub fn published(conn: &mut DbConnection) -> QueryResult<Vec<KeyRow>> {
     signing_keys::table
         .filter(signing_keys::state.eq_any([STATE_NEXT, STATE_CURRENT, STATE_PREVIOUS]))
-        .order(signing_keys::published_at.asc())
+        .order(signing_keys::kid.asc())
         .select(KeyRow::as_select())
         .load(conn)
 }
@@ -57,4 +58,65 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<KeyRow>> {
 /// how concurrent instances agree on exactly one.
 pub fn insert(conn: &mut DbConnection, key: &NewKey<'_>) -> QueryResult<()> {
     diesel::insert_into(signing_keys::table).values(key).execute(conn).map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, kid: &str) -> QueryResult<Option<KeyRow>> {
+    signing_keys::table.find(kid).select(KeyRow::as_select()).first(conn).optional()
+}
+
+/// `current → previous`: the key stops signing and stays published until its tokens expired.
+pub fn demote(conn: &mut DbConnection, kid: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(signing_keys::table.find(kid).filter(signing_keys::state.eq(STATE_CURRENT)))
+        .set((signing_keys::state.eq(STATE_PREVIOUS), signing_keys::deactivated_at.eq(now)))
+        .execute(conn)
+}
+
+/// `next → current`.
+pub fn promote(conn: &mut DbConnection, kid: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(signing_keys::table.find(kid).filter(signing_keys::state.eq(STATE_NEXT)))
+        .set((signing_keys::state.eq(STATE_CURRENT), signing_keys::activated_at.eq(now)))
+        .execute(conn)
+}
+
+/// Any state `→ retired`: leaves the JWKS, and its sealed private key is erased for good.
+/// `deactivated_at` is kept if set, else set to `now`.
+pub fn retire(conn: &mut DbConnection, key: &KeyRow, now: i64) -> QueryResult<usize> {
+    diesel::update(signing_keys::table.find(&key.kid).filter(signing_keys::state.ne(STATE_RETIRED)))
+        .set((
+            signing_keys::state.eq(STATE_RETIRED),
+            signing_keys::retired_at.eq(now),
+            signing_keys::deactivated_at.eq(key.deactivated_at.unwrap_or(now)),
+            signing_keys::private_key_sealed.eq(None::<Vec<u8>>),
+        ))
+        .execute(conn)
+}
+
+/// `previous → retired`, only if no token it signed is still valid: `last_exp` (re-read by the
+/// statement itself, so a concurrent signer raising it wins) is at most `cutoff`.
+pub fn retire_if_expired(conn: &mut DbConnection, key: &KeyRow, cutoff: i64, now: i64) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table
+            .find(&key.kid)
+            .filter(signing_keys::state.eq(STATE_PREVIOUS))
+            .filter(signing_keys::last_exp.is_null().or(signing_keys::last_exp.le(cutoff))),
+    )
+    .set((
+        signing_keys::state.eq(STATE_RETIRED),
+        signing_keys::retired_at.eq(now),
+        signing_keys::private_key_sealed.eq(None::<Vec<u8>>),
+    ))
+    .execute(conn)
+}
+
+/// Raises the key's `last_exp` to `until` if it is lower, while the key may still sign.
+/// Returns the number of rows changed: 0 when `last_exp` was already as high, or the key retired.
+pub fn raise_last_exp(conn: &mut DbConnection, kid: &str, until: i64) -> QueryResult<usize> {
+    diesel::update(
+        signing_keys::table
+            .find(kid)
+            .filter(signing_keys::state.eq_any([STATE_CURRENT, STATE_PREVIOUS]))
+            .filter(signing_keys::last_exp.is_null().or(signing_keys::last_exp.lt(until))),
+    )
+    .set(signing_keys::last_exp.eq(until))
+    .execute(conn)
 }

@@ -3,6 +3,7 @@
 //! `&mut DbConnection` and return `QueryResult`; the HTTP layer runs them inside `web::block`
 //! so no query ever runs on an async worker.
 
+pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod schema;
@@ -150,4 +151,23 @@ pub fn migrate(conn: &mut DbConnection) -> Result<(), StoreError> {
 /// A cheap round trip, for readiness checks.
 pub fn ping(conn: &mut DbConnection) -> Result<(), StoreError> {
     conn.batch_execute("SELECT 1").map_err(StoreError::Query)
+}
+
+/// Runs `f` in a transaction that first takes the named lock (a row of `locks`): PostgreSQL
+/// holds that row lock and SQLite its write lock until commit, so exactly one caller at a time,
+/// across any number of instances, runs `f` for the same name.
+pub fn with_lock<T, E>(
+    conn: &mut DbConnection,
+    name: &str,
+    now: i64,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::prelude::*;
+    conn.transaction(|conn| {
+        diesel::update(schema::locks::table.find(name)).set(schema::locks::held_at.eq(now)).execute(conn)?;
+        f(conn)
+    })
 }

@@ -90,6 +90,20 @@ diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_families -> clients (client_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
 
+diesel::table! {
+    locks (name) {
+        name -> Text,
+        held_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    meta (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     clients,
@@ -97,4 +111,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_families,
     refresh_tokens,
     audit_events,
+    locks,
+    meta,
 );

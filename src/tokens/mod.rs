@@ -1,6 +1,7 @@
 //! Access tokens (RFC 9068): what they claim and how they are issued.
 
 pub mod scope;
+pub mod verify;
 
 use serde::{Deserialize, Serialize};
 

@@ -71,9 +71,12 @@ async fn a_client_created_with_the_cli_gets_a_verifiable_token(backend: Backend)
     assert_eq!(claims.scope, "read write");
 
     let keys: Value = serde_json::from_str(&run_ok(&env, &["keys", "list", "--json"]).await).unwrap();
-    assert_eq!(keys.as_array().unwrap().len(), 1);
-    assert_eq!(keys[0]["state"], "current");
-    assert_eq!(keys[0]["kid"], jsonwebtoken::decode_header(&token).unwrap().kid.unwrap().as_str());
+    let mut states: Vec<&str> =
+        keys.as_array().unwrap().iter().map(|k| k["state"].as_str().unwrap()).collect();
+    states.sort_unstable();
+    assert_eq!(states, ["current", "next"]);
+    let current = keys.as_array().unwrap().iter().find(|k| k["state"] == "current").unwrap();
+    assert_eq!(current["kid"], jsonwebtoken::decode_header(&token).unwrap().kid.unwrap().as_str());
     assert!(!keys.to_string().contains("private"), "{keys}");
 
     let bad =
@@ -143,7 +146,12 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
     assert!(data.join("jwtd.db").exists());
     let jwks: Value =
         http.get(format!("{address}/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let bootstrap: Value =
+        serde_json::from_slice(&std::fs::read(data.join("bootstrap-admin.json")).unwrap()).unwrap();
+    assert_eq!(bootstrap["scope"], "jwtd:admin");
+    let mode = std::fs::metadata(data.join("bootstrap-admin.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());

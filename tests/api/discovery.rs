@@ -38,8 +38,9 @@ async fn jwks_is_cacheable_and_public_only(backend: Backend) {
     let etag = response.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
     let jwks: Value = response.json().await.unwrap();
+    // The current key and the pre-published next key.
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.len(), 2);
     let key = keys[0].as_object().unwrap();
     let mut members: Vec<&str> = key.keys().map(String::as_str).collect();
     members.sort_unstable();

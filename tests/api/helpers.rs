@@ -121,6 +121,8 @@ pub fn test_env(db: &TestDb, master_key: &str) -> Vec<(String, String)> {
         ("JWTD__ISSUER", ISSUER),
         ("JWTD__DATA_DIR", &db.dir().join("data").display().to_string()),
         ("JWTD_MASTER_KEY", master_key),
+        ("JWTD__KEYS__RELOAD_INTERVAL", "100ms"),
+        ("JWTD__KEYS__ROTATE_EVERY", "0s"),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -147,10 +149,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// A jwtd on an existing database, with extra `JWTD__…` settings.
 pub async fn spawn_app_on(db: Arc<TestDb>, master_key: &str, extra: &[(&str, &str)]) -> TestApp {
+    let clock = Arc::new(ManualClock::new(jwtd::clock::SystemClock.now()));
+    spawn_app_with(db, master_key, extra, clock).await
+}
+
+/// A jwtd on an existing database and a clock shared with the test (and other instances).
+pub async fn spawn_app_with(
+    db: Arc<TestDb>,
+    master_key: &str,
+    extra: &[(&str, &str)],
+    clock: Arc<ManualClock>,
+) -> TestApp {
     let mut env = test_env(&db, master_key);
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings = Settings::load_from(&env).unwrap();
-    let clock = Arc::new(ManualClock::new(jwtd::clock::SystemClock.now()));
     let app = Application::build_with_clock(settings, clock.clone()).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();

@@ -1,0 +1,74 @@
+//! The bootstrap admin client: on an installation's first start, jwtd registers one client
+//! allowed `client_credentials` with scope `jwtd:admin`, so an operator can reach the admin API
+//! without touching the database. It is created once per database, whatever the number of
+//! instances starting at the same time.
+
+use std::path::Path;
+
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::clients::{self, Client, ClientRegistration, ClientSecret};
+use crate::store::audit::{self, AuditEvent};
+use crate::store::schema::meta;
+use crate::store::{self, DbConnection};
+
+const MARKER: &str = "bootstrap_admin_client";
+const LOCK: &str = "bootstrap";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(transparent)]
+    Register(#[from] clients::RegisterError),
+    #[error(transparent)]
+    Store(#[from] diesel::result::Error),
+    #[error("cannot write {path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
+/// Registers the bootstrap admin client unless this database already had one. Returns it with
+/// its secret the one time it is created.
+pub fn ensure_admin_client(
+    conn: &mut DbConnection,
+    now: i64,
+) -> Result<Option<(Client, ClientSecret)>, BootstrapError> {
+    let done = meta::table.find(MARKER).select(meta::value).first::<String>(conn).optional()?;
+    if done.is_some() {
+        return Ok(None);
+    }
+    store::with_lock(conn, LOCK, now, |conn| {
+        if meta::table.find(MARKER).select(meta::value).first::<String>(conn).optional()?.is_some() {
+            return Ok(None);
+        }
+        let registration = ClientRegistration::new(
+            "bootstrap-admin",
+            crate::http::admin::ADMIN_SCOPE,
+            &[],
+            &["client_credentials".to_owned()],
+        )
+        .map_err(|e| clients::RegisterError::Invalid(e.to_string()))?;
+        let (client, secret) = clients::register(conn, &registration, now)?;
+        diesel::insert_into(meta::table)
+            .values((meta::name.eq(MARKER), meta::value.eq(&client.id)))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            &AuditEvent {
+                at: now,
+                kind: "client.created",
+                actor: Some("jwtd"),
+                subject: Some(&client.id),
+                ip: None,
+                detail: json!({ "bootstrap": true, "scope": client.scope.to_string() }).to_string(),
+            },
+        )?;
+        Ok(Some((client, secret)))
+    })
+}
+
+/// Writes the credentials to `path`, readable by the owner only (embedded default).
+pub fn write_credentials(path: &Path, client: &Client, secret: &ClientSecret) -> Result<(), BootstrapError> {
+    let body = json!({ "client_id": client.id, "client_secret": secret.expose(), "scope": client.scope.to_string() });
+    crate::keys::master::write_private_file(path, format!("{body}\n").as_bytes())
+        .map_err(|source| BootstrapError::Write { path: path.display().to_string(), source })
+}

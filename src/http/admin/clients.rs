@@ -1,0 +1,149 @@
+//! `/admin/clients`: register, list, show, delete, and rotate a client's secret. Secrets are
+//! returned once, in the response that creates them.
+
+use actix_web::http::StatusCode;
+use actix_web::web;
+use actix_web::{HttpResponse, Responder};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AdminCaller;
+use crate::accounts::clients::{self, Client, ClientRegistration, ClientSecret};
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::store::{self, StoreError};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClient {
+    name: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    audiences: Vec<String>,
+    #[serde(default = "default_grants")]
+    grant_types: Vec<String>,
+}
+
+fn default_grants() -> Vec<String> {
+    vec!["client_credentials".to_owned()]
+}
+
+fn describe(client: &Client) -> serde_json::Value {
+    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    json!({
+        "client_id": client.id,
+        "name": client.name,
+        "scope": client.scope.to_string(),
+        "audiences": client.audiences,
+        "grant_types": grants,
+        "disabled": client.disabled,
+        "created_at": client.created_at,
+    })
+}
+
+fn with_secret(client: &Client, secret: &ClientSecret) -> serde_json::Value {
+    let mut body = describe(client);
+    if let Some(fields) = body.as_object_mut() {
+        fields.insert("client_secret".to_owned(), json!(secret.expose()));
+    }
+    body
+}
+
+fn not_found() -> ApiError {
+    ApiError::Status {
+        status: StatusCode::NOT_FOUND,
+        code: "not_found",
+        description: "no such client".into(),
+    }
+}
+
+pub async fn create(
+    caller: AdminCaller,
+    body: web::Json<CreateClient>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let registration = ClientRegistration::new(&body.name, &body.scope, &body.audiences, &body.grant_types)
+        .map_err(|e| ApiError::Status {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_request",
+        description: e.to_string().into(),
+    })?;
+    let pool = state.pool.clone();
+    let now = state.clock.now();
+    let (client, secret) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        let (client, secret) =
+            clients::register(&mut conn, &registration, now).map_err(|e| ApiError::internal(&e))?;
+        caller.audit(&mut conn, now, "client.created", Some(&client.id), describe(&client))?;
+        Ok((client, secret))
+    })
+    .await??;
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(with_secret(&client, &secret)))
+}
+
+pub async fn list(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let rows = web::block(move || -> Result<_, StoreError> { Ok(store::clients::list(&mut *pool.get()?)?) })
+        .await??;
+    let clients: Vec<_> = rows.iter().map(|r| describe(&r.to_client())).collect();
+    Ok(HttpResponse::Ok().json(json!({ "clients": clients })))
+}
+
+pub async fn get(
+    _caller: AdminCaller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let id = id.into_inner();
+    let row =
+        web::block(move || -> Result<_, StoreError> { Ok(store::clients::find(&mut *pool.get()?, &id)?) })
+            .await??;
+    let row = row.ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(describe(&row.to_client())))
+}
+
+pub async fn delete(
+    caller: AdminCaller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<impl Responder, ApiError> {
+    let pool = state.pool.clone();
+    let id = id.into_inner();
+    let now = state.clock.now();
+    web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        if store::clients::delete(&mut conn, &id)? == 0 {
+            return Err(not_found());
+        }
+        caller.audit(&mut conn, now, "client.deleted", Some(&id), json!({}))?;
+        Ok(())
+    })
+    .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub async fn rotate_secret(
+    caller: AdminCaller,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let (client, secret) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        let secret = ClientSecret::generate().map_err(|_| ApiError::internal(&"random generator failed"))?;
+        if store::clients::set_secret_hash(&mut conn, &id, &secret.hash(), now)? == 0 {
+            return Err(not_found());
+        }
+        let client = store::clients::find(&mut conn, &id)?.ok_or_else(not_found)?.to_client();
+        caller.audit(&mut conn, now, "client.secret_rotated", Some(&id), json!({}))?;
+        Ok((client, secret))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(with_secret(&client, &secret)))
+}

@@ -1,0 +1,111 @@
+//! The admin API under `/admin/`, guarded by jwtd's own access tokens with scope `jwtd:admin`.
+//! Every action writes an audit event: who (the token's client), what, when, from where.
+
+pub mod clients;
+pub mod keys;
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::error::{ApiError, BearerError};
+use crate::app::AppState;
+use crate::store::audit::{self, AuditEvent};
+use crate::store::{DbConnection, StoreError};
+use crate::tokens::verify::verify_own_access_token;
+
+/// The scope an access token needs for the admin API.
+pub const ADMIN_SCOPE: &str = "jwtd:admin";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(|err, _req| {
+                ApiError::Status {
+                    status: actix_web::http::StatusCode::BAD_REQUEST,
+                    code: "invalid_request",
+                    description: format!("invalid JSON body: {}", short(&err.to_string())).into(),
+                }
+                .into()
+            }))
+            .service(web::resource("/keys").get(keys::list))
+            .service(web::resource("/keys/rotate").post(keys::rotate))
+            .service(web::resource("/keys/{kid}/retire").post(keys::retire))
+            .service(web::resource("/clients").get(clients::list).post(clients::create))
+            .service(web::resource("/clients/{id}").get(clients::get).delete(clients::delete))
+            .service(web::resource("/clients/{id}/secret").post(clients::rotate_secret)),
+    );
+}
+
+fn short(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// An authenticated operator: the client whose token carried `jwtd:admin`.
+#[derive(Debug, Clone)]
+pub struct AdminCaller {
+    pub client_id: String,
+    pub ip: Option<String>,
+}
+
+impl FromRequest for AdminCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
+    let state = req.app_data::<web::Data<AppState>>().ok_or(ApiError::Internal)?;
+    let invalid = ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None };
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::Bearer { error: None, scope: None });
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None })?;
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err(invalid),
+    };
+    let ring = state.keys.current();
+    let claims =
+        verify_own_access_token(&ring, &state.issuer.issuer, token, state.clock.now(), state.leeway_secs)
+            .map_err(|reason| {
+                log::info!("admin API: token refused: {reason}");
+                ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None }
+            })?;
+    if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
+        return Err(ApiError::Bearer {
+            error: Some(BearerError::InsufficientScope),
+            scope: Some(ADMIN_SCOPE),
+        });
+    }
+    Ok(AdminCaller { client_id: claims.client_id, ip: req.peer_addr().map(|a| a.ip().to_string()) })
+}
+
+impl AdminCaller {
+    /// Records what this caller did.
+    pub fn audit(
+        &self,
+        conn: &mut DbConnection,
+        now: i64,
+        kind: &str,
+        subject: Option<&str>,
+        detail: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let event = AuditEvent {
+            at: now,
+            kind,
+            actor: Some(&self.client_id),
+            subject,
+            ip: self.ip.as_deref(),
+            detail: detail.to_string(),
+        };
+        audit::record(conn, &event).map_err(StoreError::from)
+    }
+}
