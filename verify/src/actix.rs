@@ -148,7 +148,7 @@ impl BearerError {
             ),
             Self::InvalidToken => (
                 "invalid_token",
-                "the access token is invalid or expired",
+                "the access token is not valid",
                 Some(r#"Bearer error="invalid_token""#.to_owned()),
             ),
             Self::InsufficientScope(scope) => (

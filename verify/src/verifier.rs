@@ -170,14 +170,17 @@ impl Verifier {
             StrictJsonError::Invalid => Error::MalformedHeader,
         })?;
         let (alg, kid) = self.check_header(&header)?;
+        // Decoded now so a malformed segment is refused as such; parsed only once signed.
+        let payload = decode_segment(payload_b64)?;
+        let signature = decode_segment(signature_b64)?;
 
         let key_set = inner.keys.key_set_with(kid).await?;
         let key = key_set.find(kid, alg)?;
         let signing_input_len = header_b64.len() + 1 + payload_b64.len();
         let signing_input = token.as_bytes().get(..signing_input_len).ok_or(Error::Malformed)?;
-        key.verify_signature(signing_input, &decode_segment(signature_b64)?)?;
+        key.verify_signature(signing_input, &signature)?;
 
-        let claims = parse_object(&decode_segment(payload_b64)?).map_err(|e| match e {
+        let claims = parse_object(&payload).map_err(|e| match e {
             StrictJsonError::DuplicateMember => Error::DuplicateMember,
             StrictJsonError::Invalid => Error::MalformedClaims,
         })?;

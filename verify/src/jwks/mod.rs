@@ -83,9 +83,10 @@ impl JwksCache {
         JwksCacheBuilder::new(Source::Issuer(issuer.to_owned()))
     }
 
-    /// A fixed key set that is never fetched (pinned keys, tests).
-    pub fn fixed(keys: KeySet) -> Self {
-        let cache = JwksCacheBuilder::new(Source::Fixed).build_with_client(None);
+    /// A fixed key set that is never fetched (pinned keys, tests), for tokens signed with
+    /// one of `algorithms`.
+    pub fn fixed(keys: KeySet, algorithms: &[Algorithm]) -> Self {
+        let cache = JwksCacheBuilder::new(Source::Fixed).algorithms(algorithms).build_with_client(None);
         cache.install(keys, i64::MAX, None);
         cache
     }
