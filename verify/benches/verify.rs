@@ -1,0 +1,108 @@
+//! `Verifier::verify` with a warm cache against a bare aws-lc-rs RS256 check of the same
+//! token's signature: everything the verifier adds (parsing, header and claim checks, the key
+//! lookup) should cost little next to the RSA operation itself.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaPublicKeyComponents};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use criterion::{Criterion, criterion_group, criterion_main};
+use jwtd_verify::{Algorithm, JwksCache, KeySet, Verifier};
+use serde_json::json;
+
+const NOW: i64 = 1_800_000_000;
+
+struct Fixture {
+    token: String,
+    verifier: Verifier,
+    runtime: tokio::runtime::Runtime,
+    raw_key: aws_lc_rs::signature::ParsedPublicKey,
+    signing_input: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+fn fixture() -> Fixture {
+    let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+    let pair = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let (n, e) = {
+        let public = pair.public_key();
+        (
+            public.modulus().big_endian_without_leading_zero().to_vec(),
+            public.exponent().big_endian_without_leading_zero().to_vec(),
+        )
+    };
+    let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "k1", "n": b64(&n), "e": b64(&e)}]});
+    let header = json!({"alg": "RS256", "typ": "at+jwt", "kid": "k1"});
+    let claims = json!({
+        "iss": "https://auth.example.com", "sub": "user-42", "aud": "https://api.example.com",
+        "exp": NOW + 900, "iat": NOW, "nbf": NOW, "jti": "AbCdEfGhIjKlMnOpQrStUv", "client_id": "billing",
+        "scope": "invoices:read profile", "sid": "family-7",
+    });
+    let signing_input =
+        format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let mut signature = vec![0; pair.public_modulus_len()];
+    pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature).unwrap();
+    let token = format!("{signing_input}.{}", b64(&signature));
+
+    let set = KeySet::from_jwks(jwks.to_string().as_bytes(), &[Algorithm::Rs256]).unwrap();
+    let verifier = Verifier::builder(
+        JwksCache::fixed(set, &[Algorithm::Rs256]),
+        "https://auth.example.com",
+        "https://api.example.com",
+    )
+    .clock(std::sync::Arc::new(|| NOW))
+    .build();
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let raw_key =
+        RsaPublicKeyComponents { n: &n, e: &e }.to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256).unwrap();
+    Fixture { token, verifier, runtime, raw_key, signing_input: signing_input.into_bytes(), signature }
+}
+
+fn bench(c: &mut Criterion) {
+    let f = fixture();
+    f.runtime.block_on(f.verifier.verify(&f.token)).unwrap();
+    f.raw_key.verify_sig(&f.signing_input, &f.signature).unwrap();
+
+    let mut group = c.benchmark_group("rs256");
+    group.bench_function("raw aws-lc-rs verify_sig", |b| {
+        b.iter(|| f.raw_key.verify_sig(black_box(&f.signing_input), black_box(&f.signature)).unwrap())
+    });
+    group.bench_function("Verifier::verify (warm cache)", |b| {
+        b.iter(|| f.runtime.block_on(f.verifier.verify(black_box(&f.token))).unwrap())
+    });
+    group.finish();
+
+    // Criterion reports each on its own; the ratio is what matters, so measure both again in
+    // alternating rounds (best of each, which filters out the other tenant of the machine).
+    let rounds = 15;
+    let per_round = 1000;
+    let time = |work: &dyn Fn()| {
+        let start = Instant::now();
+        for _ in 0..per_round {
+            work();
+        }
+        start.elapsed() / per_round
+    };
+    let (mut raw, mut full) = (Duration::MAX, Duration::MAX);
+    for _ in 0..rounds {
+        raw = raw.min(time(&|| {
+            f.raw_key.verify_sig(black_box(&f.signing_input), black_box(&f.signature)).unwrap()
+        }));
+        full = full.min(time(&|| {
+            f.runtime.block_on(f.verifier.verify(black_box(&f.token))).unwrap();
+        }));
+    }
+    println!(
+        "raw aws-lc-rs RS256 verify: {raw:?}/op, Verifier::verify: {full:?}/op, ratio {:.3} (overhead {:+.1}%)",
+        full.as_secs_f64() / raw.as_secs_f64(),
+        (full.as_secs_f64() / raw.as_secs_f64() - 1.0) * 100.0,
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,34 @@
+//! A resource server that accepts jwtd access tokens on one endpoint.
+//!
+//! ```sh
+//! JWTD_ISSUER=http://127.0.0.1:8080 JWTD_AUDIENCE=https://api.example.com ADDR=127.0.0.1:8081 \
+//!     cargo run -p jwtd-verify --example resource_server
+//! curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:8081/invoices
+//! ```
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use jwtd_verify::{Authenticated, BearerError, JwksCache, Verifier};
+
+async fn invoices(auth: Authenticated) -> Result<HttpResponse, BearerError> {
+    auth.require_scope("invoices:read")?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "client_id": auth.client_id, "invoices": [] })))
+}
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let issuer = env("JWTD_ISSUER", "http://127.0.0.1:8080");
+    let audience = env("JWTD_AUDIENCE", "https://api.example.com");
+
+    let keys = JwksCache::discover(&issuer).build().map_err(std::io::Error::other)?;
+    if let Err(error) = keys.refresh().await {
+        eprintln!("jwtd at {issuer} is not reachable yet ({error}); the first request will retry");
+    }
+    let _refresher = keys.spawn_refresh_task();
+    let verifier = web::Data::new(Verifier::builder(keys, issuer, audience).build());
+
+    HttpServer::new(move || App::new().app_data(verifier.clone()).route("/invoices", web::get().to(invoices)))
+        .bind(env("ADDR", "127.0.0.1:8081"))?
+        .run()
+        .await
+}
