@@ -87,7 +87,11 @@ enum KeysCommand {
         bits: Option<u32>,
     },
     /// Retire a next or previous key now: it leaves the JWKS and its private key is erased.
-    Retire { kid: String },
+    Retire {
+        /// A kid may start with `-` (base64url), so it is taken as a value as it stands.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
 }
 
 /// Parses the command line, runs the command, and turns any failure into one line on stderr.

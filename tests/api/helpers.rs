@@ -139,6 +139,8 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     pub master_key: String,
     pub clock: Arc<ManualClock>,
+    /// The environment this instance was configured from.
+    pub env: Vec<(String, String)>,
     handle: ServerHandle,
 }
 
@@ -163,6 +165,7 @@ pub async fn spawn_app_with(
     let mut env = test_env(&db, master_key);
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings = Settings::load_from(&env).unwrap();
+    let app_env = env.clone();
     let app = Application::build_with_clock(settings, clock.clone()).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
@@ -173,6 +176,7 @@ pub async fn spawn_app_with(
         db,
         master_key: master_key.to_owned(),
         clock,
+        env: app_env,
         handle,
     };
     app.wait_ready().await;
@@ -207,7 +211,7 @@ impl TestApp {
     }
 
     pub fn settings(&self) -> Settings {
-        Settings::load_from(&test_env(&self.db, &self.master_key)).unwrap()
+        Settings::load_from(&self.env).unwrap()
     }
 
     pub fn register_client(&self, scope: &str, audiences: &[&str], grants: &[&str]) -> TestClient {
@@ -237,6 +241,47 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A token with scope `jwtd:admin` from a freshly registered admin client.
+    pub async fn admin_token(&self) -> String {
+        let admin = self.register_client("jwtd:admin", &[], &["client_credentials"]);
+        self.token_of(&admin).await
+    }
+
+    pub async fn token_of(&self, client: &TestClient) -> String {
+        let response = self.client_token(client, &[]).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin_post(&self, token: &str, path: &str, body: Option<Value>) -> reqwest::Response {
+        let request = self.http.post(self.url(path)).bearer_auth(token);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        request.send().await.unwrap()
+    }
+
+    pub async fn admin_get(&self, token: &str, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    /// Polls until `check` holds (bounded: five seconds).
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        for _ in 0..100 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{what}: not within five seconds");
+    }
+
     pub async fn jwks(&self) -> JwkSet {
         self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
     }
@@ -244,6 +289,16 @@ impl TestApp {
 
 /// Verifies an access token the way any resource server would, from the JWKS alone.
 pub fn verify_offline(token: &str, jwks: &JwkSet, audience: &str) -> Result<AccessClaims, String> {
+    verify_offline_at(token, jwks, audience, jwtd::clock::SystemClock.now())
+}
+
+/// The same, with time claims checked at `now` (a test's manual clock), 60 s leeway on `nbf`.
+pub fn verify_offline_at(
+    token: &str,
+    jwks: &JwkSet,
+    audience: &str,
+    now: i64,
+) -> Result<AccessClaims, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
     if header.typ.as_deref() != Some("at+jwt") {
         return Err(format!("typ is {:?}", header.typ));
@@ -251,14 +306,64 @@ pub fn verify_offline(token: &str, jwks: &JwkSet, audience: &str) -> Result<Acce
     let kid = header.kid.ok_or("no kid")?;
     let jwk = jwks.find(&kid).ok_or("kid not in the JWKS")?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    let mut validation = Validation::new(jsonwebtoken::Algorithm::RS256);
+    // The algorithm comes from the JWK, never from the token.
+    let key_alg = jwk.common.key_algorithm.ok_or("JWK without alg")?;
+    let alg = jsonwebtoken::Algorithm::try_from(key_alg).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(alg);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-    validation.validate_nbf = true;
-    jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
         .map(|d| d.claims)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    if now >= claims.exp {
+        return Err("expired".into());
+    }
+    if claims.nbf > now + 60 {
+        return Err("not yet valid".into());
+    }
+    Ok(claims)
+}
+
+/// A resource server's verifier that caches the JWKS for exactly the max-age jwtd sent and
+/// never refetches early, not even for an unknown `kid`: the strictest cache a verifier may
+/// keep. Time is the test's manual clock.
+pub struct CachingVerifier {
+    jwks: Option<JwkSet>,
+    expires_at: i64,
+    pub fetches: usize,
+}
+
+impl CachingVerifier {
+    pub fn new() -> Self {
+        Self { jwks: None, expires_at: i64::MIN, fetches: 0 }
+    }
+
+    /// Verifies as `verify_offline_at` does, refetching the JWKS from `app` only once the cached
+    /// copy expired.
+    pub async fn verify(
+        &mut self,
+        app: &TestApp,
+        token: &str,
+        audience: &str,
+    ) -> Result<AccessClaims, String> {
+        let now = app.clock.now();
+        if self.jwks.is_none() || now >= self.expires_at {
+            let response = app.http.get(app.url("/.well-known/jwks.json")).send().await.unwrap();
+            let max_age = max_age(response.headers());
+            self.jwks = Some(response.json().await.unwrap());
+            self.expires_at = now + max_age;
+            self.fetches += 1;
+        }
+        verify_offline_at(token, self.jwks.as_ref().ok_or("no JWKS")?, audience, now)
+    }
+}
+
+pub fn max_age(headers: &reqwest::header::HeaderMap) -> i64 {
+    let value = headers["cache-control"].to_str().unwrap();
+    value.split("max-age=").nth(1).and_then(|v| v.split(',').next()).unwrap().trim().parse().unwrap()
 }
 
 /// Asserts an error response: status, RFC 6749 §5.2 JSON body with this code, never cached.

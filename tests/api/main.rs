@@ -5,8 +5,10 @@
 
 mod helpers;
 
+mod admin;
 mod cli;
 mod discovery;
 mod keys;
+mod rotation;
 mod storage;
 mod token;
