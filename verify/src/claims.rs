@@ -68,20 +68,30 @@ const TYPED_CLAIMS: [&str; 10] =
     ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "sid"];
 
 impl AccessClaims {
-    /// Builds the typed claims, refusing wrong types (checked again even though the verifier
-    /// already did, so this is safe to call on any map).
+    /// Builds the typed claims, refusing wrong types (checked here too, so this is safe to
+    /// call on any map). Values are moved out of the map, not copied; what is left over
+    /// becomes `extra`.
     pub fn from_map(mut map: Map<String, Value>) -> Result<Self, Error> {
+        let aud = audiences(&map)?;
+        let scope = scope(&map)?;
+        let (exp, iat, nbf) =
+            (numeric_date(&map, "exp")?, numeric_date(&map, "iat")?, numeric_date(&map, "nbf")?);
+        let mut take = |name: &'static str| match map.remove(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Error::InvalidClaim(name)),
+        };
         let claims = Self {
-            iss: required(string_claim(&map, "iss")?, "iss")?.to_owned(),
-            sub: required(string_claim(&map, "sub")?, "sub")?.to_owned(),
-            aud: audiences(&map)?,
-            exp: required(numeric_date(&map, "exp")?, "exp")?,
-            iat: required(numeric_date(&map, "iat")?, "iat")?,
-            nbf: numeric_date(&map, "nbf")?,
-            jti: required(string_claim(&map, "jti")?, "jti")?.to_owned(),
-            client_id: required(string_claim(&map, "client_id")?, "client_id")?.to_owned(),
-            scope: scope(&map)?,
-            sid: string_claim(&map, "sid")?.map(str::to_owned),
+            iss: required(take("iss")?, "iss")?,
+            sub: required(take("sub")?, "sub")?,
+            aud,
+            exp: required(exp, "exp")?,
+            iat: required(iat, "iat")?,
+            nbf,
+            jti: required(take("jti")?, "jti")?,
+            client_id: required(take("client_id")?, "client_id")?,
+            scope,
+            sid: take("sid")?,
             extra: Map::new(),
         };
         for name in TYPED_CLAIMS {
