@@ -11,6 +11,8 @@ use actix_web::{App, HttpServer};
 use secrecy::ExposeSecret;
 
 use crate::accounts::bootstrap;
+use crate::accounts::passwords::PasswordHasher;
+use crate::accounts::throttle::ThrottlePolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
 use crate::http;
@@ -21,6 +23,7 @@ use crate::keys::signing::Algorithm;
 use crate::keys::{KeyRing, KeyRingError};
 use crate::store::{self, Pool, PoolOptions, StoreError};
 use crate::tokens::TokenIssuer;
+use crate::tokens::families::FamilyPolicy;
 
 /// What every request handler can reach. Built per application, never global, so each test
 /// runs its own.
@@ -33,6 +36,9 @@ pub struct AppState {
     pub public_cache_control: HeaderValue,
     /// Clock skew tolerated when jwtd checks its own tokens (admin API).
     pub leeway_secs: i64,
+    pub passwords: Arc<PasswordHasher>,
+    pub families: FamilyPolicy,
+    pub throttle: ThrottlePolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +74,11 @@ impl Application {
             web::block(move || open_storage(&startup_settings, startup_clock.now()))
                 .await
                 .map_err(|e| StartupError::Other(e.to_string()))??;
+        let password_settings = Arc::clone(&settings);
+        let passwords = web::block(move || PasswordHasher::new(&password_settings.passwords))
+            .await
+            .map_err(|e| StartupError::Other(e.to_string()))?
+            .map_err(|e| StartupError::Other(e.to_string()))?;
         let keys = Arc::new(LiveKeyRing::new(ring, lifecycle, pool.clone(), Arc::clone(&clock)));
         let maintenance = keys.spawn_maintenance(settings.keys.reload_interval);
 
@@ -85,6 +96,9 @@ impl Application {
             metadata,
             public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
             leeway_secs: i64::try_from(settings.keys.leeway.as_secs()).unwrap_or(60),
+            passwords: Arc::new(passwords),
+            families: family_policy(&settings),
+            throttle: ThrottlePolicy::from_settings(&settings.throttle),
         });
 
         let addr = settings.http.addr.clone();
@@ -169,6 +183,17 @@ fn bootstrap_admin(
         log::warn!("bootstrap admin credentials written to {} (mode 0600)", path.display());
     }
     Ok(())
+}
+
+fn family_policy(settings: &Settings) -> FamilyPolicy {
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+    FamilyPolicy {
+        idle_ttl: secs(settings.refresh.idle_ttl),
+        absolute_ttl: secs(settings.refresh.absolute_ttl),
+        reuse_grace: secs(settings.refresh.reuse_grace),
+        binding: settings.refresh.binding,
+        binding_ip: settings.refresh.binding_ip,
+    }
 }
 
 /// The key lifecycle as configured, for the server and the CLI alike.

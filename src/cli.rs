@@ -60,6 +60,9 @@ struct CreateClient {
     /// A grant type the client may use; repeat for several.
     #[arg(long = "grant", default_value = "client_credentials")]
     grants: Vec<String>,
+    /// Browser client: send refresh tokens as a `__Host-jwtd_rt` cookie, not in the body.
+    #[arg(long)]
+    refresh_cookie: bool,
     /// Print one JSON object with `client_id` and `client_secret`.
     #[arg(long)]
     json: bool,
@@ -144,7 +147,8 @@ fn serve(settings: Settings) -> CliResult {
 }
 
 fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
-    let registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?;
+    let mut registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?;
+    registration.refresh_cookie = args.refresh_cookie;
     let pool = app::open_pool(settings)?;
     let mut conn = pool.get()?;
     let (client, secret) = clients::register(&mut conn, &registration, SystemClock.now())?;

@@ -32,6 +32,9 @@ pub struct Settings {
     pub keys: KeySettings,
     pub log: LogSettings,
     pub admin: AdminSettings,
+    pub refresh: RefreshSettings,
+    pub passwords: PasswordSettings,
+    pub throttle: ThrottleSettings,
     #[serde(skip, default = "development")]
     pub environment: Environment,
     /// `JWTD_MASTER_KEY`: base64 of 32 bytes.
@@ -93,6 +96,55 @@ pub struct KeySettings {
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     pub bootstrap: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindingPolicy {
+    Off,
+    Audit,
+    Enforce,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshSettings {
+    #[serde(with = "humantime_serde")]
+    pub idle_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub absolute_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reuse_grace: Duration,
+    pub binding: BindingPolicy,
+    pub binding_ip: bool,
+    #[serde(with = "humantime_serde")]
+    pub keep_revoked: Duration,
+    #[serde(with = "humantime_serde")]
+    pub purge_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub hash_concurrency: usize,
+    pub max_queue: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub slow_after: i64,
+    #[serde(with = "humantime_serde")]
+    pub slow_delay: Duration,
+    pub account_limit: i64,
+    pub address_limit: i64,
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -201,6 +253,31 @@ impl Settings {
         }
         if !(1_024..=1_048_576).contains(&self.http.max_body_bytes) {
             return invalid("http.max_body_bytes must be between 1 KiB and 1 MiB");
+        }
+        if self.refresh.idle_ttl.is_zero() {
+            return invalid("refresh.idle_ttl must be positive");
+        }
+        if self.refresh.absolute_ttl > Duration::from_secs(366 * 86_400)
+            || self.refresh.absolute_ttl.is_zero()
+        {
+            return invalid("refresh.absolute_ttl must be between 1 second and 1 year");
+        }
+        if self.refresh.reuse_grace > Duration::from_secs(60) {
+            return invalid("refresh.reuse_grace must be at most 60 seconds");
+        }
+        if self.passwords.memory_kib < 19_456
+            || self.passwords.iterations < 2
+            || self.passwords.parallelism == 0
+        {
+            return invalid(
+                "passwords: argon2id needs at least memory_kib = 19456, iterations = 2, parallelism = 1",
+            );
+        }
+        if self.throttle.slow_after < 1
+            || self.throttle.account_limit < self.throttle.slow_after
+            || self.throttle.address_limit < self.throttle.slow_after
+        {
+            return invalid("throttle: limits must be at least slow_after, which must be at least 1");
         }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size must be at least 1");

@@ -91,6 +91,8 @@ pub struct ClientRegistration {
     pub scope: Scope,
     pub audiences: Vec<String>,
     pub grant_types: Vec<GrantType>,
+    /// Browser clients: refresh tokens travel in a `__Host-` cookie instead of the body.
+    pub refresh_cookie: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -140,7 +142,13 @@ impl ClientRegistration {
         }
         let mut audiences = audiences.to_vec();
         audiences.dedup();
-        Ok(Self { name: name.to_owned(), scope: Scope::parse(scope)?, audiences, grant_types: grants })
+        Ok(Self {
+            name: name.to_owned(),
+            scope: Scope::parse(scope)?,
+            audiences,
+            grant_types: grants,
+            refresh_cookie: false,
+        })
     }
 }
 
@@ -152,6 +160,7 @@ pub struct Client {
     pub scope: Scope,
     pub audiences: Vec<String>,
     pub grant_types: Vec<GrantType>,
+    pub refresh_cookie: bool,
     pub disabled: bool,
     pub created_at: i64,
 }
@@ -187,6 +196,7 @@ pub fn register(
         scope: registration.scope.clone(),
         audiences: registration.audiences.clone(),
         grant_types: registration.grant_types.clone(),
+        refresh_cookie: registration.refresh_cookie,
         disabled: false,
         created_at: now,
     };

@@ -2,3 +2,6 @@
 
 pub mod bootstrap;
 pub mod clients;
+pub mod passwords;
+pub mod throttle;
+pub mod users;

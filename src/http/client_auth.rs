@@ -1,14 +1,17 @@
 //! Client authentication at the token endpoint: `client_secret_basic` and
 //! `client_secret_post` (RFC 6749 §2.3.1). A request may use one method, not both.
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::{HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use super::params::Params;
+use crate::accounts::clients::{Client, secret_matches};
+use crate::app::AppState;
+use crate::store;
 
 /// Longest client id or secret looked at; anything longer cannot be ours.
 const MAX_CREDENTIAL_LEN: usize = 256;
@@ -92,4 +95,30 @@ fn parse_basic(value: &[u8]) -> Result<PresentedCredentials, ApiError> {
 fn form_decode(text: &str) -> Option<String> {
     let plus_as_space = text.replace('+', " ");
     percent_encoding::percent_decode_str(&plus_as_space).decode_utf8().ok().map(|s| s.into_owned())
+}
+
+/// Compared against when the client id is unknown, so an unknown client costs the same as a
+/// wrong secret.
+const DUMMY_SECRET_HASH: [u8; 32] = [0; 32];
+
+/// Authenticates the client of a token, revocation or introspection request.
+pub async fn authenticate_client(
+    req: &HttpRequest,
+    state: &AppState,
+    params: &Params,
+) -> Result<Client, ApiError> {
+    let presented = presented_credentials(req, params)?;
+    let pool = state.pool.clone();
+    let client_id = presented.client_id.clone();
+    let row = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get().map_err(store::StoreError::from)?;
+        Ok(store::clients::find(&mut conn, &client_id)?)
+    })
+    .await??;
+    let stored_hash = row.as_ref().map_or(&DUMMY_SECRET_HASH[..], |r| r.secret_hash.as_slice());
+    let matches = secret_matches(&presented.secret, stored_hash);
+    match row {
+        Some(row) if matches && !row.disabled => Ok(row.to_client()),
+        _ => Err(ApiError::invalid_client(presented.method == AuthMethod::Basic)),
+    }
 }

@@ -55,6 +55,8 @@ pub enum ApiError {
     /// RFC 6750: a protected endpoint without a valid bearer token (401), or with one that
     /// lacks `scope` (403). `error` is `None` when no token was sent (RFC 6750 §3.1).
     Bearer { error: Option<BearerError>, scope: Option<&'static str> },
+    /// Too many failed logins for this account or address: 429 with `Retry-After`.
+    Throttled { retry_after: i64 },
     /// Storage is unreachable or failed; the cause was logged where it happened.
     Unavailable,
     /// A fault of jwtd itself; the cause was logged where it happened.
@@ -107,6 +109,7 @@ impl ApiError {
             Self::Bearer { error: None, .. } => "unauthorized",
             Self::Bearer { error: Some(BearerError::InvalidToken), .. } => "invalid_token",
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => "insufficient_scope",
+            Self::Throttled { .. } => "too_many_attempts",
             Self::Unavailable => "temporarily_unavailable",
             Self::Internal => "server_error",
             Self::Status { code, .. } => code,
@@ -121,6 +124,7 @@ impl ApiError {
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => {
                 "the access token lacks the required scope"
             }
+            Self::Throttled { .. } => "too many failed attempts; retry later",
             Self::Unavailable => "the service is temporarily unavailable; retry shortly",
             Self::Internal => "internal error",
         }
@@ -173,6 +177,7 @@ impl ResponseError for ApiError {
             Self::OAuth { .. } => StatusCode::BAD_REQUEST,
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => StatusCode::FORBIDDEN,
             Self::Bearer { .. } => StatusCode::UNAUTHORIZED,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Status { status, .. } => *status,
@@ -199,6 +204,11 @@ impl ResponseError for ApiError {
                 }
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
+            Self::Throttled { retry_after } => {
+                if let Ok(value) = HeaderValue::from_str(&(*retry_after).max(1).to_string()) {
+                    response.insert_header((header::RETRY_AFTER, value));
                 }
             }
             Self::Unavailable => {

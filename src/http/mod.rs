@@ -4,9 +4,12 @@ pub mod admin;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod grants;
 pub mod health;
 pub mod params;
+pub mod revocation;
 pub mod token;
+pub mod userinfo;
 
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header;
@@ -21,6 +24,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/.well-known/oauth-authorization-server").get(discovery::metadata))
         .service(web::resource("/.well-known/jwks.json").get(discovery::jwks))
         .service(web::resource("/oauth2/token").post(token::token))
+        .service(web::resource("/oauth2/revoke").post(revocation::revoke))
+        .service(web::resource("/oauth2/introspect").post(revocation::introspect))
+        .service(web::resource("/userinfo").get(userinfo::userinfo).post(userinfo::userinfo))
         .service(web::resource("/healthz").get(health::healthz))
         .service(web::resource("/readyz").get(health::readyz))
         .configure(admin::routes);

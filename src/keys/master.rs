@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretString};
@@ -21,6 +22,9 @@ const SEAL_FORMAT_V1: u8 = 1;
 
 pub struct MasterKey {
     key: RandomizedNonceKey,
+    /// Derives refresh-token successors (see `tokens::refresh`): a key of its own, so the
+    /// sealing key is used for nothing else.
+    successor_key: hmac::Key,
 }
 
 impl fmt::Debug for MasterKey {
@@ -59,7 +63,10 @@ impl MasterKey {
             return Err(MasterKeyError::Malformed);
         }
         let key = RandomizedNonceKey::new(&AES_256_GCM, bytes).map_err(|_| MasterKeyError::Malformed)?;
-        Ok(Self { key })
+        let derived =
+            hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, bytes), b"jwtd refresh-token successors v1");
+        let successor_key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
+        Ok(Self { key, successor_key })
     }
 
     /// Accepts standard or URL-safe base64, padded or not, surrounded by whitespace.
@@ -101,6 +108,11 @@ impl MasterKey {
                 Self::from_base64(&text)
             }
         }
+    }
+
+    /// HMAC-SHA256 of `message` under the successor key.
+    pub fn successor_mac(&self, message: &[u8]) -> hmac::Tag {
+        hmac::sign(&self.successor_key, message)
     }
 
     /// Seals `plaintext` bound to `context` (the key's `kid`), so a sealed blob moved to

@@ -32,6 +32,7 @@ struct NewClient<'a> {
     scopes: &'a str,
     audiences: &'a str,
     grant_types: &'a str,
+    refresh_cookie: bool,
     created_at: i64,
     updated_at: i64,
 }
@@ -46,6 +47,7 @@ impl ClientRow {
             scope: Scope::parse(&self.scopes).unwrap_or_default(),
             audiences: self.audiences.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
             grant_types: self.grant_types.split(' ').filter_map(GrantType::parse).collect(),
+            refresh_cookie: self.refresh_cookie,
             disabled: self.disabled,
             created_at: self.created_at,
         }
@@ -68,6 +70,7 @@ pub fn insert(
             scopes: &registration.scope.to_string(),
             audiences: &registration.audiences.join(" "),
             grant_types: &grant_types.join(" "),
+            refresh_cookie: registration.refresh_cookie,
             created_at: now,
             updated_at: now,
         })

@@ -6,7 +6,10 @@
 pub mod audit;
 pub mod clients;
 pub mod keys;
+pub mod refresh;
 pub mod schema;
+pub mod throttle;
+pub mod users;
 
 use std::path::Path;
 use std::time::Duration;

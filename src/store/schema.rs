@@ -86,6 +86,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_failures (subject) {
+        subject -> Text,
+        failures -> BigInt,
+        window_start -> BigInt,
+        locked_until -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_families -> clients (client_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -113,4 +122,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     locks,
     meta,
+    login_failures,
 );

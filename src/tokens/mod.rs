@@ -1,11 +1,15 @@
 //! Access tokens (RFC 9068): what they claim and how they are issued.
 
+pub mod families;
+pub mod refresh;
 pub mod scope;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::accounts::clients::{Client, random_id};
+use crate::accounts::users::User;
 use crate::keys::signing::{SigningError, SigningKey};
 use scope::Scope;
 
@@ -52,6 +56,9 @@ pub struct AccessClaims {
     /// The refresh family a user's token belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// A user's custom claims (roles, …); never a registered claim name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,15 +95,10 @@ impl TokenIssuer {
         scope: Scope,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
-        let audiences = if client.audiences.is_empty() {
-            vec![self.default_audience.clone()]
-        } else {
-            client.audiences.clone()
-        };
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: client.id.clone(),
-            aud: Audience::from_list(audiences),
+            aud: self.audience(client),
             exp: now + self.access_ttl_secs,
             iat: now,
             nbf: now,
@@ -104,8 +106,73 @@ impl TokenIssuer {
             client_id: client.id.clone(),
             scope: scope.to_string(),
             sid: None,
+            extra: Map::new(),
         };
         let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
         Ok(IssuedToken { token, expires_in: self.access_ttl_secs, scope })
+    }
+
+    fn audience(&self, client: &Client) -> Audience {
+        if client.audiences.is_empty() {
+            Audience::One(self.default_audience.clone())
+        } else {
+            Audience::from_list(client.audiences.clone())
+        }
+    }
+
+    /// A token for a user, through `client`, in refresh family `family_id`: `sub` is the user,
+    /// `sid` the family, and the user's custom claims ride along.
+    pub fn user_token(
+        &self,
+        key: &SigningKey,
+        client: &Client,
+        user: &User,
+        scope: Scope,
+        family_id: &str,
+        now: i64,
+    ) -> Result<IssuedToken, IssueError> {
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            sub: user.id.clone(),
+            aud: self.audience(client),
+            exp: now + self.access_ttl_secs,
+            iat: now,
+            nbf: now,
+            jti: random_id().map_err(|_| IssueError::Random)?,
+            client_id: client.id.clone(),
+            scope: scope.to_string(),
+            sid: Some(family_id.to_owned()),
+            extra: user.claims.clone(),
+        };
+        let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
+        Ok(IssuedToken { token, expires_in: self.access_ttl_secs, scope })
+    }
+
+    /// An OpenID Connect ID token (`typ: JWT`, `aud` = the client) for a user's login.
+    pub fn id_token(
+        &self,
+        key: &SigningKey,
+        client: &Client,
+        user: &User,
+        family_id: &str,
+        auth_time: i64,
+        now: i64,
+    ) -> Result<String, IssueError> {
+        let mut claims = user.claims.clone();
+        let registered = serde_json::json!({
+            "iss": self.issuer,
+            "sub": user.id,
+            "aud": client.id,
+            "azp": client.id,
+            "exp": now + self.access_ttl_secs,
+            "iat": now,
+            "auth_time": auth_time,
+            "sid": family_id,
+            "email": user.email,
+        });
+        if let Value::Object(registered) = registered {
+            claims.extend(registered);
+        }
+        Ok(key.sign_jwt("JWT", &claims)?)
     }
 }

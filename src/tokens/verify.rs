@@ -27,10 +27,11 @@ pub enum TokenRejected {
 }
 
 /// Checks signature (with the key the `kid` names, and only that key's algorithm), `typ`,
-/// `iss`, `aud` (must contain the issuer) and the time claims on jwtd's clock.
+/// `iss`, `aud` (must contain `audience`, when given) and the time claims on jwtd's clock.
 pub fn verify_own_access_token(
     ring: &KeyRing,
     issuer: &str,
+    audience: Option<&str>,
     token: &str,
     now: i64,
     leeway: i64,
@@ -56,7 +57,7 @@ pub fn verify_own_access_token(
     let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
         .map_err(|_| TokenRejected::Signature)?
         .claims;
-    if claims.iss != issuer || !claims.aud.contains(issuer) {
+    if claims.iss != issuer || audience.is_some_and(|a| !claims.aud.contains(a)) {
         return Err(TokenRejected::NotForUs);
     }
     if now >= claims.exp.saturating_add(leeway) || claims.nbf > now.saturating_add(leeway) {

@@ -23,6 +23,8 @@ pub struct CreateClient {
     audiences: Vec<String>,
     #[serde(default = "default_grants")]
     grant_types: Vec<String>,
+    #[serde(default)]
+    refresh_cookie: bool,
 }
 
 fn default_grants() -> Vec<String> {
@@ -37,6 +39,7 @@ fn describe(client: &Client) -> serde_json::Value {
         "scope": client.scope.to_string(),
         "audiences": client.audiences,
         "grant_types": grants,
+        "refresh_cookie": client.refresh_cookie,
         "disabled": client.disabled,
         "created_at": client.created_at,
     })
@@ -63,12 +66,15 @@ pub async fn create(
     body: web::Json<CreateClient>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let registration = ClientRegistration::new(&body.name, &body.scope, &body.audiences, &body.grant_types)
-        .map_err(|e| ApiError::Status {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_request",
-        description: e.to_string().into(),
-    })?;
+    let mut registration =
+        ClientRegistration::new(&body.name, &body.scope, &body.audiences, &body.grant_types).map_err(
+            |e| ApiError::Status {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_request",
+                description: e.to_string().into(),
+            },
+        )?;
+    registration.refresh_cookie = body.refresh_cookie;
     let pool = state.pool.clone();
     let now = state.clock.now();
     let (client, secret) = web::block(move || -> Result<_, ApiError> {

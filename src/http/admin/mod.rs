@@ -73,12 +73,18 @@ fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
         _ => return Err(invalid),
     };
     let ring = state.keys.current();
-    let claims =
-        verify_own_access_token(&ring, &state.issuer.issuer, token, state.clock.now(), state.leeway_secs)
-            .map_err(|reason| {
-                log::info!("admin API: token refused: {reason}");
-                ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None }
-            })?;
+    let claims = verify_own_access_token(
+        &ring,
+        &state.issuer.issuer,
+        Some(&state.issuer.issuer),
+        token,
+        state.clock.now(),
+        state.leeway_secs,
+    )
+    .map_err(|reason| {
+        log::info!("admin API: token refused: {reason}");
+        ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None }
+    })?;
     if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
         return Err(ApiError::Bearer {
             error: Some(BearerError::InsufficientScope),

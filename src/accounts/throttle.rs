@@ -1,0 +1,109 @@
+//! Brute-force throttling of the password grant, per account and per client address: after
+//! `slow_after` failures in the window each attempt waits (doubling, capped), and at the limit
+//! the subject is locked out (429 with Retry-After). Counters live in the database, so they
+//! hold across instances.
+
+use std::time::Duration;
+
+use crate::config::ThrottleSettings;
+use crate::store::DbConnection;
+use crate::store::throttle as rows;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottlePolicy {
+    pub window: i64,
+    pub slow_after: i64,
+    pub slow_delay: Duration,
+    pub account_limit: i64,
+    pub address_limit: i64,
+    pub lockout: i64,
+}
+
+impl ThrottlePolicy {
+    pub fn from_settings(s: &ThrottleSettings) -> Self {
+        let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+        Self {
+            window: secs(s.window),
+            slow_after: s.slow_after,
+            slow_delay: s.slow_delay,
+            account_limit: s.account_limit,
+            address_limit: s.address_limit,
+            lockout: secs(s.lockout),
+        }
+    }
+}
+
+/// The subjects one login attempt counts against.
+#[derive(Debug, Clone)]
+pub struct Subjects {
+    pub account: String,
+    pub address: Option<String>,
+}
+
+impl Subjects {
+    pub fn new(email: &str, ip: Option<&str>) -> Self {
+        Self { account: format!("account:{email}"), address: ip.map(|ip| format!("address:{ip}")) }
+    }
+
+    fn all(&self) -> Vec<String> {
+        std::iter::once(self.account.clone()).chain(self.address.clone()).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Allowed after waiting this long.
+    Delay(Duration),
+    /// Refused for this many more seconds.
+    Locked {
+        retry_after: i64,
+    },
+}
+
+/// What this attempt may do, from the counters as they stand.
+pub fn check(
+    conn: &mut DbConnection,
+    subjects: &Subjects,
+    now: i64,
+    policy: &ThrottlePolicy,
+) -> diesel::QueryResult<Verdict> {
+    let rows = rows::find_all(conn, &subjects.all())?;
+    if let Some(until) = rows.iter().map(|r| r.locked_until).filter(|until| *until > now).max() {
+        return Ok(Verdict::Locked { retry_after: until - now });
+    }
+    let failures =
+        rows.iter().filter(|r| r.window_start > now - policy.window).map(|r| r.failures).max().unwrap_or(0);
+    if failures < policy.slow_after {
+        return Ok(Verdict::Allow);
+    }
+    let doublings = u32::try_from((failures - policy.slow_after).min(3)).unwrap_or(3);
+    Ok(Verdict::Delay(policy.slow_delay.saturating_mul(1 << doublings)))
+}
+
+/// Counts a failed attempt against every subject; locks those that reached their limit.
+pub fn record_failure(
+    conn: &mut DbConnection,
+    subjects: &Subjects,
+    now: i64,
+    policy: &ThrottlePolicy,
+) -> diesel::QueryResult<()> {
+    let limits = std::iter::once((&subjects.account, policy.account_limit))
+        .chain(subjects.address.as_ref().map(|a| (a, policy.address_limit)));
+    for (subject, limit) in limits {
+        let failures = rows::add_failure(conn, subject, now, now - policy.window + 1)?;
+        if failures >= limit {
+            rows::lock(conn, subject, now + policy.lockout)?;
+            log::warn!(
+                "login throttling: {subject} locked out for {} s after {failures} failures",
+                policy.lockout
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A successful login clears the account's counter (the address keeps its own).
+pub fn record_success(conn: &mut DbConnection, subjects: &Subjects) -> diesel::QueryResult<()> {
+    rows::clear(conn, &subjects.account).map(drop)
+}

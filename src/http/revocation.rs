@@ -1,0 +1,181 @@
+//! `POST /oauth2/revoke` (RFC 7009) and `POST /oauth2/introspect` (RFC 7662): both
+//! client-authenticated, both answering without revealing whose a token is.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{Value, json};
+
+use super::client_auth::authenticate_client;
+use super::error::ApiError;
+use super::grants::RequestOrigin;
+use super::params::Params;
+use crate::accounts::clients::Client;
+use crate::app::AppState;
+use crate::store::audit::{self, AuditEvent};
+use crate::store::{self, StoreError};
+use crate::tokens::AccessClaims;
+use crate::tokens::refresh::RefreshToken;
+use crate::tokens::verify::verify_own_access_token;
+
+/// What a presented token turned out to be.
+enum Presented {
+    Refresh(RefreshToken),
+    Access(AccessClaims),
+    Unknown,
+}
+
+fn classify(state: &AppState, token: &str) -> Presented {
+    if let Some(refresh) = RefreshToken::parse(token) {
+        return Presented::Refresh(refresh);
+    }
+    let ring = state.keys.current();
+    match verify_own_access_token(
+        &ring,
+        &state.issuer.issuer,
+        None,
+        token,
+        state.clock.now(),
+        state.leeway_secs,
+    ) {
+        Ok(claims) => Presented::Access(claims),
+        Err(_) => Presented::Unknown,
+    }
+}
+
+/// Revokes the family the token belongs to, if it was issued to this client. Answers 200 for
+/// unknown tokens and other clients' tokens alike (RFC 7009 §2.2), 503 if storage fails.
+pub async fn revoke(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_body(&req, &body)?;
+    let client = authenticate_client(&req, &state, &params).await?;
+    let token = params.require("token")?;
+    let family_hint = match classify(&state, token) {
+        Presented::Refresh(refresh) => Some(FamilyRef::Token(refresh.hash())),
+        Presented::Access(claims) if claims.client_id == client.id => claims.sid.map(FamilyRef::Id),
+        _ => None,
+    };
+    if let Some(family) = family_hint {
+        let (pool, now, client_id) = (state.pool.clone(), state.clock.now(), client.id.clone());
+        let ip = RequestOrigin::of(&req).ip;
+        web::block(move || -> Result<(), StoreError> {
+            let mut conn = pool.get()?;
+            let Some(family) = family.load(&mut conn)? else { return Ok(()) };
+            if family.client_id != client_id {
+                return Ok(());
+            }
+            if store::refresh::revoke_family(&mut conn, &family.id, now, "revoked_by_client")? > 0 {
+                audit::record(
+                    &mut conn,
+                    &AuditEvent {
+                        at: now,
+                        kind: "refresh.revoked.revoked_by_client",
+                        actor: Some(&client_id),
+                        subject: Some(&family.id),
+                        ip: ip.as_deref(),
+                        detail: json!({ "user_id": family.user_id }).to_string(),
+                    },
+                )?;
+            }
+            Ok(())
+        })
+        .await??;
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .finish())
+}
+
+enum FamilyRef {
+    Token(Vec<u8>),
+    Id(String),
+}
+
+impl FamilyRef {
+    fn load(&self, conn: &mut store::DbConnection) -> diesel::QueryResult<Option<store::refresh::FamilyRow>> {
+        let id = match self {
+            Self::Id(id) => id.clone(),
+            Self::Token(hash) => match store::refresh::find_token(conn, hash)? {
+                Some(token) => token.family_id,
+                None => return Ok(None),
+            },
+        };
+        store::refresh::find_family(conn, &id)
+    }
+}
+
+/// RFC 7662: `{"active": false}` alone for anything not valid now, including access tokens of
+/// revoked families and other clients' refresh tokens.
+pub async fn introspect(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::from_body(&req, &body)?;
+    let client = authenticate_client(&req, &state, &params).await?;
+    let token = params.require("token")?;
+    let answer = match classify(&state, token) {
+        Presented::Refresh(refresh) => introspect_refresh(&state, &client, refresh).await?,
+        Presented::Access(claims) => introspect_access(&state, claims).await?,
+        Presented::Unknown => None,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(answer.unwrap_or_else(|| json!({ "active": false }))))
+}
+
+async fn introspect_refresh(
+    state: &AppState,
+    client: &Client,
+    refresh: RefreshToken,
+) -> Result<Option<Value>, ApiError> {
+    let (pool, now, client_id) = (state.pool.clone(), state.clock.now(), client.id.clone());
+    let found = web::block(move || -> Result<_, StoreError> {
+        let mut conn = pool.get()?;
+        let Some(token) = store::refresh::find_token(&mut conn, &refresh.hash())? else { return Ok(None) };
+        let family = store::refresh::find_family(&mut conn, &token.family_id)?;
+        Ok(family.map(|f| (token, f)))
+    })
+    .await??;
+    let Some((token, family)) = found else { return Ok(None) };
+    let active = token.rotated_at.is_none()
+        && now < token.expires_at
+        && family.is_active(now)
+        && family.client_id == client_id;
+    Ok(active.then(|| {
+        json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": family.client_id,
+            "sub": family.user_id,
+            "scope": family.scope,
+            "sid": family.id,
+            "iat": token.issued_at,
+            "exp": token.expires_at,
+            "iss": state.issuer.issuer,
+        })
+    }))
+}
+
+async fn introspect_access(state: &AppState, claims: AccessClaims) -> Result<Option<Value>, ApiError> {
+    if let Some(sid) = claims.sid.clone() {
+        let (pool, now) = (state.pool.clone(), state.clock.now());
+        let active = web::block(move || -> Result<bool, StoreError> {
+            let family = store::refresh::find_family(&mut *pool.get()?, &sid)?;
+            Ok(family.is_some_and(|f| f.revoked_at.is_none() && now < f.expires_at))
+        })
+        .await??;
+        if !active {
+            return Ok(None);
+        }
+    }
+    let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::internal(&e))?;
+    if let Some(fields) = answer.as_object_mut() {
+        fields.insert("active".into(), json!(true));
+        fields.insert("token_type".into(), json!("Bearer"));
+    }
+    Ok(Some(answer))
+}
