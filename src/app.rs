@@ -15,6 +15,7 @@ use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::throttle::ThrottlePolicy;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
+use crate::housekeeping::{self, PurgePolicy};
 use crate::http;
 use crate::keys::lifecycle::{KeyLifecycle, KeySchedule};
 use crate::keys::live::LiveKeyRing;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub passwords: Arc<PasswordHasher>,
     pub families: FamilyPolicy,
     pub throttle: ThrottlePolicy,
+    pub feed: http::feed::FeedCache,
+    pub feed_max_age: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +61,8 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
-    maintenance: tokio::task::JoinHandle<()>,
+    /// Key-ring maintenance and the purge: stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -81,6 +85,17 @@ impl Application {
             .map_err(|e| StartupError::Other(e.to_string()))?;
         let keys = Arc::new(LiveKeyRing::new(ring, lifecycle, pool.clone(), Arc::clone(&clock)));
         let maintenance = keys.spawn_maintenance(settings.keys.reload_interval);
+        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+        let purge = housekeeping::spawn(
+            pool.clone(),
+            Arc::clone(&clock),
+            PurgePolicy {
+                interval: settings.refresh.purge_interval,
+                keep_revoked: secs(settings.refresh.keep_revoked),
+                horizon: secs(settings.throttle.window.max(settings.throttle.lockout))
+                    .max(secs(settings.tokens.access_ttl) + secs(settings.keys.leeway)),
+            },
+        );
 
         let metadata = http::discovery::metadata_document(&settings.issuer)
             .map_err(|e| StartupError::Other(e.to_string()))?;
@@ -99,6 +114,8 @@ impl Application {
             passwords: Arc::new(passwords),
             families: family_policy(&settings),
             throttle: ThrottlePolicy::from_settings(&settings.throttle),
+            feed: http::feed::FeedCache::default(),
+            feed_max_age: settings.revocations.max_age.as_secs(),
         });
 
         let addr = settings.http.addr.clone();
@@ -121,7 +138,7 @@ impl Application {
             .listen(listener)
             .map_err(|source| StartupError::Bind { addr: settings.http.addr.clone(), source })?
             .run();
-        Ok(Self { port, server, maintenance })
+        Ok(Self { port, server, background: vec![maintenance, purge] })
     }
 
     pub fn port(&self) -> u16 {
@@ -136,7 +153,7 @@ impl Application {
     /// Serves until stopped; SIGINT and SIGTERM stop gracefully, letting in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.maintenance.abort();
+        self.background.iter().for_each(tokio::task::JoinHandle::abort);
         result
     }
 }

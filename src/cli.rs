@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::accounts::clients::{self, ClientRegistration};
+use crate::accounts::passwords::{self, PasswordHasher};
+use crate::accounts::users;
 use crate::app::{self, Application};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -30,9 +32,30 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
-    /// Inspect signing keys.
+    /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Create a user; the password is read from standard input (never from the command line).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// A custom claim for the user's tokens, `name=value`; a value that parses as JSON is
+        /// taken as JSON (`roles=["admin"]`). Repeat for several.
+        #[arg(long = "claim")]
+        claims: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +140,9 @@ pub fn main() -> ExitCode {
             rotate_keys(&settings, revoke_current, alg.as_deref(), bits)
         }
         Command::Keys(KeysCommand::Retire { kid }) => retire_key(&settings, &kid),
+        Command::Users(UsersCommand::Create { email, password_stdin: _, claims, json }) => {
+            create_user(&settings, &email, &claims, json)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -265,6 +291,31 @@ fn retire_key(settings: &Settings, kid: &str) -> CliResult {
         },
     )?;
     println!("{kid} retired");
+    Ok(())
+}
+
+fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json: bool) -> CliResult {
+    let email = users::normalize_email(email)?;
+    let mut claims = serde_json::Map::new();
+    for arg in claim_args {
+        let (name, value) = arg.split_once('=').ok_or("--claim takes name=value")?;
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        claims.insert(name.to_owned(), value);
+    }
+    users::validate_claims(&claims)?;
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    passwords::check_length(password)?;
+    let hash = PasswordHasher::new(&settings.passwords)?.hash_blocking(password)?;
+    let pool = app::open_pool(settings)?;
+    let user = users::create(&mut *pool.get()?, &email, &hash, &claims, SystemClock.now())?;
+    if as_json {
+        println!("{}", user.describe());
+    } else {
+        println!("created user {} ({})", user.email, user.id);
+    }
     Ok(())
 }
 

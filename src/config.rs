@@ -33,6 +33,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub admin: AdminSettings,
     pub refresh: RefreshSettings,
+    pub revocations: RevocationSettings,
     pub passwords: PasswordSettings,
     pub throttle: ThrottleSettings,
     #[serde(skip, default = "development")]
@@ -121,6 +122,13 @@ pub struct RefreshSettings {
     pub keep_revoked: Duration,
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationSettings {
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Deserialize)]

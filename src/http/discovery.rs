@@ -12,13 +12,20 @@ pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
         "token_endpoint": format!("{issuer}/oauth2/token"),
-        "grant_types_supported": ["client_credentials"],
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
+        // jwtd's own extension: the signed revocation feed jwtd-verify polls.
+        "revocations_uri": format!("{issuer}/revocations"),
+        "grant_types_supported": ["client_credentials", "password", "refresh_token"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": [],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
-        "scopes_supported": [],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "scopes_supported": ["openid"],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid", "email"],
     });
     serde_json::to_vec(&document).map(Bytes::from)
 }

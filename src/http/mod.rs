@@ -4,6 +4,7 @@ pub mod admin;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod feed;
 pub mod grants;
 pub mod health;
 pub mod params;
@@ -26,6 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/oauth2/token").post(token::token))
         .service(web::resource("/oauth2/revoke").post(revocation::revoke))
         .service(web::resource("/oauth2/introspect").post(revocation::introspect))
+        .service(web::resource("/revocations").get(feed::revocations))
         .service(web::resource("/userinfo").get(userinfo::userinfo).post(userinfo::userinfo))
         .service(web::resource("/healthz").get(health::healthz))
         .service(web::resource("/readyz").get(health::readyz))

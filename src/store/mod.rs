@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod refresh;
+pub mod revocations;
 pub mod schema;
 pub mod throttle;
 pub mod users;

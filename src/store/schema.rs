@@ -95,6 +95,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    subject_revocations (subject) {
+        subject -> Text,
+        not_before -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_families -> clients (client_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -123,4 +130,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     locks,
     meta,
     login_failures,
+    subject_revocations,
 );

@@ -20,12 +20,20 @@ async fn discovery_documents_describe_the_server(backend: Backend) {
         assert_eq!(doc["issuer"], ISSUER);
         assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
         assert_eq!(doc["token_endpoint"], format!("{ISSUER}/oauth2/token"));
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["client_credentials"]));
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!(["client_credentials", "password", "refresh_token"])
+        );
+        assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/oauth2/revoke"));
+        assert_eq!(doc["introspection_endpoint"], format!("{ISSUER}/oauth2/introspect"));
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post"])
         );
-        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "ES256", "EdDSA"])
+        );
     }
 }
 

@@ -123,6 +123,7 @@ pub fn test_env(db: &TestDb, master_key: &str) -> Vec<(String, String)> {
         ("JWTD_MASTER_KEY", master_key),
         ("JWTD__KEYS__RELOAD_INTERVAL", "100ms"),
         ("JWTD__KEYS__ROTATE_EVERY", "0s"),
+        ("JWTD__THROTTLE__SLOW_DELAY", "10ms"),
     ]
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -222,6 +223,82 @@ impl TestApp {
         let (client, secret) =
             clients::register(&mut pool.get().unwrap(), &registration, self.clock.now()).unwrap();
         TestClient { id: client.id, secret: secret.expose().to_owned() }
+    }
+
+    /// A first-party app client: password and refresh_token grants.
+    pub fn register_app_client(&self, scope: &str) -> TestClient {
+        self.register_client(scope, &["https://api"], &["password", "refresh_token"])
+    }
+
+    /// Creates a user directly in the database (the admin API has tests of its own).
+    pub fn create_user(&self, email: &str, password: &str, claims: Value) -> jwtd::accounts::users::User {
+        let settings = self.settings();
+        let hash = jwtd::accounts::passwords::PasswordHasher::new(&settings.passwords)
+            .unwrap()
+            .hash_blocking(password)
+            .unwrap();
+        let pool = jwtd::app::open_pool(&settings).unwrap();
+        let email = jwtd::accounts::users::normalize_email(email).unwrap();
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        jwtd::accounts::users::create(&mut pool.get().unwrap(), &email, &hash, &claims, self.clock.now())
+            .unwrap()
+    }
+
+    /// `grant_type=password` with HTTP Basic client authentication.
+    pub async fn login(
+        &self,
+        client: &TestClient,
+        username: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![("grant_type", "password"), ("username", username), ("password", password)];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth2/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `grant_type=refresh_token` with HTTP Basic client authentication.
+    pub async fn refresh(
+        &self,
+        client: &TestClient,
+        token: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+        form.extend_from_slice(extra);
+        self.http
+            .post(self.url("/oauth2/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A client-authenticated form POST (revocation, introspection).
+    pub async fn client_post(
+        &self,
+        client: &TestClient,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(&client.id, Some(&client.secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub fn pool(&self) -> jwtd::store::Pool {
+        jwtd::app::open_pool(&self.settings()).unwrap()
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {

@@ -9,6 +9,8 @@ mod admin;
 mod cli;
 mod discovery;
 mod keys;
+mod refresh;
 mod rotation;
 mod storage;
 mod token;
+mod users;

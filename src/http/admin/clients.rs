@@ -125,6 +125,8 @@ pub async fn delete(
         if store::clients::delete(&mut conn, &id)? == 0 {
             return Err(not_found());
         }
+        // Its access tokens (sub = client id) are refused by resource servers reading the feed.
+        store::revocations::revoke_subject(&mut conn, &id, now)?;
         caller.audit(&mut conn, now, "client.deleted", Some(&id), json!({}))?;
         Ok(())
     })

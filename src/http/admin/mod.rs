@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod keys;
+pub mod users;
 
 use std::future::{Ready, ready};
 
@@ -22,21 +23,38 @@ pub const ADMIN_SCOPE: &str = "jwtd:admin";
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin")
-            .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(|err, _req| {
-                ApiError::Status {
-                    status: actix_web::http::StatusCode::BAD_REQUEST,
-                    code: "invalid_request",
-                    description: format!("invalid JSON body: {}", short(&err.to_string())).into(),
-                }
-                .into()
-            }))
+            .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(json_error))
             .service(web::resource("/keys").get(keys::list))
             .service(web::resource("/keys/rotate").post(keys::rotate))
             .service(web::resource("/keys/{kid}/retire").post(keys::retire))
             .service(web::resource("/clients").get(clients::list).post(clients::create))
             .service(web::resource("/clients/{id}").get(clients::get).delete(clients::delete))
-            .service(web::resource("/clients/{id}/secret").post(clients::rotate_secret)),
+            .service(web::resource("/clients/{id}/secret").post(clients::rotate_secret))
+            .service(web::resource("/users").get(users::list).post(users::create))
+            .service(
+                web::resource("/users/import")
+                    .app_data(web::JsonConfig::default().limit(1024 * 1024).error_handler(json_error))
+                    .post(users::import),
+            )
+            .service(web::resource("/users/{id}").get(users::get).patch(users::update).delete(users::delete))
+            .service(web::resource("/users/{id}/revoke-sessions").post(users::revoke_sessions)),
     );
+}
+
+fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let status = match err {
+        actix_web::error::JsonPayloadError::Overflow { .. }
+        | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+            return ApiError::for_status(actix_web::http::StatusCode::PAYLOAD_TOO_LARGE).into();
+        }
+        _ => actix_web::http::StatusCode::BAD_REQUEST,
+    };
+    ApiError::Status {
+        status,
+        code: "invalid_request",
+        description: format!("invalid JSON body: {}", short(&err.to_string())).into(),
+    }
+    .into()
 }
 
 fn short(text: &str) -> String {

@@ -1,0 +1,2 @@
+DROP INDEX refresh_families_revoked;
+DROP TABLE subject_revocations;

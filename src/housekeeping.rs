@@ -1,0 +1,52 @@
+//! Background purge: expired and long-revoked refresh families (with their tokens), finished
+//! throttling counters, and subject revocations older than any token they could refuse.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+
+use crate::clock::Clock;
+use crate::store::{self, Pool, StoreError};
+
+#[derive(Debug, Clone, Copy)]
+pub struct PurgePolicy {
+    pub interval: Duration,
+    /// Revoked families are kept this long (audit, introspection), in seconds.
+    pub keep_revoked: i64,
+    /// Throttling counters and subject revocations older than this are dead, in seconds.
+    pub horizon: i64,
+}
+
+/// One purge; returns the number of families removed.
+pub fn purge_once(
+    conn: &mut store::DbConnection,
+    now: i64,
+    policy: &PurgePolicy,
+) -> Result<usize, StoreError> {
+    let families = store::refresh::purge(conn, now, now - policy.keep_revoked)?;
+    store::throttle::purge(conn, now - policy.horizon)?;
+    store::revocations::purge(conn, now - policy.horizon)?;
+    Ok(families)
+}
+
+pub fn spawn(pool: Pool, clock: Arc<dyn Clock>, policy: PurgePolicy) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(policy.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let (pool, now) = (pool.clone(), clock.now());
+            let result = web::block(move || -> Result<usize, StoreError> {
+                purge_once(&mut *pool.get()?, now, &policy)
+            })
+            .await;
+            match result {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => log::info!("purged {n} expired or revoked refresh families"),
+                Ok(Err(e)) => log::warn!("purge failed (will retry): {e}"),
+                Err(e) => log::warn!("purge failed (will retry): {e}"),
+            }
+        }
+    })
+}

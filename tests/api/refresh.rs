@@ -1,0 +1,389 @@
+//! Refresh families: rotation, reuse detection, grace window, lifetimes, restarts, concurrency,
+//! cookie mode, revocation, introspection, cross-client use, binding, purge, and the feed.
+
+use std::sync::Arc;
+
+use jwtd::clock::Clock;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    Backend, TestApp, TestClient, TestDb, assert_error, new_master_key, spawn_app, spawn_app_on,
+    spawn_app_with,
+};
+use crate::on_both_backends;
+
+on_both_backends!(
+    every_refresh_rotates_and_a_replay_revokes_the_family,
+    a_replay_within_the_grace_window_gets_the_same_successor,
+    rotation_never_extends_the_family_lifetime,
+    reuse_is_detected_across_a_restart,
+    simultaneous_refreshes_of_one_token_have_one_winner,
+    browser_clients_get_the_refresh_token_in_a_cookie,
+    revocation_and_introspection,
+    another_clients_refresh_token_is_refused_and_revoked,
+    refresh_may_narrow_but_not_widen_the_scope,
+    binding_audits_or_enforces_the_user_agent,
+    the_revocation_feed_lists_revoked_families_and_subjects,
+);
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A user logged in through an app client: (client, first refresh token, access token).
+async fn logged_in(app: &TestApp, scope: &str) -> (TestClient, String, String) {
+    let client = app.register_app_client(scope);
+    app.create_user("alice@example.com", PASSWORD, json!({}));
+    let body: Value = app.login(&client, "alice@example.com", PASSWORD, &[]).await.json().await.unwrap();
+    (
+        client,
+        body["refresh_token"].as_str().unwrap().to_owned(),
+        body["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn refreshed(app: &TestApp, client: &TestClient, token: &str) -> Value {
+    let response = app.refresh(client, token, &[]).await;
+    assert_eq!(response.status(), 200, "refresh refused");
+    response.json().await.unwrap()
+}
+
+fn sid_of(access_token: &str) -> String {
+    jsonwebtoken::dangerous::insecure_decode::<Value>(access_token).unwrap().claims["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn every_refresh_rotates_and_a_replay_revokes_the_family(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, t1, access) = logged_in(&app, "read").await;
+    let sid = sid_of(&access);
+    let second = refreshed(&app, &client, &t1).await;
+    let t2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(t2, t1);
+    assert_eq!(sid_of(second["access_token"].as_str().unwrap()), sid, "same family");
+    let third = refreshed(&app, &client, &t2).await;
+    let t3 = third["refresh_token"].as_str().unwrap().to_owned();
+
+    // The thief replays t1: refused, and the family dies, so the newest token fails too.
+    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
+    assert_error(app.refresh(&client, &t3, &[]).await, 400, "invalid_grant").await;
+    let introspected: Value = app
+        .client_post(&client, "/oauth2/introspect", &[("token", third["access_token"].as_str().unwrap())])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(introspected, json!({"active": false}));
+
+    let events = jwtd::store::audit::recent(&mut app.pool().get().unwrap(), 20).unwrap();
+    let reuse = events.iter().find(|e| e.kind == "refresh.revoked.reuse").expect("a reuse audit event");
+    assert_eq!(reuse.subject.as_deref(), Some(sid.as_str()));
+    let detail: Value = serde_json::from_str(&reuse.detail).unwrap();
+    assert!(detail["first_use"]["at"].is_i64() && detail["second_use"]["at"].is_i64(), "{detail}");
+    assert_eq!(detail["second_use"]["ip"], "127.0.0.1");
+    assert!(!reuse.detail.contains(&t1), "the token itself is never logged");
+
+    // Only hashes are stored.
+    let family = jwtd::store::refresh::find_family(&mut app.pool().get().unwrap(), &sid).unwrap().unwrap();
+    assert_eq!(family.revoked_reason.as_deref(), Some("reuse"));
+    let stored = jwtd::store::refresh::find_token(
+        &mut app.pool().get().unwrap(),
+        &jwtd::tokens::refresh::RefreshToken::parse(&t3).unwrap().hash(),
+    )
+    .unwrap();
+    assert!(stored.is_some());
+}
+
+async fn a_replay_within_the_grace_window_gets_the_same_successor(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let app = spawn_app_on(db, &new_master_key(), &[("JWTD__REFRESH__REUSE_GRACE", "10s")]).await;
+    let (client, t1, _) = logged_in(&app, "read").await;
+    let t2 = refreshed(&app, &client, &t1).await["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(5);
+    let retried = refreshed(&app, &client, &t1).await;
+    assert_eq!(retried["refresh_token"], t2.as_str(), "the same successor, no fork");
+    let t3 = refreshed(&app, &client, &t2).await["refresh_token"].as_str().unwrap().to_owned();
+    // t1's successor is used now: replaying t1 is reuse, grace or not.
+    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
+    assert_error(app.refresh(&client, &t3, &[]).await, 400, "invalid_grant").await;
+
+    // Outside the window a replay revokes.
+    let (client, u1, _) = {
+        let body: Value = app.login(&client, "alice@example.com", PASSWORD, &[]).await.json().await.unwrap();
+        (client, body["refresh_token"].as_str().unwrap().to_owned(), ())
+    };
+    let u2 = refreshed(&app, &client, &u1).await["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(11);
+    assert_error(app.refresh(&client, &u1, &[]).await, 400, "invalid_grant").await;
+    assert_error(app.refresh(&client, &u2, &[]).await, 400, "invalid_grant").await;
+}
+
+async fn rotation_never_extends_the_family_lifetime(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let settings = [("JWTD__REFRESH__IDLE_TTL", "30m"), ("JWTD__REFRESH__ABSOLUTE_TTL", "1h")];
+    let app = spawn_app_on(db, &new_master_key(), &settings).await;
+    let (client, mut token, _) = logged_in(&app, "read").await;
+    for _ in 0..2 {
+        app.clock.advance(25 * 60);
+        token = refreshed(&app, &client, &token).await["refresh_token"].as_str().unwrap().to_owned();
+    }
+    // 50 minutes in; the token is 0 minutes idle but the family ends at 60.
+    app.clock.advance(11 * 60);
+    assert_error(app.refresh(&client, &token, &[]).await, 400, "invalid_grant").await;
+
+    // Idle: a token unused past idle_ttl fails.
+    let body: Value = app.login(&client, "alice@example.com", PASSWORD, &[]).await.json().await.unwrap();
+    app.clock.advance(31 * 60);
+    assert_error(
+        app.refresh(&client, body["refresh_token"].as_str().unwrap(), &[]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn reuse_is_detected_across_a_restart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, t1, _) = logged_in(&app, "read").await;
+    let t2 = refreshed(&app, &client, &t1).await["refresh_token"].as_str().unwrap().to_owned();
+    let key = app.master_key.clone();
+    let db = app.stop().await;
+    let app = spawn_app_on(db, &key, &[]).await;
+    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
+    assert_error(app.refresh(&client, &t2, &[]).await, 400, "invalid_grant").await;
+}
+
+async fn simultaneous_refreshes_of_one_token_have_one_winner(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let key = new_master_key();
+    let a = spawn_app_on(Arc::clone(&db), &key, &[]).await;
+    let b = spawn_app_with(Arc::clone(&db), &key, &[], Arc::clone(&a.clock)).await;
+    let (client, token, access) = logged_in(&a, "read").await;
+    let attempts = 200;
+    let requests: Vec<_> = (0..attempts)
+        .map(|i| if i % 2 == 0 { a.refresh(&client, &token, &[]) } else { b.refresh(&client, &token, &[]) })
+        .collect();
+    let statuses: Vec<u16> =
+        crate::rotation::join_all(requests).await.iter().map(|r| r.status().as_u16()).collect();
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(ok, 1, "exactly one winner: {statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "no 5xx: {statuses:?}");
+    let count = jwtd::store::refresh::token_count(&mut a.pool().get().unwrap(), &sid_of(&access)).unwrap();
+    assert_eq!(count, 2, "the first token and exactly one successor");
+}
+
+async fn browser_clients_get_the_refresh_token_in_a_cookie(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.admin_token().await;
+    let created: Value = app
+        .admin_post(&admin, "/admin/clients", Some(json!({"name": "spa", "scope": "read", "grant_types": ["password", "refresh_token"], "refresh_cookie": true})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let client = TestClient {
+        id: created["client_id"].as_str().unwrap().into(),
+        secret: created["client_secret"].as_str().unwrap().into(),
+    };
+    app.create_user("alice@example.com", PASSWORD, json!({}));
+    let response = app.login(&client, "alice@example.com", PASSWORD, &[]).await;
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in
+        ["__Host-jwtd_rt=jwtd_rt_", "HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age="]
+    {
+        assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+    }
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none(), "not in the body as well");
+    let value = cookie.split(';').next().unwrap().to_owned();
+    let refreshed = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .header("cookie", &value)
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let next = refreshed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert_ne!(next.split(';').next().unwrap(), value);
+    // The old cookie is now a used token: replaying it revokes.
+    let replay = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .header("cookie", &value)
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_error(replay, 400, "invalid_grant").await;
+}
+
+async fn revocation_and_introspection(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, token, access) = logged_in(&app, "read").await;
+    let other = app.register_app_client("read");
+
+    let mine: Value =
+        app.client_post(&client, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
+    assert_eq!(mine["active"], true);
+    assert_eq!(mine["client_id"], client.id.as_str());
+    assert_eq!(mine["token_type"], "refresh_token");
+    let theirs: Value =
+        app.client_post(&other, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
+    assert_eq!(theirs, json!({"active": false}));
+    let at: Value =
+        app.client_post(&other, "/oauth2/introspect", &[("token", &access)]).await.json().await.unwrap();
+    assert_eq!(at["active"], true);
+    assert_eq!(at["sid"], sid_of(&access).as_str());
+    for garbage in ["nope", "jwtd_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "a.b.c"] {
+        let answer: Value =
+            app.client_post(&client, "/oauth2/introspect", &[("token", garbage)]).await.json().await.unwrap();
+        assert_eq!(answer, json!({"active": false}));
+    }
+    assert_error(app.post_form("/oauth2/introspect", &[("token", &token)]).await, 401, "invalid_client")
+        .await;
+
+    // Another client's revocation is answered 200 and changes nothing.
+    assert_eq!(app.client_post(&other, "/oauth2/revoke", &[("token", &token)]).await.status(), 200);
+    let still: Value =
+        app.client_post(&client, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
+    assert_eq!(still["active"], true);
+    // Unknown tokens: 200.
+    assert_eq!(app.client_post(&client, "/oauth2/revoke", &[("token", "whatever")]).await.status(), 200);
+    // The owner revokes (logout): the family is gone.
+    assert_eq!(
+        app.client_post(
+            &client,
+            "/oauth2/revoke",
+            &[("token", &token), ("token_type_hint", "refresh_token")]
+        )
+        .await
+        .status(),
+        200
+    );
+    assert_error(app.refresh(&client, &token, &[]).await, 400, "invalid_grant").await;
+    let after: Value =
+        app.client_post(&client, "/oauth2/introspect", &[("token", &access)]).await.json().await.unwrap();
+    assert_eq!(after, json!({"active": false}));
+
+    // Revoking by access token (its sid) works too.
+    let body: Value = app.login(&client, "alice@example.com", PASSWORD, &[]).await.json().await.unwrap();
+    assert_eq!(
+        app.client_post(&client, "/oauth2/revoke", &[("token", body["access_token"].as_str().unwrap())])
+            .await
+            .status(),
+        200
+    );
+    assert_error(
+        app.refresh(&client, body["refresh_token"].as_str().unwrap(), &[]).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+}
+
+async fn another_clients_refresh_token_is_refused_and_revoked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, token, _) = logged_in(&app, "read").await;
+    let thief = app.register_app_client("read");
+    assert_error(app.refresh(&thief, &token, &[]).await, 400, "invalid_grant").await;
+    assert_error(app.refresh(&client, &token, &[]).await, 400, "invalid_grant").await;
+}
+
+async fn refresh_may_narrow_but_not_widen_the_scope(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.register_app_client("read write");
+    app.create_user("alice@example.com", PASSWORD, json!({}));
+    let body: Value =
+        app.login(&client, "alice@example.com", PASSWORD, &[("scope", "read")]).await.json().await.unwrap();
+    let token = body["refresh_token"].as_str().unwrap();
+    assert_error(app.refresh(&client, token, &[("scope", "read write")]).await, 400, "invalid_scope").await;
+    // The refused request consumed nothing: the token still works, and narrowing is fine.
+    let narrowed: Value = app.refresh(&client, token, &[("scope", "read")]).await.json().await.unwrap();
+    assert_eq!(narrowed["scope"], "read");
+}
+
+async fn binding_audits_or_enforces_the_user_agent(backend: Backend) {
+    for (policy, expected) in [("audit", 200), ("enforce", 400)] {
+        let db = Arc::new(TestDb::new(backend));
+        let app = spawn_app_on(db, &new_master_key(), &[("JWTD__REFRESH__BINDING", policy)]).await;
+        let (client, token, _) = logged_in(&app, "read").await;
+        let elsewhere = app
+            .http
+            .post(app.url("/oauth2/token"))
+            .basic_auth(&client.id, Some(&client.secret))
+            .header("user-agent", "curl/8.0 (the thief)")
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(elsewhere.status(), expected, "{policy}");
+        let events = jwtd::store::audit::recent(&mut app.pool().get().unwrap(), 10).unwrap();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let expected_kind =
+            if policy == "audit" { "refresh.binding_mismatch" } else { "refresh.revoked.binding" };
+        assert!(kinds.contains(&expected_kind), "{policy}: {kinds:?}");
+    }
+}
+
+async fn the_revocation_feed_lists_revoked_families_and_subjects(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, t1, access) = logged_in(&app, "read").await;
+    let sid = sid_of(&access);
+    let feed = |app: &TestApp| {
+        let url = app.url("/revocations");
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap() }
+    };
+    let first = feed(&app).await;
+    assert_eq!(first.headers()["content-type"], "application/jwt");
+    assert_eq!(first.headers()["cache-control"], "public, max-age=5");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let jws = first.text().await.unwrap();
+    let payload = verified_feed(&app, &jws).await;
+    assert_eq!(payload["sids"], json!([]));
+    let unchanged =
+        app.http.get(app.url("/revocations")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(unchanged.status(), 304);
+
+    // Reuse detection revokes the family: the feed lists it.
+    let t2 = refreshed(&app, &client, &t1).await["refresh_token"].as_str().unwrap().to_owned();
+    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
+    app.clock.advance(1);
+    let payload = verified_feed(&app, &feed(&app).await.text().await.unwrap()).await;
+    assert_eq!(payload["sids"], json!([sid]));
+    assert_eq!(payload["iss"], crate::helpers::ISSUER);
+    assert_eq!(payload["window"], 15 * 60 + 60);
+    drop(t2);
+
+    // Revoking every session of a user publishes a subject not-before.
+    let admin = app.admin_token().await;
+    let user = jwtd::store::users::find_by_email(&mut app.pool().get().unwrap(), "alice@example.com")
+        .unwrap()
+        .unwrap();
+    app.admin_post(&admin, &format!("/admin/users/{}/revoke-sessions", user.id), None).await;
+    app.clock.advance(1);
+    let payload = verified_feed(&app, &feed(&app).await.text().await.unwrap()).await;
+    assert_eq!(payload["subjects"][&user.id], app.clock.now() - 1);
+
+    // Past the window the family drops out of the feed.
+    app.clock.advance(15 * 60 + 61);
+    let payload = verified_feed(&app, &feed(&app).await.text().await.unwrap()).await;
+    assert_eq!(payload["sids"], json!([]));
+}
+
+/// Checks the feed's signature against the JWKS and its type, and returns its payload.
+async fn verified_feed(app: &TestApp, jws: &str) -> Value {
+    let header = jsonwebtoken::decode_header(jws).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("jwtd-revocations+jwt"));
+    let jwks = app.jwks().await;
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    jsonwebtoken::decode::<Value>(jws, &key, &validation).unwrap().claims
+}
