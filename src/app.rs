@@ -42,6 +42,8 @@ pub struct AppState {
     pub throttle: ThrottlePolicy,
     pub feed: http::feed::FeedCache,
     pub feed_max_age: u64,
+    /// When the admin API has a listener of its own: its port. The admin API answers only there.
+    pub admin_port: Option<u16>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +62,7 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
+    admin_port: Option<u16>,
     server: Server,
     /// Key-ring maintenance and the purge: stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
@@ -99,6 +102,12 @@ impl Application {
 
         let metadata = http::discovery::metadata_document(&settings.issuer)
             .map_err(|e| StartupError::Other(e.to_string()))?;
+        let (listener, port) = bind(&settings.http.addr)?;
+        let admin_listener = match settings.admin.addr.as_str() {
+            "" => None,
+            addr => Some(bind(addr)?),
+        };
+        let admin_port = admin_listener.as_ref().map(|(_, port)| *port);
         let state = web::Data::new(AppState {
             pool,
             keys,
@@ -116,12 +125,9 @@ impl Application {
             throttle: ThrottlePolicy::from_settings(&settings.throttle),
             feed: http::feed::FeedCache::default(),
             feed_max_age: settings.revocations.max_age.as_secs(),
+            admin_port,
         });
 
-        let addr = settings.http.addr.clone();
-        let listener =
-            TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr: addr.clone(), source })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Bind { addr, source })?.port();
         let max_body = settings.http.max_body_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -134,15 +140,24 @@ impl Application {
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
-        let server = server
+        server = server
             .listen(listener)
-            .map_err(|source| StartupError::Bind { addr: settings.http.addr.clone(), source })?
-            .run();
-        Ok(Self { port, server, background: vec![maintenance, purge] })
+            .map_err(|source| StartupError::Bind { addr: settings.http.addr.clone(), source })?;
+        if let Some((admin, _)) = admin_listener {
+            server = server
+                .listen(admin)
+                .map_err(|source| StartupError::Bind { addr: settings.admin.addr.clone(), source })?;
+        }
+        Ok(Self { port, admin_port, server: server.run(), background: vec![maintenance, purge] })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin API's own port, when `admin.addr` is set.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
     }
 
     /// Stops the server (gracefully with `stop(true)`), e.g. from a test.
@@ -156,6 +171,13 @@ impl Application {
         self.background.iter().for_each(tokio::task::JoinHandle::abort);
         result
     }
+}
+
+fn bind(addr: &str) -> Result<(TcpListener, u16), StartupError> {
+    let bind_error = |source| StartupError::Bind { addr: addr.to_owned(), source };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    Ok((listener, port))
 }
 
 /// Opens the pool (running migrations), makes sure a current and a next key exist, and loads

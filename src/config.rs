@@ -97,6 +97,7 @@ pub struct KeySettings {
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
     pub bootstrap: bool,
+    pub addr: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -13,7 +13,22 @@ on_both_backends!(
     rotation_bodies_are_checked,
     clients_are_managed_through_the_admin_api,
     the_bootstrap_admin_client_is_created_once,
+    the_admin_api_can_have_a_listener_of_its_own,
 );
+
+async fn the_admin_api_can_have_a_listener_of_its_own(backend: Backend) {
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new(backend));
+    let app =
+        spawn_app_on(db, &crate::helpers::new_master_key(), &[("JWTD__ADMIN__ADDR", "127.0.0.1:0")]).await;
+    let token = app.admin_token().await;
+    let admin = app.admin_address.clone().unwrap();
+    assert_ne!(admin, app.address);
+    assert_error(app.admin_get(&token, "/admin/keys").await, 404, "not_found").await;
+    let there = app.http.get(format!("{admin}/admin/keys")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(there.status(), 200);
+    let unauthenticated = app.http.get(format!("{admin}/admin/keys")).send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+}
 
 async fn assert_bearer(response: reqwest::Response, status: u16, challenge: &str) {
     let headers = response.headers().clone();

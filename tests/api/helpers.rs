@@ -142,6 +142,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     /// The environment this instance was configured from.
     pub env: Vec<(String, String)>,
+    /// The admin API's own listener, when `admin.addr` is set.
+    pub admin_address: Option<String>,
     handle: ServerHandle,
 }
 
@@ -169,6 +171,7 @@ pub async fn spawn_app_with(
     let app_env = env.clone();
     let app = Application::build_with_clock(settings, clock.clone()).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = app.admin_port().map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     let app = TestApp {
@@ -178,6 +181,7 @@ pub async fn spawn_app_with(
         master_key: master_key.to_owned(),
         clock,
         env: app_env,
+        admin_address,
         handle,
     };
     app.wait_ready().await;

@@ -79,6 +79,10 @@ impl FromRequest for AdminCaller {
 
 fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
     let state = req.app_data::<web::Data<AppState>>().ok_or(ApiError::Internal)?;
+    // With a listener of its own, the admin API does not exist on the public one.
+    if state.admin_port.is_some_and(|port| req.app_config().local_addr().port() != port) {
+        return Err(ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND));
+    }
     let invalid = ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None };
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::Bearer { error: None, scope: None });
