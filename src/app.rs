@@ -22,6 +22,7 @@ use crate::keys::live::LiveKeyRing;
 use crate::keys::master::{MasterKey, MasterKeyError};
 use crate::keys::signing::Algorithm;
 use crate::keys::{KeyRing, KeyRingError};
+use crate::metrics::{Metrics, RequestTimer};
 use crate::store::{self, Pool, PoolOptions, StoreError};
 use crate::tokens::TokenIssuer;
 use crate::tokens::families::FamilyPolicy;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub feed_max_age: u64,
     /// When the admin API has a listener of its own: its port. The admin API answers only there.
     pub admin_port: Option<u16>,
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +88,14 @@ impl Application {
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?
             .map_err(|e| StartupError::Other(e.to_string()))?;
-        let keys = Arc::new(LiveKeyRing::new(ring, lifecycle, pool.clone(), Arc::clone(&clock)));
+        let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.to_string()))?);
+        let keys = Arc::new(LiveKeyRing::new(
+            ring,
+            lifecycle,
+            pool.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&metrics),
+        ));
         let maintenance = keys.spawn_maintenance(settings.keys.reload_interval);
         let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
         let purge = housekeeping::spawn(
@@ -126,6 +135,7 @@ impl Application {
             feed: http::feed::FeedCache::default(),
             feed_max_age: settings.revocations.max_age.as_secs(),
             admin_port,
+            metrics: Arc::clone(&metrics),
         });
 
         let max_body = settings.http.max_body_bytes;
@@ -134,6 +144,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .wrap(http::json_errors())
+                .wrap(RequestTimer(Arc::clone(&metrics)))
                 .configure(http::routes)
         })
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs());

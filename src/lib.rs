@@ -13,5 +13,6 @@ pub mod housekeeping;
 pub mod http;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod store;
 pub mod tokens;

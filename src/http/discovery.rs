@@ -42,6 +42,7 @@ pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     let cache_control = cache_control(u64::try_from(state.keys.jwks_max_age(&ring)).unwrap_or(0));
     let etag = &ring.jwks.etag;
     let not_modified = if_none_match(&req, etag);
+    state.metrics.jwks_served.with_label_values(&[if not_modified { "304" } else { "200" }]).inc();
     let mut response = if not_modified { HttpResponse::NotModified() } else { HttpResponse::Ok() };
     response
         .insert_header((header::CACHE_CONTROL, cache_control))

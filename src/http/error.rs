@@ -103,7 +103,7 @@ impl ApiError {
         Self::Status { status, code, description: Cow::Borrowed(description) }
     }
 
-    fn code(&self) -> &str {
+    pub fn code(&self) -> &str {
         match self {
             Self::OAuth { code, .. } => code.as_str(),
             Self::Bearer { error: None, .. } => "unauthorized",

@@ -191,8 +191,18 @@ pub async fn refresh(
         Outcome::Rotated { family, token, token_expires_at }
         | Outcome::Replayed { family, token, token_expires_at } => (family, token, token_expires_at),
         Outcome::Refused(refusal) => {
-            if let Refusal::Reused { family_id } = &refusal {
-                log::warn!("refresh token reuse detected: family {family_id} revoked");
+            let revoked = match &refusal {
+                Refusal::Reused { family_id } => {
+                    log::warn!("refresh token reuse detected: family {family_id} revoked");
+                    state.metrics.refresh_reuse.inc();
+                    Some("reuse")
+                }
+                Refusal::WrongClient { .. } => Some("wrong_client"),
+                Refusal::Elsewhere { .. } => Some("binding"),
+                Refusal::Unknown | Refusal::Expired | Refusal::FamilyRevoked => None,
+            };
+            if let Some(reason) = revoked {
+                state.metrics.families_revoked.with_label_values(&[reason]).inc();
             }
             return Err(invalid_refresh());
         }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod feed;
 pub mod grants;
 pub mod health;
+pub mod metrics;
 pub mod params;
 pub mod revocation;
 pub mod token;
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/userinfo").get(userinfo::userinfo).post(userinfo::userinfo))
         .service(web::resource("/healthz").get(health::healthz))
         .service(web::resource("/readyz").get(health::readyz))
+        .service(web::resource("/metrics").get(metrics::metrics))
         .configure(admin::routes);
 }
 

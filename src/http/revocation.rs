@@ -61,13 +61,14 @@ pub async fn revoke(
     if let Some(family) = family_hint {
         let (pool, now, client_id) = (state.pool.clone(), state.clock.now(), client.id.clone());
         let ip = RequestOrigin::of(&req).ip;
-        web::block(move || -> Result<(), StoreError> {
+        let revoked = web::block(move || -> Result<bool, StoreError> {
             let mut conn = pool.get()?;
-            let Some(family) = family.load(&mut conn)? else { return Ok(()) };
+            let Some(family) = family.load(&mut conn)? else { return Ok(false) };
             if family.client_id != client_id {
-                return Ok(());
+                return Ok(false);
             }
-            if store::refresh::revoke_family(&mut conn, &family.id, now, "revoked_by_client")? > 0 {
+            let revoked = store::refresh::revoke_family(&mut conn, &family.id, now, "revoked_by_client")? > 0;
+            if revoked {
                 audit::record(
                     &mut conn,
                     &AuditEvent {
@@ -80,9 +81,12 @@ pub async fn revoke(
                     },
                 )?;
             }
-            Ok(())
+            Ok(revoked)
         })
         .await??;
+        if revoked {
+            state.metrics.families_revoked.with_label_values(&["revoked_by_client"]).inc();
+        }
     }
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

@@ -20,7 +20,25 @@ pub async fn token(
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::from_body(&req, &body)?;
     let grant = params.require("grant_type")?;
-    let client = authenticate_client(&req, &state, &params).await?;
+    let client = authenticate_client(&req, &state, &params).await;
+    let result = match client {
+        Ok(client) => grant_for(&req, &state, &client, &params, grant).await,
+        Err(e) => Err(e),
+    };
+    match &result {
+        Ok(_) => state.metrics.tokens_issued.with_label_values(&[grant]).inc(),
+        Err(e) => state.metrics.token_errors.with_label_values(&[e.code()]).inc(),
+    }
+    result
+}
+
+async fn grant_for(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    client: &Client,
+    params: &Params,
+    grant: &str,
+) -> Result<HttpResponse, ApiError> {
     let issued = match GrantType::parse(grant) {
         Some(grant) if !client.allows(grant) => {
             return Err(ApiError::oauth(
@@ -28,9 +46,9 @@ pub async fn token(
                 format!("this client may not use the {} grant", grant.as_str()),
             ));
         }
-        Some(GrantType::ClientCredentials) => client_credentials(&state, &client, &params).await?,
-        Some(GrantType::Password) => return grants::password(&req, &state, &client, &params).await,
-        Some(GrantType::RefreshToken) => return grants::refresh(&req, &state, &client, &params).await,
+        Some(GrantType::ClientCredentials) => client_credentials(state, client, params).await?,
+        Some(GrantType::Password) => return grants::password(req, state, client, params).await,
+        Some(GrantType::RefreshToken) => return grants::refresh(req, state, client, params).await,
         None => {
             return Err(ApiError::oauth(
                 OAuthCode::UnsupportedGrantType,

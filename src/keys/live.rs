@@ -10,6 +10,7 @@ use actix_web::web;
 use super::lifecycle::KeyLifecycle;
 use super::{KeyRing, KeyRingError};
 use crate::clock::Clock;
+use crate::metrics::Metrics;
 use crate::store::{self, Pool};
 
 /// How far beyond a token's `exp` one reservation reaches: one database write per minute per
@@ -22,6 +23,7 @@ pub struct LiveKeyRing {
     pool: Pool,
     clock: Arc<dyn Clock>,
     jwks_max_age: i64,
+    metrics: Arc<Metrics>,
 }
 
 enum Reservation {
@@ -31,9 +33,15 @@ enum Reservation {
 }
 
 impl LiveKeyRing {
-    pub fn new(ring: KeyRing, lifecycle: Arc<KeyLifecycle>, pool: Pool, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        ring: KeyRing,
+        lifecycle: Arc<KeyLifecycle>,
+        pool: Pool,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let jwks_max_age = lifecycle.schedule.jwks_max_age;
-        Self { ring: RwLock::new(Arc::new(ring)), lifecycle, pool, clock, jwks_max_age }
+        Self { ring: RwLock::new(Arc::new(ring)), lifecycle, pool, clock, jwks_max_age, metrics }
     }
 
     pub fn current(&self) -> Arc<KeyRing> {
@@ -44,6 +52,9 @@ impl LiveKeyRing {
     }
 
     fn replace(&self, ring: KeyRing) {
+        if ring.signer.kid() != self.current().signer.kid() {
+            self.metrics.key_rotations.inc();
+        }
         let ring = Arc::new(ring);
         match self.ring.write() {
             Ok(mut guard) => *guard = ring,

@@ -9,6 +9,7 @@ mod admin;
 mod cli;
 mod discovery;
 mod keys;
+mod operations;
 mod refresh;
 mod rotation;
 mod storage;

@@ -1,6 +1,7 @@
 //! The admin API under `/admin/`, guarded by jwtd's own access tokens with scope `jwtd:admin`.
 //! Every action writes an audit event: who (the token's client), what, when, from where.
 
+pub mod audit;
 pub mod clients;
 pub mod keys;
 pub mod users;
@@ -13,7 +14,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 
 use super::error::{ApiError, BearerError};
 use crate::app::AppState;
-use crate::store::audit::{self, AuditEvent};
+use crate::store::audit::{AuditEvent, record};
 use crate::store::{DbConnection, StoreError};
 use crate::tokens::verify::verify_own_access_token;
 
@@ -24,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin")
             .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(json_error))
+            .service(web::resource("/audit").get(audit::list))
             .service(web::resource("/keys").get(keys::list))
             .service(web::resource("/keys/rotate").post(keys::rotate))
             .service(web::resource("/keys/{kid}/retire").post(keys::retire))
@@ -134,6 +136,6 @@ impl AdminCaller {
             ip: self.ip.as_deref(),
             detail: detail.to_string(),
         };
-        audit::record(conn, &event).map_err(StoreError::from)
+        record(conn, &event).map_err(StoreError::from)
     }
 }

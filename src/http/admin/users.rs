@@ -260,5 +260,10 @@ pub async fn revoke_sessions(
         Ok(revoked)
     })
     .await??;
+    state
+        .metrics
+        .families_revoked
+        .with_label_values(&["revoked_by_admin"])
+        .inc_by(u64::try_from(revoked).unwrap_or(0));
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
 }

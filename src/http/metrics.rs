@@ -1,0 +1,42 @@
+//! `GET /metrics`: Prometheus text format. With `admin.addr` set it is served on the admin
+//! listener only, like the admin API.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::store::{self, StoreError};
+
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.admin_port.is_some_and(|port| req.app_config().local_addr().port() != port) {
+        return Err(ApiError::for_status(StatusCode::NOT_FOUND));
+    }
+    let (pool, now) = (state.pool.clone(), state.clock.now());
+    let keys =
+        web::block(move || -> Result<_, StoreError> { Ok(store::keys::published(&mut *pool.get()?)?) })
+            .await??;
+    let metrics = &state.metrics;
+    metrics.key_age.reset();
+    for key in &keys {
+        let since = match key.state.as_str() {
+            store::keys::STATE_CURRENT => key.activated_at,
+            store::keys::STATE_PREVIOUS => key.deactivated_at,
+            _ => Some(key.published_at),
+        };
+        metrics
+            .key_age
+            .with_label_values(&[key.state.as_str(), key.kid.as_str()])
+            .set(now - since.unwrap_or(now));
+    }
+    let pool = state.pool.state();
+    metrics
+        .db_connections
+        .with_label_values(&["in_use"])
+        .set(i64::from(pool.connections - pool.idle_connections));
+    metrics.db_connections.with_label_values(&["idle"]).set(i64::from(pool.idle_connections));
+    metrics.db_connections.with_label_values(&["max"]).set(i64::from(state.pool.max_size()));
+    metrics.password_queue.set(i64::try_from(state.passwords.queue_depth()).unwrap_or(i64::MAX));
+    let body = metrics.render().map_err(|e| ApiError::internal(&e))?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body))
+}
