@@ -1,0 +1,137 @@
+//! The ceilings jwtd's token endpoint is measured against, on this machine, in this run:
+//! raw RS256 signing and verifying with aws-lc-rs (2048-bit, a message the size of a jwtd
+//! access token's signing input) and raw argon2id hashing at jwtd's parameters, each on every
+//! core at once (one thread per core, no HTTP, no database).
+//!
+//! Prints one line of `key=value` pairs for `bench/run.sh` to read.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::PasswordHasher as _;
+use argon2::{Algorithm, Argon2, Params, Version};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
+};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(name = "jwtd-limits", about = "Raw RS256 and argon2id rates on all cores")]
+struct Opts {
+    /// Seconds each measurement runs.
+    #[arg(long, default_value_t = 5.0)]
+    secs: f64,
+    /// Length of the signed message: a jwtd access token's `header.payload`.
+    #[arg(long, default_value_t = 420)]
+    message_len: usize,
+    /// Threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// argon2id memory in KiB, iterations and lanes (jwtd's defaults: OWASP's minimum).
+    #[arg(long, default_value_t = 19456)]
+    memory_kib: u32,
+    #[arg(long, default_value_t = 2)]
+    iterations: u32,
+    #[arg(long, default_value_t = 1)]
+    parallelism: u32,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    match run(&Opts::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jwtd-limits: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(opts: &Opts) -> Result<(), BoxError> {
+    let threads = match opts.threads {
+        0 => thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    };
+    let secs = Duration::from_secs_f64(opts.secs);
+    let key = Arc::new(RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| format!("keygen: {e}"))?);
+    let public = key.public_key().as_der().map_err(|e| format!("public key: {e}"))?.as_ref().to_vec();
+    // A base64url-looking message, like a JWT's signing input.
+    let message: Arc<Vec<u8>> = Arc::new((0..opts.message_len).map(|i| b'A' + (i % 26) as u8).collect());
+    let mut signature = vec![0u8; key.public_modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &message, &mut signature)
+        .map_err(|e| format!("sign: {e}"))?;
+    let signature = Arc::new(signature);
+
+    let sign = {
+        let (key, message) = (Arc::clone(&key), Arc::clone(&message));
+        per_second(threads, secs, move || {
+            let mut out = vec![0u8; key.public_modulus_len()];
+            key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &message, &mut out).is_ok()
+        })?
+    };
+    let verify = {
+        let (public, message, signature) = (Arc::new(public), Arc::clone(&message), Arc::clone(&signature));
+        per_second(threads, secs, move || {
+            UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public.as_slice())
+                .verify(&message, &signature)
+                .is_ok()
+        })?
+    };
+    let params = Params::new(opts.memory_kib, opts.iterations, opts.parallelism, None)
+        .map_err(|e| format!("argon2 parameters: {e}"))?;
+    let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
+    let hash = per_second(threads, secs, move || argon2.hash_password(b"correct horse battery").is_ok())?;
+
+    println!(
+        "threads={threads} message_len={} rs256_sign_per_s={sign:.1} rs256_verify_per_s={verify:.1} \
+         argon2id_hash_per_s={hash:.2}",
+        opts.message_len
+    );
+    Ok(())
+}
+
+/// Runs `op` on `threads` threads for `secs` and returns the total successful operations per
+/// second. Each thread finishes the operation it is in when time is up; the rate counts the
+/// operations and the time actually spent.
+fn per_second<F>(threads: usize, secs: Duration, op: F) -> Result<f64, BoxError>
+where
+    F: Fn() -> bool + Send + Sync + 'static,
+{
+    let op = Arc::new(op);
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (op, stop, done, failed) =
+                (Arc::clone(&op), Arc::clone(&stop), Arc::clone(&done), Arc::clone(&failed));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if op() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    thread::sleep(secs);
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        handle.join().map_err(|_| "a benchmark thread panicked")?;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    if failed.load(Ordering::Relaxed) > 0 {
+        return Err("an operation failed".into());
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / elapsed)
+}

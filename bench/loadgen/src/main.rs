@@ -1,0 +1,391 @@
+//! A closed-loop HTTP/1.1 load generator for `bench/run.sh`: N keep-alive connections on one
+//! thread, each sending its next request as soon as the previous response is in (as `wrk`
+//! does), latencies in an HDR histogram, and the peak resident memory of the server processes
+//! sampled while the load runs.
+//!
+//! Scenarios: `get` and `post` repeat one request; `login` cycles password-grant logins over a
+//! pool of users; `refresh` logs a pool of users in once (not measured) and then has every
+//! connection rotate its own refresh-token families, each response carrying the next token.
+//!
+//! Prints one line of `key=value` pairs on stdout; fails when no request succeeded or more than
+//! `--max-error-ratio` of them failed, so a broken scenario cannot pass unnoticed.
+
+mod http;
+mod rss;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+
+use http::{Conn, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    Get,
+    Post,
+    Login,
+    Refresh,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "jwtd-loadgen", about = "Closed-loop HTTP/1.1 load for jwtd's benchmark")]
+struct Opts {
+    /// `http://127.0.0.1:PORT/path` (plain HTTP, IP literal).
+    url: String,
+    #[arg(long, value_enum, default_value = "get")]
+    scenario: Scenario,
+    /// Keep-alive connections.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    connections: usize,
+    /// Seconds measured.
+    #[arg(long, short = 'd', default_value_t = 10.0)]
+    duration: f64,
+    /// Total requests per second across all connections, paced evenly (0 = as fast as the
+    /// server answers). Paced load measures latency at a fixed, unsaturated rate.
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Seconds of load before measuring starts (not counted).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// An extra request header, `Name: value`; repeat for several.
+    #[arg(long = "header", short = 'H')]
+    headers: Vec<String>,
+    /// Form body of `post` requests.
+    #[arg(long, default_value = "")]
+    body: String,
+    /// Client credentials for `login` and `refresh` (sent as client_secret_post).
+    #[arg(long, default_value = "")]
+    client_id: String,
+    #[arg(long, default_value = "")]
+    client_secret: String,
+    /// Users `login` and `refresh` log in as: the pattern with `{}` replaced by 1..=users.
+    #[arg(long, default_value = "u{}@example.com")]
+    user_pattern: String,
+    #[arg(long, default_value_t = 64)]
+    users: usize,
+    #[arg(long, default_value = "")]
+    password: String,
+    /// Name printed with the result.
+    #[arg(long, default_value = "load")]
+    label: String,
+    /// A server process whose resident memory (with its child processes) is sampled.
+    #[arg(long = "watch-pid")]
+    watch_pids: Vec<u32>,
+    /// Fail when more than this share of the measured requests failed.
+    #[arg(long, default_value_t = 0.01)]
+    max_error_ratio: f64,
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let opts = Opts::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&e),
+    };
+    match runtime.block_on(run(opts)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => fail(e.as_ref()),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("jwtd-loadgen: {e}");
+    ExitCode::FAILURE
+}
+
+/// What one connection measured.
+struct Tally {
+    histogram: Histogram<u64>,
+    statuses: BTreeMap<u16, u64>,
+    io_errors: u64,
+}
+
+impl Tally {
+    fn new() -> Result<Self, BoxError> {
+        // 1 µs to 60 s at 3 significant digits.
+        Ok(Self {
+            histogram: Histogram::new_with_bounds(1, 60_000_000, 3)?,
+            statuses: BTreeMap::new(),
+            io_errors: 0,
+        })
+    }
+
+    fn merge(&mut self, other: Self) -> Result<(), BoxError> {
+        self.histogram.add(other.histogram)?;
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.io_errors += other.io_errors;
+        Ok(())
+    }
+}
+
+/// Per-run settings every connection shares.
+struct Plan {
+    target: Target,
+    scenario: Scenario,
+    extra_headers: String,
+    body: String,
+    client: String,
+    users: Vec<String>,
+    password: String,
+    connections: usize,
+    /// Time between two requests of one connection, when paced.
+    pace: Option<Duration>,
+}
+
+/// The measured part of the run: requests sent from `measure_from` and answered by `end`.
+#[derive(Clone, Copy)]
+struct Window {
+    measure_from: Instant,
+    end: Instant,
+}
+
+impl Plan {
+    fn login_request(&self, user: usize) -> Vec<u8> {
+        let email = self.users.get(user % self.users.len().max(1)).map_or("", String::as_str);
+        let body = format!(
+            "grant_type=password&{}&username={}&password={}",
+            self.client,
+            form_encode(email),
+            form_encode(&self.password)
+        );
+        self.target.post(&self.extra_headers, &body)
+    }
+
+    fn refresh_request(&self, token: &str) -> Vec<u8> {
+        let body = format!("grant_type=refresh_token&{}&refresh_token={}", self.client, form_encode(token));
+        self.target.post(&self.extra_headers, &body)
+    }
+}
+
+async fn run(opts: Opts) -> Result<bool, BoxError> {
+    if opts.connections == 0 || opts.duration <= 0.0 {
+        return Err("need at least one connection and a positive duration".into());
+    }
+    let target = Target::parse(&opts.url)?;
+    let mut extra_headers = String::new();
+    for header in &opts.headers {
+        extra_headers.push_str(header.trim());
+        extra_headers.push_str("\r\n");
+    }
+    let users: Vec<String> =
+        (1..=opts.users).map(|i| opts.user_pattern.replace("{}", &i.to_string())).collect();
+    let client = format!(
+        "client_id={}&client_secret={}",
+        form_encode(&opts.client_id),
+        form_encode(&opts.client_secret)
+    );
+
+    // Refresh: every family is logged in once before the clock starts; connection k owns
+    // families k, k + connections, …
+    let mut conns = Vec::with_capacity(opts.connections);
+    let mut families: Vec<Vec<String>> = vec![Vec::new(); opts.connections];
+    let plan = Arc::new(Plan {
+        target: target.clone(),
+        scenario: opts.scenario,
+        extra_headers,
+        body: opts.body.clone(),
+        client,
+        users,
+        password: opts.password.clone(),
+        connections: opts.connections,
+        pace: (opts.rate > 0.0).then(|| Duration::from_secs_f64(opts.connections as f64 / opts.rate)),
+    });
+    for _ in 0..opts.connections {
+        conns.push(Conn::new(target.addr));
+    }
+    if opts.scenario == Scenario::Refresh {
+        let mut logins = Vec::new();
+        for (k, conn) in conns.drain(..).enumerate() {
+            let plan = Arc::clone(&plan);
+            let owned: Vec<usize> = (k..plan.users.len()).step_by(opts.connections).collect();
+            logins.push(tokio::spawn(async move { log_in(&plan, conn, &owned).await }));
+        }
+        for (k, login) in logins.into_iter().enumerate() {
+            let (conn, tokens) = login.await??;
+            conns.push(conn);
+            if let Some(slot) = families.get_mut(k) {
+                *slot = tokens;
+            }
+        }
+        if families.iter().any(Vec::is_empty) {
+            return Err("refresh needs at least as many users (families) as connections".into());
+        }
+    }
+
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(opts.warmup.max(0.0));
+    let end = measure_from + Duration::from_secs_f64(opts.duration);
+    let window = Window { measure_from, end };
+    let watcher = rss::PeakWatcher::spawn(opts.watch_pids.clone(), end);
+
+    let mut tasks = Vec::new();
+    for (k, (conn, tokens)) in conns.into_iter().zip(families).enumerate() {
+        let plan = Arc::clone(&plan);
+        tasks.push(tokio::spawn(async move { drive(&plan, window, conn, k, tokens).await }));
+    }
+    let mut tally = Tally::new()?;
+    for task in tasks {
+        tally.merge(task.await??)?;
+    }
+    let peak_rss_kib = watcher.await?;
+
+    let secs = opts.duration;
+    let ok: u64 = tally.statuses.iter().filter(|(s, _)| is_success(**s)).map(|(_, n)| n).sum();
+    let total: u64 = tally.statuses.values().sum::<u64>() + tally.io_errors;
+    let errors = total - ok;
+    let ms = |q: f64| tally.histogram.value_at_quantile(q) as f64 / 1000.0;
+    let statuses: Vec<String> = tally.statuses.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    println!(
+        "label={} requests={total} ok={ok} errors={errors} io_errors={} secs={secs} rps={:.1} p50_ms={:.3} \
+         p90_ms={:.3} p99_ms={:.3} max_ms={:.3} peak_rss_kib={peak_rss_kib} statuses={}",
+        opts.label,
+        tally.io_errors,
+        ok as f64 / secs,
+        ms(0.50),
+        ms(0.90),
+        ms(0.99),
+        tally.histogram.max() as f64 / 1000.0,
+        if statuses.is_empty() { "-".to_owned() } else { statuses.join(",") },
+    );
+    let passed = ok > 0 && errors as f64 <= opts.max_error_ratio * total as f64;
+    if !passed {
+        eprintln!("jwtd-loadgen: {}: {errors} of {total} requests failed", opts.label);
+    }
+    Ok(passed)
+}
+
+fn is_success(status: u16) -> bool {
+    (200..300).contains(&status) || status == 304
+}
+
+/// Logs each of `users` in once and returns their refresh tokens.
+async fn log_in(plan: &Plan, mut conn: Conn, users: &[usize]) -> Result<(Conn, Vec<String>), BoxError> {
+    let mut tokens = Vec::with_capacity(users.len());
+    for &user in users {
+        let response = conn.send(&plan.login_request(user), true).await?;
+        if response.status != 200 {
+            return Err(format!("login of user {} answered {}", user + 1, response.status).into());
+        }
+        tokens.push(refresh_token_of(&response.body)?);
+    }
+    Ok((conn, tokens))
+}
+
+fn refresh_token_of(body: &[u8]) -> Result<String, BoxError> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    value
+        .get("refresh_token")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| "a token response without refresh_token".into())
+}
+
+/// One connection's loop until the end of the run.
+async fn drive(
+    plan: &Plan,
+    window: Window,
+    mut conn: Conn,
+    index: usize,
+    mut families: Vec<String>,
+) -> Result<Tally, BoxError> {
+    let mut tally = Tally::new()?;
+    let fixed = match plan.scenario {
+        Scenario::Get => plan.target.get(&plan.extra_headers),
+        Scenario::Post => plan.target.post(&plan.extra_headers, &plan.body),
+        Scenario::Login | Scenario::Refresh => Vec::new(),
+    };
+    let mut turn = 0usize;
+    // Paced connections start spread over one interval.
+    let mut next_at =
+        plan.pace.map(|pace| Instant::now() + pace.mul_f64(index as f64 / plan.connections.max(1) as f64));
+    loop {
+        if let (Some(at), Some(pace)) = (next_at.as_mut(), plan.pace) {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(*at)).await;
+            // Behind schedule (a slow answer): carry on from now rather than burst to catch up.
+            *at = (*at + pace).max(Instant::now());
+        }
+        let sent_at = Instant::now();
+        if sent_at >= window.end {
+            break;
+        }
+        let family = turn % families.len().max(1);
+        let dynamic;
+        let request: &[u8] = match plan.scenario {
+            Scenario::Get | Scenario::Post => &fixed,
+            Scenario::Login => {
+                // Connections interleave over the user pool.
+                dynamic = plan.login_request(index + turn * 7919);
+                &dynamic
+            }
+            Scenario::Refresh => {
+                dynamic = plan.refresh_request(families.get(family).map_or("", String::as_str));
+                &dynamic
+            }
+        };
+        let need_body = plan.scenario == Scenario::Refresh;
+        let outcome = conn.send(request, need_body).await;
+        let done_at = Instant::now();
+        let counted = sent_at >= window.measure_from && done_at <= window.end;
+        match outcome {
+            Ok(response) => {
+                if plan.scenario == Scenario::Refresh {
+                    match (response.status, refresh_token_of(&response.body)) {
+                        (200, Ok(next)) => {
+                            if let Some(slot) = families.get_mut(family) {
+                                *slot = next;
+                            }
+                        }
+                        // The family is lost (a bug, or a refusal): start a new one.
+                        _ => {
+                            let user = index + families.len() * turn;
+                            if let Ok((again, mut tokens)) = log_in(plan, conn, &[user]).await {
+                                conn = again;
+                                if let (Some(slot), Some(token)) = (families.get_mut(family), tokens.pop()) {
+                                    *slot = token;
+                                }
+                            } else {
+                                conn = Conn::new(plan.target.addr);
+                            }
+                        }
+                    }
+                }
+                if counted {
+                    *tally.statuses.entry(response.status).or_default() += 1;
+                    let micros = done_at.duration_since(sent_at).as_micros();
+                    tally.histogram.saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
+                }
+            }
+            Err(_) => {
+                if counted {
+                    tally.io_errors += 1;
+                }
+                // Do not spin on a refused connection.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        turn = turn.wrapping_add(1);
+    }
+    Ok(tally)
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn form_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => out.push(char::from(byte)),
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# jwtd's benchmark: jwtd (PostgreSQL and SQLite) against node-oidc-provider and an
+# Express + jsonwebtoken server, and against the raw RS256 and argon2id limits of this machine,
+# in one run with one load generator. See bench/README.md.
+#
+# Usage: bench/run.sh [--quick] [--out FILE]
+#   (full)   release build, 10 s per scenario, peers required; writes bench/RESULTS.md
+#   --quick  smoke test for CI: the debug build, ~1 s per scenario, no thresholds; peers when
+#            node and npm can install them, skipped otherwise; writes a temp file
+# Env: JWTD_BENCH_DATABASE_URL (else JWTD_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
+#      names a PostgreSQL server where a fresh database is created and dropped;
+#      JWTD_BENCH_PEERS_DIR caches the peers' npm install (default target/bench-peers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+quick=0
+out=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --out) out=${2:?--out FILE}; shift ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$quick" = 1 ]; then
+  secs=1 warmup=0.3 conns=4 users=8 limit_secs=0.5 profile=debug
+  out=${out:-${TMPDIR:-/tmp}/jwtd-bench-quick-$$.md}
+else
+  secs=10 warmup=2 conns=32 users=64 limit_secs=5 profile=release
+  out=${out:-$root/bench/RESULTS.md}
+fi
+# JWKS latency is measured at a fixed, unsaturated rate (alone and during a login flood).
+jwks_rate=1000 jwks_conns=8
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/jwtd-bench.XXXXXX")
+pg_admin=${JWTD_BENCH_DATABASE_URL:-${JWTD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}}
+pg_db=jwtd_bench_$$
+pg_url="${pg_admin%/*}/$pg_db"
+pg_created=0
+server_pids=() helper_pids=()
+
+cleanup() {
+  local status=$?
+  set +e
+  for pid in "${helper_pids[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${server_pids[@]}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${server_pids[@]}"; do
+    for _ in $(seq 1 100); do # up to 10 s for a graceful stop
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null
+  done
+  if [ "$pg_created" = 1 ]; then
+    psql "$pg_admin" -qtAc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 ||
+      log "could not drop database $pg_db"
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build -------------------------------------------------------------------------------
+if [ "$profile" = release ]; then
+  log "building release: jwtd, then the bench tools"
+  cargo build --release -p jwtd
+  cargo build --release -p jwtd-loadgen -p jwtd-limits
+  bin=$root/target/release
+else
+  bin=$root/target/debug
+  # Reuse the test suite's debug build unless the sources are newer.
+  if [ ! -x "$bin/jwtd" ] || [ -n "$(find src migrations config Cargo.toml Cargo.lock -newer "$bin/jwtd" -print -quit)" ]; then
+    log "building jwtd (debug)"
+    cargo build -p jwtd
+  fi
+  cargo build -p jwtd-loadgen -p jwtd-limits
+fi
+jwtd=$bin/jwtd loadgen=$bin/jwtd-loadgen limits=$bin/jwtd-limits
+
+# --- servers -----------------------------------------------------------------------------
+free_port() {
+  local port
+  for _ in $(seq 1 50); do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+wait_ready() { # URL PID NAME: poll until 200, at most 60 s
+  local url=$1 pid=$2 name=$3
+  for _ in $(seq 1 600); do
+    kill -0 "$pid" 2>/dev/null || { log "$name exited; its log:"; cat "$tmp/$name.log" >&2 || true; return 1; }
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "$name not ready after 60 s"
+  return 1
+}
+
+master_key=$(openssl rand -base64 32)
+mkdir -p "$tmp/pg" "$tmp/sqlite"
+jwtd_env() { # NAME PORT DBURL: the environment of jwtd (server and CLI) for one instance
+  echo "JWTD_CONFIG_DIR=$tmp/no-config" "JWTD__DATA_DIR=$tmp/$1" "JWTD__HTTP__ADDR=127.0.0.1:$2" \
+    "JWTD__ISSUER=http://127.0.0.1:$2" "JWTD__DATABASE__URL=$3" "JWTD_MASTER_KEY=$master_key" \
+    "JWTD__LOG__LEVEL=warn"
+}
+started= # the pid of the server a start_* function started (not $(…): the trap must know it)
+start_jwtd() { # NAME PORT DBURL
+  # shellcheck disable=SC2046
+  env $(jwtd_env "$1" "$2" "$3") "$jwtd" serve >"$tmp/$1.log" 2>&1 &
+  started=$!
+  server_pids+=("$started")
+  wait_ready "http://127.0.0.1:$2/readyz" "$started" "$1"
+}
+cli() { # NAME PORT DBURL ARGS...: the jwtd CLI against one instance's database
+  local name=$1 port=$2 url=$3
+  shift 3
+  # shellcheck disable=SC2046
+  env $(jwtd_env "$name" "$port" "$url") "$jwtd" "$@"
+}
+json_field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }
+
+psql "$pg_admin" -qtAc "CREATE DATABASE $pg_db" >/dev/null
+pg_created=1
+pg_port=$(free_port)
+start_jwtd pg "$pg_port" "$pg_url"
+pg_pid=$started
+sqlite_port=$(free_port)
+sqlite_url="sqlite://$tmp/sqlite/jwtd.db"
+start_jwtd sqlite "$sqlite_port" "$sqlite_url"
+sqlite_pid=$started
+log "jwtd on PostgreSQL: 127.0.0.1:$pg_port (pid $pg_pid); on SQLite: 127.0.0.1:$sqlite_port (pid $sqlite_pid)"
+
+# Clients and users through the real CLI.
+cc_pg=$(cli pg "$pg_port" "$pg_url" clients create --name bench --scope read --grant client_credentials --json)
+cc_sqlite=$(cli sqlite "$sqlite_port" "$sqlite_url" clients create --name bench --scope read --grant client_credentials --json)
+app_pg=$(cli pg "$pg_port" "$pg_url" clients create --name bench-app --scope read \
+  --grant password --grant refresh_token --json)
+form() { echo "grant_type=client_credentials&client_id=$(json_field client_id <<<"$1")&client_secret=$(json_field client_secret <<<"$1")"; }
+cc_pg_form=$(form "$cc_pg")
+cc_sqlite_form=$(form "$cc_sqlite")
+app_id=$(json_field client_id <<<"$app_pg")
+app_secret=$(json_field client_secret <<<"$app_pg")
+password=bench-password-1234
+log "creating $users users"
+for i in $(seq 1 "$users"); do
+  printf '%s\n' "$password" | cli pg "$pg_port" "$pg_url" users create --email "u$i@example.com" --password-stdin >/dev/null
+done
+
+# Peers.
+peers=1
+peers_dir=${JWTD_BENCH_PEERS_DIR:-$root/target/bench-peers}
+peers_src=$(cd "$root/.." && pwd)/shared/bench/peers
+[ -x "$peers_src/start.sh" ] || peers_src=${JWTD_BENCH_PEERS_SRC:-/work/shared/bench/peers}
+start_peer() { # NAME PORT (start.sh installs once, starts node in the background, polls)
+  started=$("$peers_src/start.sh" "$1" "$2" "$peers_dir" 2>"$tmp/$1.log") || return 1
+  server_pids+=("$started")
+  # Any HTTP answer (404 at / included) means it listens.
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/")" != 000 ] ||
+    { log "$1 does not answer; see $peers_dir/$1.log"; return 1; }
+}
+if ! command -v node >/dev/null || ! command -v npm >/dev/null || [ ! -x "$peers_src/start.sh" ]; then
+  [ "$quick" = 1 ] || { log "the peers need node, npm and $peers_src"; exit 1; }
+  log "no node/npm or peers: skipping the peers"
+  peers=0
+else
+  oidc_port=$(free_port)
+  express_port=$(free_port)
+  if start_peer oidc-provider "$oidc_port" && oidc_pid=$started &&
+    start_peer express-design "$express_port" && express_pid=$started; then
+    log "oidc-provider on 127.0.0.1:$oidc_port (pid $oidc_pid), express-design on 127.0.0.1:$express_port (pid $express_pid)"
+  else
+    [ "$quick" = 1 ] || { log "the peers did not start"; exit 1; }
+    log "the peers did not start (npm install?): skipping them"
+    peers=0
+  fi
+fi
+peer_form="grant_type=client_credentials&client_id=bench&client_secret=bench-secret-0123456789abcdef0123456789"
+
+# --- the limits --------------------------------------------------------------------------
+token=$(curl -fsS -d "$cc_pg_form" "http://127.0.0.1:$pg_port/oauth2/token" | json_field access_token)
+signing_input=${token%.*}
+log "raw limits on $(nproc) cores (message of ${#signing_input} bytes, a jwtd access token's signing input)"
+limits_line=$("$limits" --secs "$limit_secs" --message-len "${#signing_input}")
+field() { # LINE KEY
+  local kv
+  for kv in $1; do
+    if [ "${kv%%=*}" = "$2" ]; then
+      echo "${kv#*=}"
+      return
+    fi
+  done
+  echo "-"
+}
+sign_rate=$(field "$limits_line" rs256_sign_per_s)
+verify_rate=$(field "$limits_line" rs256_verify_per_s)
+argon_rate=$(field "$limits_line" argon2id_hash_per_s)
+
+# --- scenarios ---------------------------------------------------------------------------
+rows=()
+declare -A result
+load() { # KEY SCENARIO SERVER PID URL ARGS...: run one load, remember its line
+  local key=$1 scenario=$2 server=$3 pid=$4 url=$5 line
+  shift 5
+  log "$scenario on $server"
+  line=$("$loadgen" "$url" --label "$key" -d "$secs" --warmup "$warmup" --watch-pid "$pid" "$@")
+  result[$key]=$line
+  rows+=("$key|$scenario|$server")
+}
+
+pg=http://127.0.0.1:$pg_port sqlite=http://127.0.0.1:$sqlite_port
+load cc_pg client_credentials "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario post --body "$cc_pg_form" -c "$conns"
+load cc_sqlite client_credentials "jwtd (SQLite)" "$sqlite_pid" "$sqlite/oauth2/token" --scenario post --body "$cc_sqlite_form" -c "$conns"
+if [ "$peers" = 1 ]; then
+  load cc_oidc client_credentials oidc-provider "$oidc_pid" "http://127.0.0.1:$oidc_port/token" --scenario post --body "$peer_form" -c "$conns"
+  load cc_express client_credentials express-design "$express_pid" "http://127.0.0.1:$express_port/token" --scenario post --body "$peer_form" -c "$conns"
+fi
+
+etag=$(curl -fsS -D - -o /dev/null "$pg/.well-known/jwks.json" | sed -n 's/^[Ee][Tt][Aa][Gg]: *\(.*\)\r$/\1/p')
+[ -n "$etag" ] || { log "the JWKS has no ETag"; exit 1; }
+load jwks_pg JWKS "jwtd (PostgreSQL)" "$pg_pid" "$pg/.well-known/jwks.json" -c "$conns"
+load jwks_pg_304 "JWKS, If-None-Match (304)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/.well-known/jwks.json" -c "$conns" -H "If-None-Match: $etag"
+if [ "$peers" = 1 ]; then
+  load jwks_oidc JWKS oidc-provider "$oidc_pid" "http://127.0.0.1:$oidc_port/jwks" -c "$conns"
+fi
+
+user_args=(--client-id "$app_id" --client-secret "$app_secret" --password "$password" --users "$users")
+load refresh_pg "refresh rotation ($users families)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario refresh -c "$conns" "${user_args[@]}"
+load login_pg "password grant (login)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario login -c "$conns" "${user_args[@]}"
+
+load jwks_paced "JWKS at $jwks_rate/s, alone" "jwtd (PostgreSQL)" "$pg_pid" "$pg/.well-known/jwks.json" -c "$jwks_conns" --rate "$jwks_rate"
+# The flood runs from before the JWKS warm-up until after its window.
+flood_secs=$(awk -v s="$secs" -v w="$warmup" 'BEGIN { print s + w + 1 }')
+log "JWKS at $jwks_rate/s during a password-grant flood"
+"$loadgen" "$pg/oauth2/token" --label flood -d "$flood_secs" --warmup 0 --scenario login -c "$conns" "${user_args[@]}" \
+  >"$tmp/flood.out" &
+flood=$!
+helper_pids+=("$flood")
+load jwks_flood "JWKS at $jwks_rate/s, during a login flood" "jwtd (PostgreSQL)" "$pg_pid" "$pg/.well-known/jwks.json" \
+  -c "$jwks_conns" --rate "$jwks_rate"
+wait "$flood"
+result[flood]=$(cat "$tmp/flood.out")
+rows+=("flood|password grant (the flood itself)|jwtd (PostgreSQL)")
+
+# --- report ------------------------------------------------------------------------------
+num() { field "${result[$1]:-}" "$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.2f", a / b; else print "-" }'; }
+verdict() { # VALUE OP TARGET
+  awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+    if (v == "-") { print "n/a"; exit }
+    ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "PASS" : "MISS" }'
+}
+mib() { awk -v k="$1" 'BEGIN { if (k == "-" || k == 0) print "-"; else printf "%.1f MiB", k / 1024 }'; }
+peak_of() { # the highest sampled RSS over the given result keys
+  local key max=0 v
+  for key in "$@"; do
+    v=$(num "$key" peak_rss_kib)
+    [ "$v" != "-" ] && [ "$v" -gt "$max" ] && max=$v
+  done
+  echo "$max"
+}
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+{
+  if [ "$quick" = 1 ]; then
+    echo "# jwtd benchmark (--quick smoke run: debug build, ~1 s per scenario; numbers mean nothing)"
+  else
+    echo "# jwtd benchmark results"
+  fi
+  echo
+  echo "Generated by \`bench/run.sh$([ "$quick" = 1 ] && echo ' --quick')\` (see bench/README.md for method)."
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+  echo "- load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared)"
+  echo "- jwtd: $profile build, git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src 2>/dev/null || echo ' + uncommitted src changes'); PostgreSQL $(psql "$pg_admin" -qtAc 'SHOW server_version' 2>/dev/null | cut -d' ' -f1); node $(node --version 2>/dev/null || echo '-')"
+  echo "- load: one jwtd-loadgen thread, $conns keep-alive connections (closed loop) unless paced, ${warmup} s warm-up, ${secs} s measured"
+  echo
+  echo "| scenario | server | req/s | p50 | p99 | peak RSS | errors |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+  for row in "${rows[@]}"; do
+    IFS='|' read -r key scenario server <<<"$row"
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$scenario" "$server" "$(num "$key" rps)" \
+      "$(num "$key" p50_ms)" "$(num "$key" p99_ms)" "$(mib "$(num "$key" peak_rss_kib)")" "$(num "$key" errors)"
+  done
+  echo
+  echo "Raw limits on all $(field "$limits_line" threads) cores (jwtd-limits, no HTTP, no database):"
+  echo "RS256 sign $sign_rate/s and verify $verify_rate/s (aws-lc-rs, 2048-bit, $(field "$limits_line" message_len)-byte message);"
+  echo "argon2id hash $argon_rate/s (argon2 0.6, m=19456 KiB, t=2, p=1)."
+  echo
+  echo "| target | measured | ratio | goal | result |"
+  echo "| --- | --- | ---: | ---: | --- |"
+  target() { # NAME MEASURED RATIO OP GOAL
+    local result
+    result=$(verdict "$3" "$4" "$5")
+    [ "$quick" = 1 ] && result="($result, not judged)"
+    printf '| %s | %s | %s | %s %s | %s |\n' "$1" "$2" "$3" "$4" "$5" "$result"
+  }
+  cc=$(num cc_pg rps)
+  if [ "$peers" = 1 ]; then
+    target "client_credentials vs oidc-provider" "$cc vs $(num cc_oidc rps) req/s" "$(ratio "$cc" "$(num cc_oidc rps)")" ">=" 2.0
+    target "client_credentials vs express-design" "$cc vs $(num cc_express rps) req/s" "$(ratio "$cc" "$(num cc_express rps)")" ">=" 4.0
+  fi
+  target "client_credentials vs raw RS256 signing" "$cc vs $sign_rate /s" "$(ratio "$cc" "$sign_rate")" ">=" 0.75
+  if [ "$peers" = 1 ]; then
+    target "JWKS vs oidc-provider's JWKS" "$(num jwks_pg rps) vs $(num jwks_oidc rps) req/s" \
+      "$(ratio "$(num jwks_pg rps)" "$(num jwks_oidc rps)")" ">=" 3.0
+  fi
+  target "refresh rotations vs own client_credentials (PostgreSQL)" "$(num refresh_pg rps) vs $cc /s" \
+    "$(ratio "$(num refresh_pg rps)" "$cc")" ">=" 0.60
+  target "password logins vs raw argon2id" "$(num login_pg rps) vs $argon_rate /s" "$(ratio "$(num login_pg rps)" "$argon_rate")" ">=" 0.85
+  target "JWKS p99 during login flood vs alone" "$(num jwks_flood p99_ms) vs $(num jwks_paced p99_ms) ms" \
+    "$(ratio "$(num jwks_flood p99_ms)" "$(num jwks_paced p99_ms)")" "<=" 3.0
+  if [ "$peers" = 1 ]; then
+    jwtd_peak=$(peak_of cc_pg jwks_pg jwks_pg_304 refresh_pg login_pg jwks_paced jwks_flood)
+    oidc_peak=$(peak_of cc_oidc jwks_oidc)
+    target "jwtd peak RSS (any load) vs oidc-provider's (all workers)" "$(mib "$jwtd_peak") vs $(mib "$oidc_peak")" \
+      "$(ratio "$jwtd_peak" "$oidc_peak")" "<=" 0.5
+  fi
+  [ "$peers" = 1 ] || { echo; echo "The peers were skipped (no node/npm, or their install failed)."; }
+  # Notes written by people (profiles, recommendations) survive a re-run.
+  if [ "$quick" != 1 ] && [ -f "$out" ] && grep -q '^<!-- notes -->' "$out"; then
+    echo
+    sed -n '/^<!-- notes -->/,$p' "$out"
+  fi
+} >"$tmp/results.md"
+cp "$tmp/results.md" "$out"
+cat "$out"
+log "written to $out"
