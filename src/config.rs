@@ -367,6 +367,62 @@ mod tests {
         assert!(err.to_string().contains("https"), "{err}");
     }
 
+    /// docs/configuration.md is generated from config/default.toml (whose keys the settings
+    /// structs match exactly: no serde defaults, and unknown keys are errors), so the reference
+    /// cannot drift. `JWTD_UPDATE_DOCS=1 cargo test -p jwtd --lib` rewrites it.
+    #[test]
+    fn the_configuration_reference_matches_the_defaults() {
+        let generated = configuration_reference(EMBEDDED_DEFAULTS);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        if std::env::var("JWTD_UPDATE_DOCS").is_ok() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/configuration.md is out of date: run JWTD_UPDATE_DOCS=1 cargo test -p jwtd --lib"
+        );
+        // Every key of the file is a setting, and every setting has a key (load_from would
+        // fail otherwise), so the reference lists exactly the settings.
+        assert!(Settings::load_from(&vars(&[])).is_ok());
+    }
+
+    /// A Markdown table of every key: its environment variable, default and the comment above it.
+    fn configuration_reference(defaults: &str) -> String {
+        let mut out = String::from(
+            "# Configuration reference\n\n\
+             Generated from [`config/default.toml`](../config/default.toml) by \
+             `JWTD_UPDATE_DOCS=1 cargo test -p jwtd --lib`; a test fails when the two differ.\n\n\
+             Layering: the compiled-in defaults, then `default.toml` and `$JWTD_ENV.toml` from \
+             `$JWTD_CONFIG_DIR` (default `config/`), then environment variables. Unknown keys are errors. \
+             Secrets never live here: `JWTD_MASTER_KEY` (base64 of 32 bytes) or `JWTD_MASTER_KEY_FILE`.\n\n\
+             | key | environment variable | default | meaning |\n| --- | --- | --- | --- |\n",
+        );
+        let (mut section, mut comment) = (String::new(), Vec::new());
+        for line in defaults.lines().map(str::trim) {
+            if let Some(text) = line.strip_prefix('#') {
+                comment.push(text.trim().to_owned());
+            } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_owned();
+                comment.clear();
+            } else if let Some((key, value)) = line.split_once('=') {
+                let key = key.trim();
+                let path = if section.is_empty() { key.to_owned() } else { format!("{section}.{key}") };
+                let env = format!("JWTD__{}", path.replace('.', "__").to_uppercase());
+                let meaning = comment.join(" ").replace('|', "\\|");
+                assert!(
+                    !meaning.is_empty(),
+                    "config/default.toml: `{path}` needs a comment saying what it is"
+                );
+                out.push_str(&format!("| `{path}` | `{env}` | `{}` | {meaning} |\n", value.trim()));
+                comment.clear();
+            } else {
+                comment.clear();
+            }
+        }
+        out
+    }
+
     #[test]
     fn out_of_range_values_are_errors() {
         for (key, value) in [
