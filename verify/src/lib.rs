@@ -22,7 +22,9 @@ mod algorithm;
 mod claims;
 mod clock;
 mod error;
+mod header;
 mod jwks;
+mod member;
 mod strict_json;
 mod verifier;
 

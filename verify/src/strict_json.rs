@@ -5,7 +5,9 @@
 //! refuse such input, and this one does, at every depth. Depth itself stays bounded by
 //! serde_json's recursion limit (128), which answers an error rather than overflowing the stack.
 
+use std::borrow::Cow;
 use std::cell::Cell;
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -22,23 +24,18 @@ pub(crate) enum StrictJsonError {
 
 /// Parses `bytes` as one JSON object with no repeated member names anywhere inside it.
 pub(crate) fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, StrictJsonError> {
-    let duplicate = Cell::new(false);
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = StrictSeed { duplicate: &duplicate }.deserialize(&mut deserializer);
-    if duplicate.get() {
-        return Err(StrictJsonError::DuplicateMember);
-    }
-    let value = parsed.map_err(|_| StrictJsonError::Invalid)?;
-    deserializer.end().map_err(|_| StrictJsonError::Invalid)?;
+    let value =
+        parse_strict(bytes, |deserializer, duplicate| StrictSeed { duplicate }.deserialize(deserializer))?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(StrictJsonError::Invalid),
     }
 }
 
+/// Builds a [`Value`], refusing repeated names at any depth.
 #[derive(Clone, Copy)]
-struct StrictSeed<'a> {
-    duplicate: &'a Cell<bool>,
+pub(crate) struct StrictSeed<'a> {
+    pub duplicate: &'a Cell<bool>,
 }
 
 impl<'de> DeserializeSeed<'de> for StrictSeed<'_> {
@@ -100,14 +97,163 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
         let mut map = Map::new();
         while let Some(name) = access.next_key::<String>()? {
             if map.contains_key(&name) {
-                self.duplicate.set(true);
-                return Err(de::Error::custom("duplicate member name"));
+                return Err(duplicate_error(self.duplicate));
             }
             let value = access.next_value_seed(self)?;
             map.insert(name, value);
         }
         Ok(Value::Object(map))
     }
+}
+
+/// A member name, borrowed from the input unless it holds escapes (`"\u0073ub"` arrives as an
+/// owned `"sub"`), so names compare by what they mean, not by how they were written.
+pub(crate) struct NameSeed;
+
+impl<'de> DeserializeSeed<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Cow<'de, str>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NameSeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Remembers member names to spot a repeat. The first name is kept inline, so the common
+/// object here (a claim's value, a header's one extra member) allocates nothing.
+#[derive(Default)]
+pub(crate) struct SeenNames<'de> {
+    first: Option<Cow<'de, str>>,
+    rest: BTreeSet<Cow<'de, str>>,
+}
+
+impl<'de> SeenNames<'de> {
+    /// False when `name` was seen before.
+    pub fn insert(&mut self, name: Cow<'de, str>) -> bool {
+        match &self.first {
+            None => {
+                self.first = Some(name);
+                true
+            }
+            Some(first) if *first == name => false,
+            Some(_) => self.rest.insert(name),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.first.as_deref() == Some(name) || self.rest.contains(name)
+    }
+}
+
+/// The error a visitor returns on a repeated name, after setting the flag the caller reads.
+pub(crate) fn duplicate_error<E: de::Error>(duplicate: &Cell<bool>) -> E {
+    duplicate.set(true);
+    E::custom("duplicate member name")
+}
+
+/// Checks a value as strictly as [`parse_object`] does (repeated names at any depth) without
+/// building it: for the members a verifier reads no further.
+#[derive(Clone, Copy)]
+pub(crate) struct StrictIgnore<'a> {
+    pub duplicate: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for StrictIgnore<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictIgnore<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
+        let mut seen = SeenNames::default();
+        while let Some(name) = access.next_key_seed(NameSeed)? {
+            if !seen.insert(name) {
+                return Err(duplicate_error(self.duplicate));
+            }
+            access.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) type JsonDeserializer<'de> = serde_json::Deserializer<serde_json::de::SliceRead<'de>>;
+
+/// Runs `parse` over `bytes` as one complete JSON document with a fresh duplicate flag, and
+/// sorts the outcome the way [`parse_object`] does: a repeated name wins over any other fault.
+pub(crate) fn parse_strict<'de, T>(
+    bytes: &'de [u8],
+    parse: impl FnOnce(&mut JsonDeserializer<'de>, &Cell<bool>) -> Result<T, serde_json::Error>,
+) -> Result<T, StrictJsonError> {
+    let duplicate = Cell::new(false);
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = parse(&mut deserializer, &duplicate);
+    if duplicate.get() {
+        return Err(StrictJsonError::DuplicateMember);
+    }
+    let value = parsed.map_err(|_| StrictJsonError::Invalid)?;
+    deserializer.end().map_err(|_| StrictJsonError::Invalid)?;
+    Ok(value)
 }
 
 #[cfg(test)]

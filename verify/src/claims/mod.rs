@@ -1,6 +1,10 @@
 //! The claims of an access token (RFC 9068 §2.2), typed, and the checks every token must pass.
+//!
+//! The verifier never builds a generic JSON map of a token's claims: [`RegisteredClaims`]
+//! reads the registered ones straight from the payload bytes in one strict pass, the policy
+//! checks them there, and only then are the owned [`AccessClaims`] made. [`AccessClaims::from_map`]
+//! remains for callers that already hold a map.
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer};
@@ -8,38 +12,75 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 
+mod policy;
+mod registered;
+
+pub(crate) use policy::ClaimsPolicy;
+pub(crate) use registered::RegisteredClaims;
+
 /// The space-separated `scope` claim as a set (RFC 6749 §3.3: order does not matter, and a
 /// scope token never contains a space).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scope(BTreeSet<String>);
+///
+/// Kept as one string in a canonical form (tokens sorted, no repeats, single spaces): one
+/// allocation per token instead of a tree of strings, and a token usually arrives in that
+/// form already. Equality is set equality; `contains` is a scan, which for the handful of
+/// scopes a token carries beats a tree lookup.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Scope(String);
 
 impl Scope {
     pub fn parse(scope: &str) -> Self {
-        Self(scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        if is_canonical(scope) {
+            return Self(scope.to_owned());
+        }
+        let mut all: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
+        all.sort_unstable();
+        all.dedup();
+        Self(all.join(" "))
     }
 
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.contains(scope)
+        self.iter().any(|token| token == scope)
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The scopes, in sorted order.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
+/// Sorted, no repeats, tokens separated by exactly one space and none at either end.
+fn is_canonical(scope: &str) -> bool {
+    let mut previous: Option<&str> = None;
+    scope.is_empty()
+        || scope.split(' ').all(|token| {
+            let in_order = !token.is_empty() && previous.is_none_or(|p| p < token);
+            previous = Some(token);
+            in_order
+        })
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Scope").field(&DebugSet(self)).finish()
+    }
+}
+
+struct DebugSet<'a>(&'a Scope);
+
+impl fmt::Debug for DebugSet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.iter()).finish()
     }
 }
 
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, scope) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
+        f.write_str(&self.0)
     }
 }
 
@@ -102,63 +143,12 @@ impl AccessClaims {
 }
 
 impl<'de> Deserialize<'de> for AccessClaims {
+    /// Strict like the verifier: a repeated claim name, at any depth, is an error.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = Map::deserialize(deserializer)?;
-        Self::from_map(map).map_err(de::Error::custom)
-    }
-}
-
-/// What the verifier demands of every token's claims.
-#[derive(Debug, Clone)]
-pub(crate) struct ClaimsPolicy {
-    pub issuer: String,
-    pub audience: String,
-    pub leeway_secs: i64,
-    /// Names that must be present beyond the ones RFC 9068 requires.
-    pub required: Vec<String>,
-}
-
-/// Claims RFC 9068 §2.2 requires in every access token.
-const RFC_9068_REQUIRED: [&str; 7] = ["iss", "exp", "aud", "sub", "client_id", "iat", "jti"];
-
-impl ClaimsPolicy {
-    /// Every check on a token's claims; `now` is seconds since the epoch.
-    pub fn check(&self, map: &Map<String, Value>, now: i64) -> Result<(), Error> {
-        for name in RFC_9068_REQUIRED {
-            if !map.contains_key(name) {
-                return Err(Error::MissingClaim(name));
-            }
-        }
-        if string_claim(map, "iss")? != Some(self.issuer.as_str()) {
-            return Err(Error::WrongIssuer);
-        }
-        if !audience_contains(map, &self.audience)? {
-            return Err(Error::WrongAudience);
-        }
-        let exp = required(numeric_date(map, "exp")?, "exp")?;
-        if now >= exp.saturating_add(self.leeway_secs) {
-            return Err(Error::Expired);
-        }
-        if let Some(nbf) = numeric_date(map, "nbf")?
-            && now.saturating_add(self.leeway_secs) < nbf
-        {
-            return Err(Error::NotYetValid);
-        }
-        let iat = required(numeric_date(map, "iat")?, "iat")?;
-        if now.saturating_add(self.leeway_secs) < iat {
-            return Err(Error::IssuedInFuture);
-        }
-        for name in ["sub", "jti", "client_id"] {
-            if required(string_claim(map, name)?, name)?.is_empty() {
-                return Err(Error::InvalidClaim(name));
-            }
-        }
-        string_claim(map, "sid")?;
-        scope(map)?;
-        if self.required.iter().any(|name| !map.contains_key(name.as_str())) {
-            return Err(Error::MissingClaim("a configured required claim"));
-        }
-        Ok(())
+        let duplicate = std::cell::Cell::new(false);
+        RegisteredClaims::deserialize_with_extra(deserializer, &duplicate)?
+            .into_access_claims()
+            .map_err(de::Error::custom)
     }
 }
 
@@ -200,25 +190,25 @@ fn audiences(map: &Map<String, Value>) -> Result<Vec<String>, Error> {
     }
 }
 
-/// Like [`audiences`], without copying: this runs on every verification.
-fn audience_contains(map: &Map<String, Value>, audience: &str) -> Result<bool, Error> {
-    let is = |v: &Value| match v {
-        Value::String(s) if !s.is_empty() => Ok(s == audience),
-        _ => Err(Error::InvalidClaim("aud")),
-    };
-    match map.get("aud") {
-        None => Err(Error::MissingClaim("aud")),
-        Some(Value::Array(all)) if !all.is_empty() => {
-            let mut found = false;
-            for aud in all {
-                found |= is(aud)?;
-            }
-            Ok(found)
-        }
-        Some(one) => is(one),
-    }
+fn scope(map: &Map<String, Value>) -> Result<Scope, Error> {
+    Ok(string_claim(map, "scope")?.map(Scope::parse).unwrap_or_default())
 }
 
-pub(crate) fn scope(map: &Map<String, Value>) -> Result<Scope, Error> {
-    Ok(string_claim(map, "scope")?.map(Scope::parse).unwrap_or_default())
+#[cfg(test)]
+mod tests {
+    use super::Scope;
+
+    #[test]
+    fn scopes_compare_as_sets_whatever_their_order_spacing_or_repeats() {
+        let canonical = Scope::parse("a b c");
+        for text in ["c b a", " a  b c ", "b a c a", "a b c"] {
+            assert_eq!(Scope::parse(text), canonical, "{text:?}");
+            assert_eq!(Scope::parse(text).to_string(), "a b c", "{text:?}");
+        }
+        assert!(canonical.contains("b") && !canonical.contains("a b") && !canonical.contains(""));
+        assert_eq!(canonical.iter().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert!(Scope::parse("").is_empty() && Scope::parse("   ").is_empty());
+        assert_eq!(Scope::parse("   "), Scope::default());
+        assert_eq!(format!("{canonical:?}"), r#"Scope({"a", "b", "c"})"#);
+    }
 }

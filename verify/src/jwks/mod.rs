@@ -188,6 +188,15 @@ impl JwksCache {
         Duration::from_secs(u64::try_from(lifetime).unwrap_or(0).saturating_sub(lead).max(1))
     }
 
+    /// The current set, if it is fresh and holds `kid`: the verifier's path for every token
+    /// but the first of a new key or the first after expiry, which go to
+    /// [`Self::key_set_with`].
+    pub(crate) fn fresh_key_set_with(&self, kid: &str) -> Option<Arc<KeySet>> {
+        let snapshot = self.inner.snapshot();
+        (self.inner.clock.now() < snapshot.expires_at && snapshot.keys.contains_kid(kid))
+            .then(|| Arc::clone(&snapshot.keys))
+    }
+
     /// A key set holding `kid`, refreshing it first when stale, and refetching once when the
     /// `kid` is unknown and the cool-down allows it. Concurrent callers with unknown kids
     /// share that one fetch.

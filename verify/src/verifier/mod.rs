@@ -5,23 +5,26 @@
 //! the verifier at other keys (`jku`, `x5u`, `jwk`, `x5c`) are ignored, never fetched or
 //! trusted. The payload is parsed only after the signature verifies.
 
+mod signed;
+
+use signed::{KeySource, Pass};
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 
-use crate::algorithm::Algorithm;
-use crate::claims::{self, AccessClaims, ClaimsPolicy, Scope};
-use crate::jwks::{JwksCache, MAX_KID_LEN};
-use crate::strict_json::{StrictJsonError, parse_object};
+use crate::claims::{AccessClaims, ClaimsPolicy, RegisteredClaims, Scope};
+use crate::jwks::JwksCache;
+use crate::strict_json::StrictJsonError;
 use crate::{Clock, Error, SystemClock};
 
 /// Largest token accepted by default. jwtd's tokens are about 1 KiB; anything near this is an
 /// attempt to make the verifier work for nothing.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// What a verification makes of a payload whose signature verified.
+type Finish<'a, T> = dyn Fn(&[u8]) -> Result<T, Error> + Sync + 'a;
 
 /// Verifies jwtd access tokens against a [`JwksCache`]. Cloning is cheap.
 #[derive(Clone)]
@@ -142,93 +145,45 @@ impl Verifier {
 
     /// Verifies `token` and returns its typed claims.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
-        AccessClaims::from_map(self.verify_to_map(token).await?)
+        self.verify_with(token, &|payload| self.check_claims(payload, true)?.into_access_claims()).await
     }
 
     /// Verifies `token` and decodes its claims as `C` (all checks of [`Self::verify`] apply
     /// first, so `C` only needs the fields the application cares about).
     pub async fn verify_as<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, Error> {
-        let map = self.verify_to_map(token).await?;
-        let scope = claims::scope(&map)?;
-        let claims = C::deserialize(Value::Object(map)).map_err(|_| Error::InvalidClaim("custom claims"))?;
-        Ok(Verified { claims, scope })
+        self.verify_with(token, &|payload| {
+            let scope = self.check_claims(payload, false)?.scope()?;
+            // The strict pass above already refused repeated names, so serde_json's
+            // last-one-wins never comes into play here.
+            let claims = serde_json::from_slice(payload).map_err(|_| Error::InvalidClaim("custom claims"))?;
+            Ok(Verified { claims, scope })
+        })
+        .await
     }
 
-    async fn verify_to_map(&self, token: &str) -> Result<Map<String, Value>, Error> {
-        let inner = &self.inner;
-        if token.len() > inner.max_token_bytes {
-            return Err(Error::TokenTooLarge);
-        }
-        let mut segments = token.split('.');
-        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-            (segments.next(), segments.next(), segments.next(), segments.next())
-        else {
-            return Err(Error::Malformed);
+    /// One synchronous pass with the cached keys; only when they are stale or lack the
+    /// token's `kid` does this wait for the key cache, then make a second pass with the keys
+    /// it got. Keeping the pass out of the `async` body keeps the future small: the decode
+    /// buffers live on the stack of a plain call, not in a future that gets moved around.
+    async fn verify_with<T>(&self, token: &str, finish: &Finish<'_, T>) -> Result<T, Error> {
+        let kid = match self.signed_pass(token, KeySource::Cached, finish)? {
+            Pass::Done(value) => return Ok(value),
+            Pass::NeedKeys(kid) => kid,
         };
-        let header = parse_object(&decode_segment(header_b64)?).map_err(|e| match e {
-            StrictJsonError::DuplicateMember => Error::DuplicateMember,
-            StrictJsonError::Invalid => Error::MalformedHeader,
-        })?;
-        let (alg, kid) = self.check_header(&header)?;
-        // Decoded now so a malformed segment is refused as such; parsed only once signed.
-        let payload = decode_segment(payload_b64)?;
-        let signature = decode_segment(signature_b64)?;
+        let key_set = self.inner.keys.key_set_with(&kid).await?;
+        match self.signed_pass(token, KeySource::Given(&key_set), finish)? {
+            Pass::Done(value) => Ok(value),
+            Pass::NeedKeys(_) => Err(Error::UnknownKey),
+        }
+    }
 
-        let key_set = inner.keys.key_set_with(kid).await?;
-        let key = key_set.find(kid, alg)?;
-        let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-        let signing_input = token.as_bytes().get(..signing_input_len).ok_or(Error::Malformed)?;
-        key.verify_signature(signing_input, &signature)?;
-
-        let claims = parse_object(&payload).map_err(|e| match e {
+    /// The claims of a signed payload, parsed strictly and checked against the policy.
+    fn check_claims<'p>(&self, payload: &'p [u8], keep_others: bool) -> Result<RegisteredClaims<'p>, Error> {
+        let claims = RegisteredClaims::parse(payload, keep_others).map_err(|e| match e {
             StrictJsonError::DuplicateMember => Error::DuplicateMember,
             StrictJsonError::Invalid => Error::MalformedClaims,
         })?;
-        inner.policy.check(&claims, inner.clock.now())?;
+        self.inner.policy.check(&claims, self.inner.clock.now())?;
         Ok(claims)
     }
-
-    /// `alg` allowed, no `crit`, an access-token `typ`, a sane `kid`.
-    fn check_header<'h>(&self, header: &'h Map<String, Value>) -> Result<(Algorithm, &'h str), Error> {
-        let alg = match header.get("alg") {
-            Some(Value::String(name)) => Algorithm::from_name(name),
-            _ => None,
-        }
-        .filter(|alg| self.inner.keys.algorithms().contains(alg))
-        .ok_or(Error::AlgorithmNotAllowed)?;
-        // RFC 7515 §4.1.11: a recipient must refuse extensions it does not understand; we
-        // understand none.
-        if header.contains_key("crit") {
-            return Err(Error::CriticalHeader);
-        }
-        let typ = match header.get("typ") {
-            Some(Value::String(typ)) => typ.as_str(),
-            _ => return Err(Error::WrongType),
-        };
-        if !self.type_is_accepted(typ) {
-            return Err(Error::WrongType);
-        }
-        match header.get("kid") {
-            Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => Ok((alg, kid)),
-            _ => Err(Error::InvalidKeyId),
-        }
-    }
-
-    /// RFC 9068 §2.1 and RFC 8725 §3.11: `at+jwt`, with or without the `application/`
-    /// prefix, compared case-insensitively like any media type.
-    fn type_is_accepted(&self, typ: &str) -> bool {
-        let short = strip_prefix_ignore_case(typ, "application/").unwrap_or(typ);
-        short.eq_ignore_ascii_case("at+jwt")
-            || (self.inner.accept_jwt_type && short.eq_ignore_ascii_case("jwt"))
-    }
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) { text.get(prefix.len()..) } else { None }
-}
-
-/// Strict base64url (RFC 7515 §2): no padding, no other alphabet, no stray bits.
-fn decode_segment(segment: &str) -> Result<Vec<u8>, Error> {
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| Error::Malformed)
 }

@@ -1,0 +1,145 @@
+//! One synchronous pass over a compact JWS: segments, header, base64url, key, signature.
+//! Nothing here waits: when the cached keys cannot answer, the pass says so and the caller
+//! fetches keys and runs it again.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::{Finish, Verifier};
+use crate::Error;
+use crate::algorithm::Algorithm;
+use crate::header::Header;
+use crate::jwks::{KeySet, MAX_KID_LEN};
+use crate::member::Member;
+use crate::strict_json::StrictJsonError;
+
+/// Where a pass takes its key from.
+pub(super) enum KeySource<'k> {
+    /// The cache's current set, if it is fresh and holds the token's `kid`.
+    Cached,
+    /// This set, whatever it holds (the second pass, after the cache was asked).
+    Given(&'k KeySet),
+}
+
+pub(super) enum Pass<T> {
+    Done(T),
+    /// The cached keys could not answer for this `kid`.
+    NeedKeys(String),
+}
+
+/// The longest signature of any supported algorithm (RSA-8192), and a header far longer
+/// than jwtd's (about 70 bytes): segments up to these sizes decode on the stack.
+const SIGNATURE_BUFFER: usize = 1024;
+const HEADER_BUFFER: usize = 512;
+
+impl Verifier {
+    pub(super) fn signed_pass<T>(
+        &self,
+        token: &str,
+        keys: KeySource<'_>,
+        finish: &Finish<'_, T>,
+    ) -> Result<Pass<T>, Error> {
+        let inner = &self.inner;
+        if token.len() > inner.max_token_bytes {
+            return Err(Error::TokenTooLarge);
+        }
+        let mut segments = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (segments.next(), segments.next(), segments.next(), segments.next())
+        else {
+            return Err(Error::Malformed);
+        };
+        let mut header_buffer = [0_u8; HEADER_BUFFER];
+        let header_bytes = decode_into(header_b64, &mut header_buffer)?;
+        let header = Header::parse(header_bytes.as_ref()).map_err(|e| match e {
+            StrictJsonError::DuplicateMember => Error::DuplicateMember,
+            StrictJsonError::Invalid => Error::MalformedHeader,
+        })?;
+        let (alg, kid) = self.check_header(&header)?;
+        // Decoded now so a malformed segment is refused as such; parsed only once signed.
+        let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| Error::Malformed)?;
+        let mut signature_buffer = [0_u8; SIGNATURE_BUFFER];
+        let signature = decode_into(signature_b64, &mut signature_buffer)?;
+
+        let cached: Arc<KeySet>;
+        let key_set = match keys {
+            KeySource::Given(set) => set,
+            KeySource::Cached => match inner.keys.fresh_key_set_with(kid) {
+                Some(set) => {
+                    cached = set;
+                    &cached
+                }
+                None => return Ok(Pass::NeedKeys(kid.to_owned())),
+            },
+        };
+        let key = key_set.find(kid, alg)?;
+        let signing_input_len = header_b64.len() + 1 + payload_b64.len();
+        let signing_input = token.as_bytes().get(..signing_input_len).ok_or(Error::Malformed)?;
+        key.verify_signature(signing_input, signature.as_ref())?;
+        finish(&payload).map(Pass::Done)
+    }
+
+    /// `alg` allowed, no `crit`, an access-token `typ`, a sane `kid`.
+    fn check_header<'h>(&self, header: &'h Header<'_>) -> Result<(Algorithm, &'h str), Error> {
+        let alg = header
+            .alg
+            .as_ref()
+            .and_then(Member::as_str)
+            .and_then(Algorithm::from_name)
+            .filter(|alg| self.inner.keys.algorithms().contains(alg))
+            .ok_or(Error::AlgorithmNotAllowed)?;
+        // RFC 7515 §4.1.11: a recipient must refuse extensions it does not understand; we
+        // understand none.
+        if header.crit {
+            return Err(Error::CriticalHeader);
+        }
+        let typ = header.typ.as_ref().and_then(Member::as_str).ok_or(Error::WrongType)?;
+        if !self.type_is_accepted(typ) {
+            return Err(Error::WrongType);
+        }
+        match header.kid.as_ref().and_then(Member::as_str) {
+            Some(kid) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => Ok((alg, kid)),
+            _ => Err(Error::InvalidKeyId),
+        }
+    }
+
+    /// RFC 9068 §2.1 and RFC 8725 §3.11: `at+jwt`, with or without the `application/`
+    /// prefix, compared case-insensitively like any media type.
+    fn type_is_accepted(&self, typ: &str) -> bool {
+        let short = strip_prefix_ignore_case(typ, "application/").unwrap_or(typ);
+        short.eq_ignore_ascii_case("at+jwt")
+            || (self.inner.accept_jwt_type && short.eq_ignore_ascii_case("jwt"))
+    }
+}
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    if head.eq_ignore_ascii_case(prefix) { text.get(prefix.len()..) } else { None }
+}
+
+/// Decoded bytes: in the caller's buffer when they fit, else on the heap (an oversized
+/// signature is then refused by the signature check, like any other wrong one).
+enum Decoded<'b> {
+    Buffer(&'b [u8]),
+    Heap(Vec<u8>),
+}
+
+impl AsRef<[u8]> for Decoded<'_> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Self::Buffer(bytes) => bytes,
+            Self::Heap(bytes) => bytes,
+        }
+    }
+}
+
+/// Strict base64url (RFC 7515 §2): no padding, no other alphabet, no stray bits.
+fn decode_into<'b, const N: usize>(segment: &str, buffer: &'b mut [u8; N]) -> Result<Decoded<'b>, Error> {
+    if base64::decoded_len_estimate(segment.len()) > N {
+        return URL_SAFE_NO_PAD.decode(segment).map(Decoded::Heap).map_err(|_| Error::Malformed);
+    }
+    let len = URL_SAFE_NO_PAD.decode_slice(segment, buffer).map_err(|_| Error::Malformed)?;
+    Ok(Decoded::Buffer(buffer.get(..len).ok_or(Error::Malformed)?))
+}
