@@ -3,7 +3,7 @@
 //! Messages are fixed strings: they never repeat a token, a claim value or a key, so an error
 //! can be logged or shown without leaking what an attacker sent or what a token carried.
 
-/// Why a token was refused, or why the key set could not be refreshed.
+/// Why a token was refused, or why the key set or the revocation feed could not be refreshed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -52,6 +52,10 @@ pub enum Error {
     WrongIssuer,
     #[error("token is not meant for this audience")]
     WrongAudience,
+    /// The token's `sid` (refresh family) is in the revocation feed, or it was issued before
+    /// its subject's not-before time there.
+    #[error("token has been revoked")]
+    Revoked,
 
     // --- the key set ---
     #[error("key set request failed: {0}")]
@@ -70,11 +74,27 @@ pub enum Error {
     JwksNoUsableKey,
     #[error("discovery document is invalid: {0}")]
     DiscoveryInvalid(&'static str),
+
+    // --- the revocation feed ---
+    #[error("revocation feed request failed: {0}")]
+    RevocationsTransport(String),
+    #[error("revocation feed request timed out")]
+    RevocationsTimeout,
+    #[error("revocation feed endpoint answered HTTP {0}")]
+    RevocationsStatus(u16),
+    #[error("revocation feed response is larger than the allowed maximum")]
+    RevocationsTooLarge,
+    #[error("revocation feed is invalid: {0}")]
+    RevocationsInvalid(&'static str),
+    /// No feed confirmed within the configured staleness, and the policy is to refuse.
+    #[error("revocation feed is stale, tokens cannot be checked against it")]
+    RevocationsStale,
 }
 
 impl Error {
-    /// True when the token itself was refused (an RFC 6750 `invalid_token`), false when the
-    /// fault is ours: the key set could not be fetched or was unusable.
+    /// True when the token itself was refused (an RFC 6750 `invalid_token`, [`Self::Revoked`]
+    /// included), false when the fault is ours: the key set or the revocation feed could not
+    /// be fetched or was unusable.
     pub fn is_token_error(&self) -> bool {
         !matches!(
             self,
@@ -86,6 +106,12 @@ impl Error {
                 | Self::JwksPrivateKey
                 | Self::JwksNoUsableKey
                 | Self::DiscoveryInvalid(_)
+                | Self::RevocationsTransport(_)
+                | Self::RevocationsTimeout
+                | Self::RevocationsStatus(_)
+                | Self::RevocationsTooLarge
+                | Self::RevocationsInvalid(_)
+                | Self::RevocationsStale
         )
     }
 }

@@ -2,12 +2,17 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), jwtd_verify::Error> {
-//! use jwtd_verify::{JwksCache, Verifier};
+//! use jwtd_verify::{JwksCache, RevocationFeed, Verifier};
 //!
 //! let keys = JwksCache::discover("https://auth.example.com").build()?;
 //! keys.refresh().await?; // fail fast at start-up
 //! let _refresher = keys.spawn_refresh_task();
-//! let verifier = Verifier::builder(keys, "https://auth.example.com", "https://api.example.com").build();
+//! // Optional: refuse revoked sessions' tokens within seconds (see `revocations`).
+//! let feed = RevocationFeed::for_issuer("https://auth.example.com", keys.clone()).build()?;
+//! let _poller = feed.spawn_refresh_task();
+//! let verifier = Verifier::builder(keys, "https://auth.example.com", "https://api.example.com")
+//!     .revocations(feed)
+//!     .build();
 //! let claims = verifier.verify("eyJ…").await?;
 //! assert!(claims.scope.contains("invoices:read"));
 //! # Ok(()) }
@@ -16,15 +21,19 @@
 //! - [`JwksCache`]: the issuer's keys, cached per `Cache-Control`, refreshed ahead of expiry,
 //!   refetched (single flight, with a cool-down) on an unknown `kid`, last good set kept.
 //! - [`Verifier`]: a strict RFC 9068 / RFC 8725 check of compact JWS access tokens.
+//! - [`RevocationFeed`]: jwtd's signed feed of revoked refresh families and subjects, polled,
+//!   so revoked sessions' access tokens are refused within seconds; see [`revocations`].
 //! - `actix` feature (default): the [`Authenticated`] extractor answering RFC 6750 errors.
 
 mod algorithm;
 mod claims;
 mod clock;
 mod error;
+mod fetch;
 mod header;
 mod jwks;
 mod member;
+pub mod revocations;
 mod strict_json;
 mod verifier;
 
@@ -38,4 +47,5 @@ pub use claims::{AccessClaims, Scope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use jwks::{JwksCache, JwksCacheBuilder, KeySet};
+pub use revocations::{RevocationFeed, RevocationFeedBuilder, RevocationList, StalePolicy};
 pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, Verified, Verifier, VerifierBuilder};

@@ -102,6 +102,20 @@ impl<'de> RegisteredClaims<'de> {
         })
     }
 
+    /// `sid`, `sub` and `iat`, for the revocation feed; meaningful once the policy passed
+    /// (then `sub` is a string and `iat` a date).
+    pub fn revocation_keys(&self) -> (Option<&str>, &str, i64) {
+        let iat = match self.iat {
+            Some(Member::Int(iat)) => iat,
+            _ => 0,
+        };
+        (
+            self.sid.as_ref().and_then(Member::as_str),
+            self.sub.as_ref().and_then(Member::as_str).unwrap_or_default(),
+            iat,
+        )
+    }
+
     pub fn scope(&self) -> Result<Scope, Error> {
         Ok(string_claim(&self.scope, "scope")?.map(Scope::parse).unwrap_or_default())
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::JwksCache;
-use super::fetch::RequestLimits;
 use crate::algorithm::Algorithm;
+use crate::fetch::RequestLimits;
 use crate::{Clock, Error, SystemClock};
 
 #[derive(Debug, Clone)]

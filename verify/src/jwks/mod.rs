@@ -6,7 +6,6 @@
 //! through one `tokio::sync::Mutex`, so concurrent callers share one fetch (single flight).
 
 mod config;
-mod fetch;
 mod key_set;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,9 +14,9 @@ use std::time::Duration;
 
 use reqwest::Url;
 
+use crate::fetch::{self, Fetched};
 pub use config::JwksCacheBuilder;
 use config::{CacheConfig, Source};
-use fetch::Fetched;
 pub use key_set::KeySet;
 pub(crate) use key_set::MAX_KID_LEN;
 
@@ -265,7 +264,8 @@ impl JwksCache {
             }
             (None, _) => return Err(Error::JwksInvalid("the JWKS URL does not parse")),
         };
-        let fetched = fetch::get(client, &url, state.etag.as_deref(), config.limits).await?;
+        let fetched =
+            fetch::get(client, &url, "application/json", state.etag.as_deref(), config.limits).await?;
         let now = self.inner.clock.now();
         match fetched {
             Fetched::NotModified { max_age } => {

@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::claims::{AccessClaims, ClaimsPolicy, RegisteredClaims, Scope};
 use crate::jwks::JwksCache;
+use crate::revocations::RevocationFeed;
 use crate::strict_json::StrictJsonError;
 use crate::{Clock, Error, SystemClock};
 
@@ -38,6 +39,7 @@ struct VerifierInner {
     clock: Arc<dyn Clock>,
     accept_jwt_type: bool,
     max_token_bytes: usize,
+    revocations: Option<RevocationFeed>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -66,6 +68,7 @@ pub struct VerifierBuilder {
     clock: Arc<dyn Clock>,
     accept_jwt_type: bool,
     max_token_bytes: usize,
+    revocations: Option<RevocationFeed>,
 }
 
 impl VerifierBuilder {
@@ -105,6 +108,15 @@ impl VerifierBuilder {
         self
     }
 
+    /// Refuse tokens that jwtd's revocation feed revokes, with [`Error::Revoked`]: a listed
+    /// `sid`, or an `iat` before its subject's not-before time. The check reads the feed's
+    /// current list and never waits for it; keep it current with
+    /// [`RevocationFeed::spawn_refresh_task`] (see [`crate::revocations`] for how fresh).
+    pub fn revocations(mut self, feed: RevocationFeed) -> Self {
+        self.revocations = Some(feed);
+        self
+    }
+
     pub fn build(self) -> Verifier {
         Verifier {
             inner: Arc::new(VerifierInner {
@@ -113,6 +125,7 @@ impl VerifierBuilder {
                 clock: self.clock,
                 accept_jwt_type: self.accept_jwt_type,
                 max_token_bytes: self.max_token_bytes,
+                revocations: self.revocations,
             }),
         }
     }
@@ -136,6 +149,7 @@ impl Verifier {
             clock: Arc::new(SystemClock),
             accept_jwt_type: false,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            revocations: None,
         }
     }
 
@@ -184,6 +198,10 @@ impl Verifier {
             StrictJsonError::Invalid => Error::MalformedClaims,
         })?;
         self.inner.policy.check(&claims, self.inner.clock.now())?;
+        if let Some(feed) = &self.inner.revocations {
+            let (sid, sub, iat) = claims.revocation_keys();
+            feed.check(sid, sub, iat)?;
+        }
         Ok(claims)
     }
 }

@@ -1,4 +1,5 @@
-//! HTTP for the key cache: bounded GETs, `Cache-Control: max-age`, `ETag`, and discovery.
+//! HTTP for the key cache and the revocation feed: bounded GETs, `Cache-Control: max-age`,
+//! `ETag`, and discovery. Errors are the key set's (`Jwks*`); the feed renames them.
 
 use std::time::Duration;
 
@@ -24,14 +25,15 @@ pub(crate) enum Fetched {
     NotModified { max_age: Option<u64> },
 }
 
-/// GETs `url`, sending `If-None-Match` when we hold an `etag`.
+/// GETs `url` asking for `accept`, sending `If-None-Match` when we hold an `etag`.
 pub(crate) async fn get(
     client: &reqwest::Client,
     url: &Url,
+    accept: &'static str,
     etag: Option<&str>,
     limits: RequestLimits,
 ) -> Result<Fetched, Error> {
-    tokio::time::timeout(limits.timeout, get_unbounded_in_time(client, url, etag, limits.max_body))
+    tokio::time::timeout(limits.timeout, get_unbounded_in_time(client, url, accept, etag, limits.max_body))
         .await
         .map_err(|_| Error::JwksTimeout)?
 }
@@ -39,10 +41,11 @@ pub(crate) async fn get(
 async fn get_unbounded_in_time(
     client: &reqwest::Client,
     url: &Url,
+    accept: &'static str,
     etag: Option<&str>,
     max_body: usize,
 ) -> Result<Fetched, Error> {
-    let mut request = client.get(url.clone()).header(reqwest::header::ACCEPT, "application/json");
+    let mut request = client.get(url.clone()).header(reqwest::header::ACCEPT, accept);
     if let Some(etag) = etag {
         request = request.header(IF_NONE_MATCH, etag);
     }
@@ -105,7 +108,7 @@ pub(crate) async fn discover_jwks_uri(
 ) -> Result<Url, Error> {
     let url = Url::parse(&format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')))
         .map_err(|_| Error::DiscoveryInvalid("issuer is not a URL"))?;
-    let Fetched::Modified { body, .. } = get(client, &url, None, limits).await? else {
+    let Fetched::Modified { body, .. } = get(client, &url, "application/json", None, limits).await? else {
         return Err(Error::DiscoveryInvalid("unexpected 304"));
     };
     let metadata = parse_object(&body).map_err(|_| Error::DiscoveryInvalid("not a JSON object"))?;
