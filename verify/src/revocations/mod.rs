@@ -66,9 +66,10 @@ struct Inner {
     client: reqwest::Client,
     clock: Arc<dyn Clock>,
     snapshot: RwLock<Arc<Snapshot>>,
-    /// Polls so far; a caller that waited for the fetch lock compares it to see whether
-    /// someone else polled on its behalf.
-    attempts: AtomicU64,
+    /// Polls finished so far; a caller that waited for the fetch lock compares it to see
+    /// whether a poll ended while it waited, and then takes that poll's outcome. Counted at
+    /// the end, not the start, so a caller arriving in the middle of a poll shares it too.
+    completed: AtomicU64,
     fetch: tokio::sync::Mutex<FetchState>,
     /// Becomes true with the first good feed.
     loaded: tokio::sync::watch::Sender<bool>,
@@ -121,7 +122,7 @@ impl RevocationFeed {
                 client,
                 clock,
                 snapshot: RwLock::new(Arc::default()),
-                attempts: AtomicU64::new(0),
+                completed: AtomicU64::new(0),
                 fetch: tokio::sync::Mutex::new(FetchState::default()),
                 loaded: tokio::sync::watch::Sender::new(false),
                 stale_logged: AtomicBool::new(false),
@@ -154,9 +155,9 @@ impl RevocationFeed {
     /// Polls now (single flight: callers that arrive during a poll wait for it and share
     /// its outcome). On any failure the feed in force stays.
     pub async fn refresh(&self) -> Result<(), Error> {
-        let seen = self.inner.attempts.load(Ordering::SeqCst);
+        let seen = self.inner.completed.load(Ordering::SeqCst);
         let mut state = self.inner.fetch.lock().await;
-        if self.inner.attempts.load(Ordering::SeqCst) != seen {
+        if self.inner.completed.load(Ordering::SeqCst) != seen {
             return state.last_error.clone().map_or(Ok(()), Err);
         }
         self.poll_locked(&mut state).await
@@ -220,7 +221,6 @@ impl RevocationFeed {
 
     /// One poll with the fetch lock held; schedules the next whatever the outcome.
     async fn poll_locked(&self, state: &mut FetchState) -> Result<(), Error> {
-        self.inner.attempts.fetch_add(1, Ordering::SeqCst);
         let outcome = self.fetch_and_install(state).await;
         let interval = match &outcome {
             Ok(interval) => *interval,
@@ -230,6 +230,7 @@ impl RevocationFeed {
         state.last_error = outcome.as_ref().err().cloned();
         let next_poll_at = self.inner.clock.now().saturating_add(interval);
         self.update(|snapshot| snapshot.next_poll_at = next_poll_at);
+        self.inner.completed.fetch_add(1, Ordering::SeqCst);
         outcome.map(|_| ())
     }
 

@@ -27,8 +27,26 @@ pub enum Reply {
     Hang,
 }
 
+/// What `/revocations` answers.
+#[derive(Clone, Debug)]
+pub enum FeedReply {
+    /// 200 `application/jwt` with this body, `Cache-Control: public, max-age=N` when given,
+    /// and an ETag over the body (304 when it matches `If-None-Match`).
+    Feed {
+        body: String,
+        max_age: Option<u64>,
+    },
+    Status(u16),
+    /// 200 with this body as it is.
+    Raw(String),
+    /// 200 with a body of this many bytes.
+    Oversized(usize),
+}
+
 #[derive(Default)]
 pub struct Counters {
+    pub feed: AtomicUsize,
+    pub feed_not_modified: AtomicUsize,
     pub jwks: AtomicUsize,
     pub not_modified: AtomicUsize,
     pub discovery: AtomicUsize,
@@ -37,6 +55,7 @@ pub struct Counters {
 
 struct State {
     reply: Mutex<Reply>,
+    feed: Mutex<FeedReply>,
     /// Milliseconds `/jwks` waits before answering (server side), to make fetches overlap.
     delay_ms: AtomicU64,
     issuer_in_metadata: Mutex<Option<String>>,
@@ -58,6 +77,7 @@ impl FakeIssuer {
         let counters = Arc::new(Counters::default());
         let state = web::Data::new(State {
             reply: Mutex::new(reply),
+            feed: Mutex::new(FeedReply::Status(404)),
             delay_ms: AtomicU64::new(0),
             issuer_in_metadata: Mutex::new(None),
             counters: counters.clone(),
@@ -73,6 +93,7 @@ impl FakeIssuer {
                         .route("/jwks", web::get().to(jwks))
                         .route("/.well-known/openid-configuration", web::get().to(discovery))
                         .route("/attacker/jwks", web::get().to(attacker))
+                        .route("/revocations", web::get().to(revocations))
                 })
                 .workers(1)
                 .disable_signals()
@@ -94,6 +115,18 @@ impl FakeIssuer {
 
     pub fn set_reply(&self, reply: Reply) {
         *self.state.reply.lock().unwrap() = reply;
+    }
+
+    pub fn feed_url(&self) -> String {
+        format!("{}/revocations", self.url)
+    }
+
+    pub fn set_feed(&self, reply: FeedReply) {
+        *self.state.feed.lock().unwrap() = reply;
+    }
+
+    pub fn feed_hits(&self) -> usize {
+        self.counters.feed.load(Ordering::SeqCst)
     }
 
     pub fn set_delay(&self, delay: Duration) {
@@ -175,4 +208,42 @@ async fn discovery(state: web::Data<State>) -> HttpResponse {
 async fn attacker(state: web::Data<State>) -> HttpResponse {
     state.counters.attacker.fetch_add(1, Ordering::SeqCst);
     HttpResponse::Ok().body("{\"keys\":[]}")
+}
+
+async fn revocations(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    state.counters.feed.fetch_add(1, Ordering::SeqCst);
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        actix_web::rt::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let reply = state.feed.lock().unwrap().clone();
+    match reply {
+        FeedReply::Feed { body, max_age } => {
+            let etag = format!(
+                "\"{:x}\"",
+                body.bytes().fold(0_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            );
+            let not_modified =
+                req.headers().get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str());
+            let mut response = if not_modified {
+                state.counters.feed_not_modified.fetch_add(1, Ordering::SeqCst);
+                HttpResponse::NotModified()
+            } else {
+                HttpResponse::Ok()
+            };
+            response.insert_header(("ETag", etag));
+            if let Some(max_age) = max_age {
+                response.insert_header(("Cache-Control", format!("public, max-age={max_age}")));
+            }
+            if not_modified {
+                return response.finish();
+            }
+            response.content_type("application/jwt").body(body)
+        }
+        FeedReply::Status(code) => {
+            HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).finish()
+        }
+        FeedReply::Raw(body) => HttpResponse::Ok().content_type("application/jwt").body(body),
+        FeedReply::Oversized(len) => HttpResponse::Ok().content_type("application/jwt").body("A".repeat(len)),
+    }
 }

@@ -7,4 +7,5 @@ mod extractor;
 mod fake_issuer;
 mod helpers;
 mod jwks;
+mod revocations;
 mod wycheproof_rsa;

@@ -1,0 +1,346 @@
+//! The revocation feed against a local fake jwtd serving the feed and its JWKS: refusal after
+//! the next poll, subject not-before, every bad feed ignored with the last good one kept,
+//! 304s, poll bounds, single flight, the stale policy. Time is the injected clock; nothing
+//! sleeps to wait.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, test, web};
+use jwtd_verify::revocations::FEED_TYPE;
+use jwtd_verify::{Authenticated, Error, JwksCache, ManualClock, RevocationFeed, StalePolicy, Verifier};
+use serde_json::{Value, json};
+
+use crate::fake_issuer::{FakeIssuer, FeedReply, Reply};
+use crate::helpers::*;
+
+fn feed_payload(iat: i64, sids: &[&str], subjects: Value) -> Value {
+    json!({ "iss": ISSUER, "iat": iat, "window": 960, "sids": sids, "subjects": subjects })
+}
+
+fn signed_feed(signer: &TestKey, typ: &str, payload: &Value) -> String {
+    signer.sign(&json!({ "alg": "RS256", "kid": signer.kid, "typ": typ }), payload)
+}
+
+/// A good feed of `sids` issued at `iat`, with jwtd's `max-age`.
+fn feed(iat: i64, sids: &[&str]) -> FeedReply {
+    FeedReply::Feed {
+        body: signed_feed(key(), FEED_TYPE, &feed_payload(iat, sids, json!({}))),
+        max_age: Some(5),
+    }
+}
+
+struct Setup {
+    server: FakeIssuer,
+    clock: Arc<ManualClock>,
+    feed: RevocationFeed,
+    verifier: Verifier,
+}
+
+fn setup_with(
+    configure: impl FnOnce(jwtd_verify::RevocationFeedBuilder) -> jwtd_verify::RevocationFeedBuilder,
+) -> Setup {
+    let server = FakeIssuer::start(Reply::Jwks { body: jwks(&[key()]), max_age: Some(3600) });
+    let clock = clock();
+    let keys = JwksCache::from_url(&server.jwks_url()).clock(clock.clone()).build().unwrap();
+    let builder = RevocationFeed::from_url(&server.feed_url(), ISSUER, keys.clone()).clock(clock.clone());
+    let feed = configure(builder).build().unwrap();
+    let verifier = Verifier::builder(keys, ISSUER, AUDIENCE)
+        .clock(clock.clone())
+        .leeway(Duration::from_secs(1 << 30))
+        .revocations(feed.clone())
+        .build();
+    Setup { server, clock, feed, verifier }
+}
+
+fn setup() -> Setup {
+    setup_with(|builder| builder)
+}
+
+fn token_of(sid: Option<&str>, sub: &str, iat: i64) -> String {
+    let mut claims = with(with(claims(), "sub", json!(sub)), "iat", json!(iat));
+    claims = match sid {
+        Some(sid) => with(claims, "sid", json!(sid)),
+        None => without(claims, "sid"),
+    };
+    key().token(&claims)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listed_family_is_refused_from_the_next_poll_on_and_accepted_before() {
+    let s = setup();
+    s.server.set_feed(feed(NOW, &[]));
+    s.feed.refresh().await.unwrap();
+    let token = key().token(&claims()); // sid family-7
+    assert!(s.verifier.verify(&token).await.is_ok());
+
+    s.server.set_feed(feed(NOW + 1, &["family-7"]));
+    s.clock.advance(4);
+    s.feed.refresh_if_due().await;
+    assert_eq!(s.server.feed_hits(), 1, "max-age 5: not due yet");
+    assert!(s.verifier.verify(&token).await.is_ok(), "jwtd revoked it, but this verifier cannot know yet");
+
+    s.clock.advance(1);
+    s.feed.refresh_if_due().await;
+    assert_eq!(s.server.feed_hits(), 2);
+    assert_eq!(s.verifier.verify(&token).await.unwrap_err(), Error::Revoked);
+    assert_eq!(s.verifier.verify_as::<Value>(&token).await.unwrap_err(), Error::Revoked);
+    assert!(s.verifier.verify(&token_of(Some("family-8"), "user-42", NOW)).await.is_ok());
+    assert!(s.verifier.verify(&token_of(None, "user-42", NOW)).await.is_ok(), "client tokens have no sid");
+    assert!(s.feed.current().unwrap().is_family_revoked("family-7"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_not_before_refuses_that_subjects_older_tokens_only() {
+    let s = setup();
+    let payload = feed_payload(NOW + 20, &[], json!({ "user-42": NOW + 10 }));
+    s.server.set_feed(FeedReply::Feed { body: signed_feed(key(), FEED_TYPE, &payload), max_age: Some(5) });
+    s.clock.set(NOW + 20);
+    s.feed.refresh().await.unwrap();
+    for (iat, revoked) in [(NOW, true), (NOW + 9, true), (NOW + 10, false), (NOW + 15, false)] {
+        let outcome = s.verifier.verify(&token_of(Some("family-9"), "user-42", iat)).await;
+        assert_eq!(outcome.err(), revoked.then_some(Error::Revoked), "iat {iat}");
+    }
+    assert!(s.verifier.verify(&token_of(Some("family-9"), "user-43", NOW)).await.is_ok());
+    assert_eq!(s.feed.current().unwrap().subject_not_before("user-42"), Some(NOW + 10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_feed_is_ignored_and_the_last_good_one_kept() {
+    let s = setup();
+    let held = NOW + 10;
+    let earlier = signed_feed(key(), FEED_TYPE, &feed_payload(NOW, &[], json!({})));
+    s.clock.set(held);
+    s.server.set_feed(feed(held, &["family-7"]));
+    s.feed.refresh().await.unwrap();
+
+    let now = held + 5; // every bad feed below arrives at this time
+    let good = feed_payload(now, &[], json!({}));
+    let with_typ = |typ: &str| signed_feed(key(), typ, &good);
+    let header = |alg: &str| json!({ "alg": alg, "kid": key().kid, "typ": FEED_TYPE });
+    let repeated_sids = format!(
+        r#"{{"iss":"{ISSUER}","iat":{now},"window":960,"sids":["family-7"],"subjects":{{}},"sids":[]}}"#
+    );
+    let invalid = Error::RevocationsInvalid;
+    let bad: Vec<(&str, FeedReply, Error)> = vec![
+        ("an earlier feed replayed", FeedReply::Raw(earlier), invalid("older than the feed held")),
+        (
+            "signed by an unknown key",
+            FeedReply::Raw(signed_feed(other_key(), FEED_TYPE, &good)),
+            invalid("signed by an unknown key"),
+        ),
+        (
+            "another key's signature under our kid",
+            FeedReply::Raw(other_key().sign(&header("RS256"), &good)),
+            invalid("bad signature"),
+        ),
+        ("typ at+jwt", FeedReply::Raw(with_typ("at+jwt")), invalid("wrong typ")),
+        ("typ in other case", FeedReply::Raw(with_typ("JWTD-REVOCATIONS+JWT")), invalid("wrong typ")),
+        (
+            "typ with a media type prefix",
+            FeedReply::Raw(with_typ("application/jwtd-revocations+jwt")),
+            invalid("wrong typ"),
+        ),
+        ("an access token", FeedReply::Raw(key().token(&claims())), invalid("wrong typ")),
+        (
+            "alg none",
+            FeedReply::Raw(format!(
+                "{}.{}.",
+                b64(header("none").to_string().as_bytes()),
+                b64(good.to_string().as_bytes())
+            )),
+            invalid("algorithm not allowed"),
+        ),
+        (
+            "another issuer",
+            FeedReply::Raw(signed_feed(
+                key(),
+                FEED_TYPE,
+                &with(good.clone(), "iss", json!("https://evil.example.com")),
+            )),
+            invalid("wrong issuer"),
+        ),
+        (
+            "iat beyond the leeway",
+            FeedReply::Raw(signed_feed(key(), FEED_TYPE, &with(good.clone(), "iat", json!(now + 61)))),
+            invalid("issued in the future"),
+        ),
+        (
+            "iat a string",
+            FeedReply::Raw(signed_feed(key(), FEED_TYPE, &with(good.clone(), "iat", json!("0")))),
+            invalid("iat"),
+        ),
+        (
+            "sids holding a number",
+            FeedReply::Raw(signed_feed(key(), FEED_TYPE, &with(good.clone(), "sids", json!([7])))),
+            invalid("sids"),
+        ),
+        (
+            "subjects a list",
+            FeedReply::Raw(signed_feed(
+                key(),
+                FEED_TYPE,
+                &with(good.clone(), "subjects", json!(["user-42"])),
+            )),
+            invalid("subjects"),
+        ),
+        (
+            "sids named twice",
+            FeedReply::Raw(key().sign_raw(header("RS256").to_string().as_bytes(), repeated_sids.as_bytes())),
+            invalid("a member name appears twice"),
+        ),
+        ("garbage", FeedReply::Raw("<html>maintenance</html>".into()), invalid("not a compact JWS")),
+        ("oversized", FeedReply::Oversized(1024 * 1024 + 1), Error::RevocationsTooLarge),
+        ("HTTP 500", FeedReply::Status(500), Error::RevocationsStatus(500)),
+    ];
+    let revoked = key().token(&claims());
+    s.clock.set(now);
+    for (what, reply, expected) in bad {
+        s.server.set_feed(reply);
+        assert_eq!(s.feed.refresh().await.unwrap_err(), expected, "{what}");
+        assert_eq!(s.feed.current().unwrap().issued_at(), held, "{what}");
+        assert_eq!(s.feed.last_success(), Some(held), "{what}");
+        assert_eq!(s.verifier.verify(&revoked).await.unwrap_err(), Error::Revoked, "{what}");
+    }
+    // A good, newer feed is still taken afterwards.
+    s.server.set_feed(feed(now, &[]));
+    s.feed.refresh().await.unwrap();
+    assert!(s.verifier.verify(&revoked).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_304_confirms_the_held_feed_and_a_change_replaces_it() {
+    let s = setup();
+    s.server.set_feed(feed(NOW, &["family-7"]));
+    s.feed.refresh().await.unwrap();
+    s.clock.advance(5);
+    s.feed.refresh().await.unwrap();
+    assert_eq!(s.server.counters.feed_not_modified.load(Ordering::SeqCst), 1, "If-None-Match was sent");
+    assert_eq!(s.feed.last_success(), Some(NOW + 5));
+    assert_eq!(s.feed.current().unwrap().issued_at(), NOW);
+    assert_eq!(s.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
+
+    s.server.set_feed(feed(NOW + 5, &[]));
+    s.feed.refresh().await.unwrap();
+    assert_eq!(s.server.counters.feed_not_modified.load(Ordering::SeqCst), 1);
+    assert!(s.verifier.verify(&key().token(&claims())).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polls_follow_max_age_within_the_floor_and_ceiling() {
+    let cases = [(Some(5), 5), (Some(0), 1), (None, 1), (Some(3600), 60), (Some(30), 30)];
+    for (max_age, interval) in cases {
+        let s = setup();
+        let body = signed_feed(key(), FEED_TYPE, &feed_payload(NOW, &[], json!({})));
+        s.server.set_feed(FeedReply::Feed { body, max_age });
+        for _ in 0..10 {
+            s.feed.refresh_if_due().await;
+        }
+        assert_eq!(s.server.feed_hits(), 1, "{max_age:?}");
+        assert_eq!(s.feed.next_poll_at(), NOW + interval, "{max_age:?}");
+        s.clock.advance(interval - 1);
+        s.feed.refresh_if_due().await;
+        assert_eq!(s.server.feed_hits(), 1, "{max_age:?}");
+        s.clock.advance(1);
+        s.feed.refresh_if_due().await;
+        assert_eq!(s.server.feed_hits(), 2, "{max_age:?}");
+    }
+    let s = setup_with(|b| b.poll_bounds(Duration::from_secs(10), Duration::from_secs(20)));
+    s.server.set_feed(feed(NOW, &[]));
+    s.feed.refresh().await.unwrap();
+    assert_eq!(s.feed.next_poll_at(), NOW + 10);
+    // A failed poll keeps the cadence rather than retrying at once.
+    s.server.set_feed(FeedReply::Status(503));
+    s.clock.advance(10);
+    s.feed.refresh_if_due().await;
+    assert_eq!((s.server.feed_hits(), s.feed.next_poll_at()), (2, NOW + 20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_refreshes_share_one_poll() {
+    let s = setup();
+    s.server.set_feed(feed(NOW, &["family-7"]));
+    s.server.set_delay(Duration::from_millis(200));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let feed = s.feed.clone();
+        tasks.spawn(async move { feed.refresh().await });
+    }
+    while let Some(outcome) = tasks.join_next().await {
+        outcome.unwrap().unwrap();
+    }
+    assert_eq!(s.server.feed_hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_feed_fails_closed_only_when_configured_to() {
+    let closed = setup_with(|b| b.max_staleness(Duration::from_secs(30), StalePolicy::FailClosed));
+    let token = token_of(Some("family-8"), "user-42", NOW);
+    assert_eq!(closed.verifier.verify(&token).await.unwrap_err(), Error::RevocationsStale, "no feed yet");
+    closed.server.set_feed(feed(NOW, &["family-7"]));
+    closed.feed.refresh().await.unwrap();
+    closed.server.set_feed(FeedReply::Status(503));
+    closed.clock.advance(30);
+    assert!(closed.verifier.verify(&token).await.is_ok());
+    closed.clock.advance(1);
+    assert!(closed.feed.refresh().await.is_err());
+    assert_eq!(closed.verifier.verify(&token).await.unwrap_err(), Error::RevocationsStale);
+    assert!(!Error::RevocationsStale.is_token_error(), "our fault, not the token's: a 503");
+
+    let kept = setup_with(|b| b.max_staleness(Duration::from_secs(30), StalePolicy::KeepLastAndLog));
+    kept.server.set_feed(feed(NOW, &["family-7"]));
+    kept.feed.refresh().await.unwrap();
+    kept.server.set_feed(FeedReply::Status(503));
+    kept.clock.advance(3600);
+    assert!(kept.feed.refresh().await.is_err());
+    assert!(kept.verifier.verify(&token).await.is_ok());
+    assert_eq!(kept.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
+}
+
+#[actix_web::test]
+async fn the_extractor_answers_a_revoked_token_with_401_invalid_token() {
+    let s = setup();
+    s.server.set_feed(feed(NOW, &["family-7"]));
+    s.feed.refresh().await.unwrap();
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(s.verifier.clone()))
+            .route("/", web::get().to(|_: Authenticated| async { HttpResponse::Ok().finish() })),
+    )
+    .await;
+    let call = |token: String| {
+        test::TestRequest::get()
+            .uri("/")
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .to_request()
+    };
+    let response = test::call_service(&app, call(key().token(&claims()))).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers().get("www-authenticate").unwrap(), r#"Bearer error="invalid_token""#);
+    let response = test::call_service(&app, call(token_of(Some("family-8"), "user-42", NOW))).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_task_loads_the_feed_before_any_token_arrives() {
+    let s = setup();
+    s.server.set_feed(feed(NOW, &["family-7"]));
+    let task = s.feed.spawn_refresh_task();
+    tokio::time::timeout(Duration::from_secs(10), s.feed.loaded()).await.unwrap();
+    task.abort();
+    assert_eq!(s.server.feed_hits(), 1);
+    assert_eq!(s.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_url_defaults_to_the_issuers_revocations_path() {
+    let server = FakeIssuer::start(Reply::Jwks { body: jwks(&[key()]), max_age: Some(3600) });
+    let payload = with(feed_payload(NOW, &["family-7"], json!({})), "iss", json!(server.url));
+    server.set_feed(FeedReply::Feed { body: signed_feed(key(), FEED_TYPE, &payload), max_age: Some(5) });
+    let keys = JwksCache::from_url(&server.jwks_url()).clock(clock()).build().unwrap();
+    let feed = RevocationFeed::for_issuer(&server.url, keys).clock(clock()).build().unwrap();
+    feed.refresh().await.unwrap();
+    assert_eq!(server.feed_hits(), 1);
+    assert!(feed.current().unwrap().is_family_revoked("family-7"));
+}
