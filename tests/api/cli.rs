@@ -1,15 +1,14 @@
 //! The `jwtd` binary itself: the CLI, the embedded default, production refusals, shutdown.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::helpers::{Backend, TestClient, TestDb, new_master_key, spawn_app_on, test_env, verify_offline};
+use crate::helpers::{
+    Backend, JwtdProcess, TestClient, TestDb, new_master_key, spawn_app_on, test_env, verify_offline,
+};
 use crate::on_both_backends;
 use crate::token::token_for;
 
@@ -117,25 +116,13 @@ async fn misconfiguration_refuses_to_start_with_one_line() {
 #[tokio::test]
 async fn the_embedded_default_serves_from_an_empty_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = jwtd(&vars(&[("JWTD__HTTP__ADDR", "127.0.0.1:0")]))
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            log.push(line.clone());
-            if let Some(rest) = line.split("jwtd listening on ").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("jwtd exited before listening: {log:?}");
-    })
-    .await
-    .expect("jwtd did not start in time");
-    assert!(log.iter().any(|l| l.contains("WARN") && l.contains("generated a master key")), "{log:?}");
+    let mut jwtd = JwtdProcess::start(&vars(&[("JWTD__HTTP__ADDR", "127.0.0.1:0")]), dir.path()).await;
+    let address = jwtd.address.clone();
+    assert!(
+        jwtd.log.iter().any(|l| l.contains("WARN") && l.contains("generated a master key")),
+        "{:?}",
+        jwtd.log
+    );
 
     let http = reqwest::Client::new();
     let ready = http.get(format!("{address}/readyz")).send().await.unwrap();
@@ -153,16 +140,6 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
     let mode = std::fs::metadata(data.join("bootstrap-admin.json")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "{status:?}");
-    let rest: Vec<String> = {
-        let mut rest = Vec::new();
-        while let Some(line) = lines.next_line().await.unwrap() {
-            rest.push(line);
-        }
-        rest
-    };
-    assert!(rest.iter().any(|l| l.contains("jwtd stopped")), "{rest:?}");
+    assert!(jwtd.terminate().await.success());
+    assert!(jwtd.log.iter().any(|l| l.contains("jwtd stopped")), "{:?}", jwtd.log);
 }

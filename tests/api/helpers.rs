@@ -462,3 +462,57 @@ pub async fn assert_error(
     assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
     (headers, body)
 }
+
+/// A `jwtd serve` process of the real binary, listening on a port it picked itself.
+pub struct JwtdProcess {
+    pub child: tokio::process::Child,
+    pub address: String,
+    /// Its log so far (standard error), one entry per line.
+    pub log: Vec<String>,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+}
+
+impl JwtdProcess {
+    /// Starts the binary with exactly `env` (plus PATH) in `dir`, and waits (bounded) for the
+    /// line saying where it listens.
+    pub async fn start(env: &[(String, String)], dir: &std::path::Path) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jwtd"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().cloned())
+            .arg("serve")
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = Vec::new();
+        let address = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                log.push(line.clone());
+                if let Some(rest) = line.split("jwtd listening on ").nth(1) {
+                    return rest.split_whitespace().next().unwrap().trim_end_matches('"').to_owned();
+                }
+            }
+            panic!("jwtd exited before listening: {log:?}");
+        })
+        .await
+        .expect("jwtd did not start in time");
+        Self { child, address, log, lines }
+    }
+
+    /// Sends SIGTERM, waits (bounded) for the exit, and returns the exit status; the rest of the
+    /// log is read into `log`.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.unwrap().unwrap();
+        while let Some(line) = self.lines.next_line().await.unwrap() {
+            self.log.push(line);
+        }
+        status
+    }
+}

@@ -1,13 +1,10 @@
 //! What operators see: Prometheus metrics, the audit log, and logs free of secrets.
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use jwtd::clock::Clock;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::AsyncReadExt;
 
-use crate::helpers::{Backend, TestClient, assert_error, spawn_app};
+use crate::helpers::{Backend, JwtdProcess, TestClient, assert_error, spawn_app};
 use crate::on_both_backends;
 
 on_both_backends!(metrics_move_with_what_happens, the_audit_log_is_searchable);
@@ -129,31 +126,10 @@ async fn the_audit_log_is_searchable(backend: Backend) {
 #[tokio::test]
 async fn logs_never_contain_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_jwtd"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("JWTD__HTTP__ADDR", "127.0.0.1:0")
-        .env("JWTD__LOG__FORMAT", "json")
-        .env("RUST_LOG", "debug")
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = Vec::new();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = stderr.next_line().await.unwrap() {
-            log.push(line.clone());
-            if let Some(rest) = line.split("jwtd listening on ").nth(1) {
-                return rest.split_whitespace().next().unwrap().trim_end_matches('"').to_owned();
-            }
-        }
-        panic!("jwtd exited: {log:?}");
-    })
-    .await
-    .unwrap();
+    let env = [("JWTD__HTTP__ADDR", "127.0.0.1:0"), ("JWTD__LOG__FORMAT", "json"), ("RUST_LOG", "debug")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let mut jwtd = JwtdProcess::start(&env, dir.path()).await;
+    let address = jwtd.address.clone();
 
     let http = reqwest::Client::new();
     let mut secrets: Vec<String> = Vec::new();
@@ -244,14 +220,10 @@ async fn logs_never_contain_secrets() {
     assert_eq!(replay["error"], "invalid_grant");
     post("/admin/keys/rotate?revoke_current=true", json!({})).await.unwrap();
 
-    let pid = child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
-    while let Some(line) = stderr.next_line().await.unwrap() {
-        log.push(line);
-    }
+    assert!(jwtd.terminate().await.success());
+    let log = jwtd.log;
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
+    jwtd.child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
 
     assert!(log.len() > 10, "too little logged to mean anything: {log:?}");
     assert!(log.iter().any(|l| l.contains("reuse")), "the reuse detection is logged");
