@@ -29,6 +29,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 if the local server answers GET /readyz with 200 (for container healthchecks).
+    Healthcheck,
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -133,6 +135,7 @@ pub fn main() -> ExitCode {
         Command::Migrate => {
             app::open_pool(&settings).map(|_| println!("migrations applied")).map_err(Box::from)
         }
+        Command::Healthcheck => healthcheck(&settings),
         Command::Clients(ClientsCommand::Create(args)) => create_client(&settings, &args),
         Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
         Command::Keys(KeysCommand::List { json }) => list_keys(&settings, json),
@@ -170,6 +173,22 @@ fn serve(settings: Settings) -> CliResult {
         log::info!("jwtd stopped");
         Ok(())
     })
+}
+
+/// One plain HTTP/1.0 request to the configured listener; a container image then needs no curl.
+fn healthcheck(settings: &Settings) -> CliResult {
+    use std::io::{Read, Write};
+    let addr = settings.http.addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+    let mut stream = std::net::TcpStream::connect(&addr)?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+    stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    if head.starts_with(b"HTTP/1.0 200") || head.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(format!("not ready: {}", String::from_utf8_lossy(&head)).into())
+    }
 }
 
 fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {

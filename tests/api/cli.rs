@@ -140,6 +140,19 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
     let mode = std::fs::metadata(data.join("bootstrap-admin.json")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
 
+    // The container healthcheck: 0 while the server is ready, non-zero once it is gone.
+    let check = vars(&[("JWTD__HTTP__ADDR", address.trim_start_matches("http://"))]);
+    let healthy = |env: Vec<(String, String)>| {
+        let dir = dir.path().to_owned();
+        async move { run_status(&env, &dir, &["healthcheck"]).await }
+    };
+    assert!(healthy(check.clone()).await);
+
     assert!(jwtd.terminate().await.success());
     assert!(jwtd.log.iter().any(|l| l.contains("jwtd stopped")), "{:?}", jwtd.log);
+    assert!(!healthy(check).await);
+}
+
+async fn run_status(vars: &[(String, String)], dir: &std::path::Path, args: &[&str]) -> bool {
+    jwtd(vars).args(args).current_dir(dir).output().await.unwrap().status.success()
 }
