@@ -152,11 +152,17 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, MasterKeyError> {
         .map_err(|source| MasterKeyError::Read { path: path.to_owned(), source })
 }
 
+/// Creates `dir` (and its parents) accessible to its owner only, if it does not exist yet.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 /// Creates `path` readable by its owner only; never overwrites an existing file.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
+        create_private_dir(parent)?;
     }
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(contents)?;

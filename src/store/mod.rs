@@ -137,7 +137,8 @@ fn prepare_sqlite_folder(path: &str) -> Result<(), StoreError> {
         return Ok(());
     }
     match Path::new(path).parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
+        // The folder holds hashes and sealed keys: owner only.
+        Some(parent) if !parent.as_os_str().is_empty() => crate::keys::master::create_private_dir(parent)
             .map_err(|source| StoreError::Folder { path: parent.display().to_string(), source }),
         _ => Ok(()),
     }

@@ -128,6 +128,7 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
     let ready = http.get(format!("{address}/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let data = dir.path().join("data");
+    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
     let mode = std::fs::metadata(data.join("master.key")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(data.join("jwtd.db").exists());
