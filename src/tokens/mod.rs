@@ -95,9 +95,24 @@ impl TokenIssuer {
         scope: Scope,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
+        self.access_token(key, client, &client.id, scope, None, Map::new(), now)
+    }
+
+    /// Signs an RFC 9068 access token for `subject` through `client`.
+    #[allow(clippy::too_many_arguments)]
+    fn access_token(
+        &self,
+        key: &SigningKey,
+        client: &Client,
+        subject: &str,
+        scope: Scope,
+        sid: Option<String>,
+        extra: Map<String, Value>,
+        now: i64,
+    ) -> Result<IssuedToken, IssueError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            sub: client.id.clone(),
+            sub: subject.to_owned(),
             aud: self.audience(client),
             exp: now + self.access_ttl_secs,
             iat: now,
@@ -105,8 +120,8 @@ impl TokenIssuer {
             jti: random_id().map_err(|_| IssueError::Random)?,
             client_id: client.id.clone(),
             scope: scope.to_string(),
-            sid: None,
-            extra: Map::new(),
+            sid,
+            extra,
         };
         let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
         Ok(IssuedToken { token, expires_in: self.access_ttl_secs, scope })
@@ -131,21 +146,7 @@ impl TokenIssuer {
         family_id: &str,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
-        let claims = AccessClaims {
-            iss: self.issuer.clone(),
-            sub: user.id.clone(),
-            aud: self.audience(client),
-            exp: now + self.access_ttl_secs,
-            iat: now,
-            nbf: now,
-            jti: random_id().map_err(|_| IssueError::Random)?,
-            client_id: client.id.clone(),
-            scope: scope.to_string(),
-            sid: Some(family_id.to_owned()),
-            extra: user.claims.clone(),
-        };
-        let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
-        Ok(IssuedToken { token, expires_in: self.access_ttl_secs, scope })
+        self.access_token(key, client, &user.id, scope, Some(family_id.to_owned()), user.claims.clone(), now)
     }
 
     /// An OpenID Connect ID token (`typ: JWT`, `aud` = the client) for a user's login.

@@ -256,15 +256,8 @@ impl TestApp {
         password: &str,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut form = vec![("grant_type", "password"), ("username", username), ("password", password)];
-        form.extend_from_slice(extra);
-        self.http
-            .post(self.url("/oauth2/token"))
-            .basic_auth(&client.id, Some(&client.secret))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        let grant = [("grant_type", "password"), ("username", username), ("password", password)];
+        self.client_post(client, "/oauth2/token", &[grant.as_slice(), extra].concat()).await
     }
 
     /// `grant_type=refresh_token` with HTTP Basic client authentication.
@@ -274,15 +267,8 @@ impl TestApp {
         token: &str,
         extra: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
-        form.extend_from_slice(extra);
-        self.http
-            .post(self.url("/oauth2/token"))
-            .basic_auth(&client.id, Some(&client.secret))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        let grant = [("grant_type", "refresh_token"), ("refresh_token", token)];
+        self.client_post(client, "/oauth2/token", &[grant.as_slice(), extra].concat()).await
     }
 
     /// A client-authenticated form POST (revocation, introspection).
