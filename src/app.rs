@@ -129,7 +129,7 @@ impl Application {
             metadata,
             public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
             leeway_secs: i64::try_from(settings.keys.leeway.as_secs()).unwrap_or(60),
-            passwords: Arc::new(passwords),
+            passwords: Arc::new(passwords.counting(metrics.password_verifications.clone())),
             families: family_policy(&settings),
             throttle: ThrottlePolicy::from_settings(&settings.throttle),
             feed: http::feed::FeedCache::default(),

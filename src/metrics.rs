@@ -27,6 +27,8 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     pub db_connections: IntGaugeVec,
     pub password_queue: IntGauge,
+    pub password_verifications: IntCounter,
+    pub requests_in_flight: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,6 +78,13 @@ impl Metrics {
         let password_queue =
             IntGauge::new("password_hash_queue_depth", "Logins waiting for a password-hashing slot.")?;
         registry.register(Box::new(password_queue.clone()))?;
+        let password_verifications = IntCounter::new(
+            "password_verifications_total",
+            "Password checks run, including those against the dummy hash for unknown accounts.",
+        )?;
+        registry.register(Box::new(password_verifications.clone()))?;
+        let requests_in_flight = IntGauge::new("http_requests_in_flight", "Requests being served now.")?;
+        registry.register(Box::new(requests_in_flight.clone()))?;
         registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
         Ok(Self {
             registry,
@@ -89,6 +98,8 @@ impl Metrics {
             request_seconds,
             db_connections,
             password_queue,
+            password_verifications,
+            requests_in_flight,
         })
     }
 
@@ -141,8 +152,11 @@ where
         let method = req.method().as_str().to_owned();
         let metrics = std::sync::Arc::clone(&self.metrics);
         let service = Rc::clone(&self.service);
+        metrics.requests_in_flight.inc();
         Box::pin(async move {
-            let response = service.call(req).await?;
+            let response = service.call(req).await;
+            metrics.requests_in_flight.dec();
+            let response = response?;
             // Routing has happened by now, so the pattern is known.
             let endpoint = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
             let status = response.status().as_u16().to_string();

@@ -68,6 +68,8 @@ pub struct PasswordHasher {
     permits: Semaphore,
     waiting: AtomicUsize,
     max_queue: usize,
+    /// Counts every check, the dummy ones included (a metric, and what tests observe).
+    verifications: Option<prometheus::IntCounter>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
@@ -93,11 +95,18 @@ impl PasswordHasher {
             permits: Semaphore::new(concurrency),
             waiting: AtomicUsize::new(0),
             max_queue: settings.max_queue,
+            verifications: None,
         };
         let mut random = [0u8; 32];
         aws_lc_rs::rand::fill(&mut random).map_err(|_| PasswordError::Hash("no randomness".into()))?;
         hasher.dummy_hash = hasher.hash_blocking(&base64_random(&random))?;
         Ok(hasher)
+    }
+
+    /// Counts checks into `counter`.
+    pub fn counting(mut self, counter: prometheus::IntCounter) -> Self {
+        self.verifications = Some(counter);
+        self
     }
 
     /// Logins waiting for a hashing slot (for metrics and load shedding).
@@ -114,6 +123,9 @@ impl PasswordHasher {
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no account.
     pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verification {
+        if let Some(counter) = &self.verifications {
+            counter.inc();
+        }
         let Some(stored) = stored else {
             let _ = self.check(password, &self.dummy_hash);
             return Verification::Invalid;

@@ -157,3 +157,60 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
 async fn run_status(vars: &[(String, String)], dir: &std::path::Path, args: &[&str]) -> bool {
     jwtd(vars).args(args).current_dir(dir).output().await.unwrap().status.success()
 }
+
+/// SIGTERM while a request is in flight: the request still gets its answer, then jwtd exits 0.
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(Backend::Sqlite);
+    let mut env = test_env(&db, &new_master_key());
+    // One failed login makes the next attempt wait two seconds on the server: an in-flight
+    // request we can see in /metrics.
+    env.extend(
+        [("JWTD__THROTTLE__SLOW_AFTER", "1"), ("JWTD__THROTTLE__SLOW_DELAY", "2s")]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let mut jwtd = JwtdProcess::start(&env, dir.path()).await;
+    let settings = jwtd::config::Settings::load_from(&env).unwrap();
+    let registration =
+        jwtd::accounts::clients::ClientRegistration::new("app", "read", &[], &["password".to_owned()])
+            .unwrap();
+    let pool = jwtd::app::open_pool(&settings).unwrap();
+    let (client, secret) =
+        jwtd::accounts::clients::register(&mut pool.get().unwrap(), &registration, 0).unwrap();
+    let http = reqwest::Client::new();
+    let login = {
+        let (http, url) = (http.clone(), format!("{}/oauth2/token", jwtd.address));
+        let (id, secret) = (client.id.clone(), secret.expose().to_owned());
+        move || {
+            let (http, url, id, secret) = (http.clone(), url.clone(), id.clone(), secret.clone());
+            async move {
+                let form = [
+                    ("grant_type", "password"),
+                    ("username", "x@example.com"),
+                    ("password", "not the password"),
+                ];
+                http.post(url).basic_auth(id, Some(secret)).form(&form).send().await
+            }
+        }
+    };
+    assert_eq!(login().await.unwrap().status(), 400);
+    let slow = tokio::spawn(login());
+    let metrics = format!("{}/metrics", jwtd.address);
+    let mut in_flight = false;
+    for _ in 0..100 {
+        let text = http.get(&metrics).send().await.unwrap().text().await.unwrap();
+        // The scrape itself is one request in flight; the slow login is the second.
+        if crate::helpers::sample(&text, "jwtd_http_requests_in_flight").is_some_and(|n| n >= 2.0) {
+            in_flight = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(in_flight, "the slow login never showed up in flight");
+    let status = jwtd.terminate().await;
+    let answered = slow.await.unwrap().expect("the in-flight request was cut off");
+    assert_eq!(answered.status(), 400);
+    assert_eq!(answered.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    assert!(status.success(), "{status:?}");
+}

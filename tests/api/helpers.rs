@@ -287,6 +287,14 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `GET /metrics`, checked to be the Prometheus text format.
+    pub async fn scrape(&self) -> String {
+        let response = self.http.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        response.text().await.unwrap()
+    }
+
     pub fn pool(&self) -> jwtd::store::Pool {
         jwtd::app::open_pool(&self.settings()).unwrap()
     }
@@ -447,6 +455,11 @@ pub async fn assert_error(
     assert_eq!(body["error"], code, "{body}");
     assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
     (headers, body)
+}
+
+/// The value of one sample in the text format, e.g. `jwtd_tokens_issued_total{grant="password"}`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
 }
 
 /// A `jwtd serve` process of the real binary, listening on a port it picked itself.

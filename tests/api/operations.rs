@@ -4,26 +4,14 @@ use jwtd::clock::Clock;
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-use crate::helpers::{Backend, JwtdProcess, TestClient, assert_error, spawn_app};
+use crate::helpers::{Backend, JwtdProcess, TestClient, assert_error, sample, spawn_app};
 use crate::on_both_backends;
 
 on_both_backends!(metrics_move_with_what_happens, the_audit_log_is_searchable);
 
-/// The value of one sample in the text format, e.g. `jwtd_tokens_issued_total{grant="password"}`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-}
-
-async fn scrape(app: &crate::helpers::TestApp) -> String {
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
-    response.text().await.unwrap()
-}
-
 async fn metrics_move_with_what_happens(backend: Backend) {
     let app = spawn_app(backend).await;
-    let before = scrape(&app).await;
+    let before = app.scrape().await;
     assert_eq!(sample(&before, r#"jwtd_tokens_issued_total{grant="client_credentials"}"#), None);
     assert_eq!(sample(&before, r#"jwtd_db_pool_connections{state="max"}"#), Some(16.0));
     assert_eq!(sample(&before, "jwtd_password_hash_queue_depth"), Some(0.0));
@@ -56,7 +44,7 @@ async fn metrics_move_with_what_happens(backend: Backend) {
     app.clock.advance(361);
     assert_eq!(app.admin_post(&admin, "/admin/keys/rotate", None).await.status(), 200);
 
-    let after = scrape(&app).await;
+    let after = app.scrape().await;
     assert_eq!(
         sample(&after, r#"jwtd_tokens_issued_total{grant="client_credentials"}"#),
         Some(3.0),
