@@ -196,8 +196,6 @@ peer_form="grant_type=client_credentials&client_id=bench&client_secret=bench-sec
 # --- the limits --------------------------------------------------------------------------
 token=$(curl -fsS -d "$cc_pg_form" "http://127.0.0.1:$pg_port/oauth2/token" | json_field access_token)
 signing_input=${token%.*}
-log "raw limits on $(nproc) cores (message of ${#signing_input} bytes, a jwtd access token's signing input)"
-limits_line=$("$limits" --secs "$limit_secs" --message-len "${#signing_input}")
 field() { # LINE KEY
   local kv
   for kv in $1; do
@@ -208,9 +206,22 @@ field() { # LINE KEY
   done
   echo "-"
 }
-sign_rate=$(field "$limits_line" rs256_sign_per_s)
-verify_rate=$(field "$limits_line" rs256_verify_per_s)
-argon_rate=$(field "$limits_line" argon2id_hash_per_s)
+# The limits are measured before and after the scenarios; the higher of the two counts (on a
+# shared machine, noise only ever lowers a ceiling).
+limits_lines=()
+measure_limits() {
+  log "raw limits on $(nproc) cores (message of ${#signing_input} bytes, a jwtd access token's signing input)"
+  limits_lines+=("$("$limits" --secs "$limit_secs" --message-len "${#signing_input}")")
+}
+best_limit() { # KEY
+  local line best=0 v
+  for line in "${limits_lines[@]}"; do
+    v=$(field "$line" "$1")
+    best=$(awk -v a="$best" -v b="$v" 'BEGIN { print (b + 0 > a + 0) ? b : a }')
+  done
+  echo "$best"
+}
+measure_limits
 
 # --- scenarios ---------------------------------------------------------------------------
 rows=()
@@ -258,6 +269,15 @@ wait "$flood"
 result[flood]=$(cat "$tmp/flood.out")
 rows+=("flood|password grant (the flood itself)|jwtd (PostgreSQL)")
 
+measure_limits
+limits_line=${limits_lines[0]}
+sign_rate=$(best_limit rs256_sign_per_s)
+verify_rate=$(best_limit rs256_verify_per_s)
+argon_rate=$(best_limit argon2id_hash_per_s)
+limits_seen=$(for line in "${limits_lines[@]}"; do
+  printf '%s/%s/%s; ' "$(field "$line" rs256_sign_per_s)" "$(field "$line" rs256_verify_per_s)" "$(field "$line" argon2id_hash_per_s)"
+done)
+
 # --- report ------------------------------------------------------------------------------
 num() { field "${result[$1]:-}" "$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.2f", a / b; else print "-" }'; }
@@ -303,6 +323,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo "Raw limits on all $(field "$limits_line" threads) cores (jwtd-limits, no HTTP, no database):"
   echo "RS256 sign $sign_rate/s and verify $verify_rate/s (aws-lc-rs, 2048-bit, $(field "$limits_line" message_len)-byte message);"
   echo "argon2id hash $argon_rate/s (argon2 0.6, m=19456 KiB, t=2, p=1)."
+  echo "The higher of two measurements, before and after the scenarios (sign/verify/hash: ${limits_seen% })."
   echo
   echo "| target | measured | ratio | goal | result |"
   echo "| --- | --- | ---: | ---: | --- |"
