@@ -364,3 +364,6 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 cp "$tmp/results.md" "$out"
 cat "$out"
 log "written to $out"
+# Every scenario that got here answered without errors (a failing one stops the run above).
+[ "$quick" = 1 ] && echo "bench: ${#rows[@]} passed, 0 failed"
+exit 0
