@@ -30,6 +30,7 @@ mod claims;
 mod clock;
 mod error;
 mod fetch;
+mod flat_json;
 mod header;
 mod jwks;
 mod member;

@@ -147,7 +147,7 @@ impl<'de> Deserialize<'de> for AccessClaims {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let duplicate = std::cell::Cell::new(false);
         RegisteredClaims::deserialize_with_extra(deserializer, &duplicate)?
-            .into_access_claims()
+            .take_access_claims()
             .map_err(de::Error::custom)
     }
 }

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::{AccessClaims, Scope, required};
 use crate::Error;
+use crate::flat_json;
 use crate::member::{Member, MemberSeed};
 use crate::strict_json::{
     NameSeed, SeenNames, StrictIgnore, StrictJsonError, StrictSeed, duplicate_error, parse_strict,
@@ -43,12 +44,52 @@ pub(crate) struct RegisteredClaims<'de> {
 }
 
 impl<'de> RegisteredClaims<'de> {
-    /// Parses a decoded payload; `keep_others` keeps unregistered claims' values (needed by
-    /// [`Self::into_access_claims`]), otherwise only their names are kept.
-    pub fn parse(payload: &'de [u8], keep_others: bool) -> Result<Self, StrictJsonError> {
+    /// Empty slots; `keep_others` keeps unregistered claims' values (needed for
+    /// [`AccessClaims::extra`]), otherwise only their names are kept.
+    pub fn new(keep_others: bool) -> Self {
+        Self {
+            iss: None,
+            sub: None,
+            aud: None,
+            exp: None,
+            iat: None,
+            nbf: None,
+            jti: None,
+            client_id: None,
+            scope: None,
+            sid: None,
+            others: if keep_others {
+                Others::Values(Map::new())
+            } else {
+                Others::Names(SeenNames::default())
+            },
+        }
+    }
+
+    /// Fills the slots from a decoded payload. In place rather than returned: the slots are a
+    /// few hundred bytes, and this runs on every verification.
+    pub fn parse_into(&mut self, payload: &'de [u8]) -> Result<(), StrictJsonError> {
+        let keep_others = matches!(self.others, Others::Values(_));
+        if flat_json::read(payload, |name, value| self.put(name, value)).is_some() {
+            return Ok(());
+        }
+        // Not the common flat shape, or a repeated name: start over on the strict path,
+        // which has the last word on every such document.
+        *self = Self::new(keep_others);
         parse_strict(payload, |deserializer, duplicate| {
-            de::Deserializer::deserialize_map(deserializer, ClaimsVisitor { duplicate, keep_others })
+            de::Deserializer::deserialize_map(deserializer, ClaimsVisitor { duplicate, claims: self })
         })
+    }
+
+    /// One member from the fast reader; false (give up) on a repeated name.
+    fn put(&mut self, name: &'de str, value: Member<'de>) -> bool {
+        if let Some(slot) = self.slot_mut(name) {
+            return slot.replace(value).is_none();
+        }
+        match &mut self.others {
+            Others::Names(names) => names.insert(Cow::Borrowed(name)),
+            Others::Values(map) => map.insert(name.to_owned(), value.into_value()).is_none(),
+        }
     }
 
     /// Reads the claims from any deserializer, keeping unregistered claims' values.
@@ -56,7 +97,9 @@ impl<'de> RegisteredClaims<'de> {
         deserializer: D,
         duplicate: &Cell<bool>,
     ) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(ClaimsVisitor { duplicate, keep_others: true })
+        let mut claims = Self::new(true);
+        deserializer.deserialize_map(ClaimsVisitor { duplicate, claims: &mut claims })?;
+        Ok(claims)
     }
 
     /// Whether the token carries a claim called `name`.
@@ -122,7 +165,7 @@ impl<'de> RegisteredClaims<'de> {
 
     /// The owned, typed claims, refusing wrong types in the same order as
     /// [`AccessClaims::from_map`]. Without kept values, `extra` is empty.
-    pub fn into_access_claims(self) -> Result<AccessClaims, Error> {
+    pub fn take_access_claims(&mut self) -> Result<AccessClaims, Error> {
         let aud = audiences(&self.aud)?;
         let scope = self.scope()?;
         let (exp, iat, nbf) = (
@@ -130,57 +173,45 @@ impl<'de> RegisteredClaims<'de> {
             numeric_date(&self.iat, "iat")?,
             numeric_date(&self.nbf, "nbf")?,
         );
-        let text = |member: &Option<Member<'_>>, name| Ok(string_claim(member, name)?.map(str::to_owned));
+        let text = |member: &mut Option<Member<'_>>, name| match member.take() {
+            None => Ok(None),
+            Some(Member::Str(s)) => Ok(Some(s.into_owned())),
+            Some(_) => Err(Error::InvalidClaim(name)),
+        };
         Ok(AccessClaims {
-            iss: required(text(&self.iss, "iss")?, "iss")?,
-            sub: required(text(&self.sub, "sub")?, "sub")?,
+            iss: required(text(&mut self.iss, "iss")?, "iss")?,
+            sub: required(text(&mut self.sub, "sub")?, "sub")?,
             aud,
             exp: required(exp, "exp")?,
             iat: required(iat, "iat")?,
             nbf,
-            jti: required(text(&self.jti, "jti")?, "jti")?,
-            client_id: required(text(&self.client_id, "client_id")?, "client_id")?,
+            jti: required(text(&mut self.jti, "jti")?, "jti")?,
+            client_id: required(text(&mut self.client_id, "client_id")?, "client_id")?,
             scope,
-            sid: text(&self.sid, "sid")?,
-            extra: match self.others {
-                Others::Values(map) => map,
+            sid: text(&mut self.sid, "sid")?,
+            extra: match &mut self.others {
+                Others::Values(map) => std::mem::take(map),
                 Others::Names(_) => Map::new(),
             },
         })
     }
 }
 
-struct ClaimsVisitor<'a> {
+struct ClaimsVisitor<'a, 'de> {
     duplicate: &'a Cell<bool>,
-    keep_others: bool,
+    claims: &'a mut RegisteredClaims<'de>,
 }
 
-impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
-    type Value = RegisteredClaims<'de>;
+impl<'de> Visitor<'de> for ClaimsVisitor<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JWT claims object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RegisteredClaims<'de>, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<(), A::Error> {
         let duplicate = self.duplicate;
-        let mut claims = RegisteredClaims {
-            iss: None,
-            sub: None,
-            aud: None,
-            exp: None,
-            iat: None,
-            nbf: None,
-            jti: None,
-            client_id: None,
-            scope: None,
-            sid: None,
-            others: if self.keep_others {
-                Others::Values(Map::new())
-            } else {
-                Others::Names(SeenNames::default())
-            },
-        };
+        let claims = self.claims;
         while let Some(name) = access.next_key_seed(NameSeed)? {
             if let Some(slot) = claims.slot_mut(&name) {
                 if slot.is_some() {
@@ -205,7 +236,7 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_> {
                 }
             }
         }
-        Ok(claims)
+        Ok(())
     }
 }
 

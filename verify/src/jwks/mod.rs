@@ -192,8 +192,9 @@ impl JwksCache {
     /// [`Self::key_set_with`].
     pub(crate) fn fresh_key_set_with(&self, kid: &str) -> Option<Arc<KeySet>> {
         let snapshot = self.inner.snapshot();
-        (self.inner.clock.now() < snapshot.expires_at && snapshot.keys.contains_kid(kid))
-            .then(|| Arc::clone(&snapshot.keys))
+        // A fixed set never expires: no need to ask the clock.
+        let fresh = snapshot.expires_at == i64::MAX || self.inner.clock.now() < snapshot.expires_at;
+        (fresh && snapshot.keys.contains_kid(kid)).then(|| Arc::clone(&snapshot.keys))
     }
 
     /// A key set holding `kid`, refreshing it first when stale, and refetching once when the

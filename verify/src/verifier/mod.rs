@@ -159,14 +159,21 @@ impl Verifier {
 
     /// Verifies `token` and returns its typed claims.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
-        self.verify_with(token, &|payload| self.check_claims(payload, true)?.into_access_claims()).await
+        self.verify_with(token, &|payload| {
+            let mut claims = RegisteredClaims::new(true);
+            self.check_claims(&mut claims, payload)?;
+            claims.take_access_claims()
+        })
+        .await
     }
 
     /// Verifies `token` and decodes its claims as `C` (all checks of [`Self::verify`] apply
     /// first, so `C` only needs the fields the application cares about).
     pub async fn verify_as<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, Error> {
         self.verify_with(token, &|payload| {
-            let scope = self.check_claims(payload, false)?.scope()?;
+            let mut registered = RegisteredClaims::new(false);
+            self.check_claims(&mut registered, payload)?;
+            let scope = registered.scope()?;
             // The strict pass above already refused repeated names, so serde_json's
             // last-one-wins never comes into play here.
             let claims = serde_json::from_slice(payload).map_err(|_| Error::InvalidClaim("custom claims"))?;
@@ -191,17 +198,18 @@ impl Verifier {
         }
     }
 
-    /// The claims of a signed payload, parsed strictly and checked against the policy.
-    fn check_claims<'p>(&self, payload: &'p [u8], keep_others: bool) -> Result<RegisteredClaims<'p>, Error> {
-        let claims = RegisteredClaims::parse(payload, keep_others).map_err(|e| match e {
+    /// The claims of a signed payload, parsed strictly into `claims` and checked against the
+    /// policy and the revocation feed.
+    fn check_claims<'p>(&self, claims: &mut RegisteredClaims<'p>, payload: &'p [u8]) -> Result<(), Error> {
+        claims.parse_into(payload).map_err(|e| match e {
             StrictJsonError::DuplicateMember => Error::DuplicateMember,
             StrictJsonError::Invalid => Error::MalformedClaims,
         })?;
-        self.inner.policy.check(&claims, self.inner.clock.now())?;
+        self.inner.policy.check(claims, self.inner.clock.now())?;
         if let Some(feed) = &self.inner.revocations {
             let (sid, sub, iat) = claims.revocation_keys();
             feed.check(sid, sub, iat)?;
         }
-        Ok(claims)
+        Ok(())
     }
 }
