@@ -46,6 +46,7 @@ pub struct AppState {
     /// When the admin API has a listener of its own: its port. The admin API answers only there.
     pub admin_port: Option<u16>,
     pub metrics: Arc<Metrics>,
+    pub clients: http::client_auth::ClientCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +137,7 @@ impl Application {
             feed_max_age: settings.revocations.max_age.as_secs(),
             admin_port,
             metrics: Arc::clone(&metrics),
+            clients: http::client_auth::ClientCache::default(),
         });
 
         let max_body = settings.http.max_body_bytes;

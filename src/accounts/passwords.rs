@@ -1,9 +1,9 @@
 //! Passwords: argon2id PHC strings at OWASP's parameters; bcrypt hashes (imported from an
 //! Express/bcrypt app) are accepted and upgraded to argon2id on the next successful login.
 //!
-//! Hashing is deliberately slow, so it never runs on the async workers: a bounded number of
-//! hashes run at once on the blocking pool, a bounded number of logins may wait for one, and
-//! the rest are refused. A login flood then slows logins, not the JWKS or token refresh.
+//! Hashing is deliberately slow, so it never runs on the async workers: a fixed number of
+//! hashing threads run them, a bounded number of logins may wait for one, and the rest are
+//! refused. A login flood then slows logins, not the JWKS or token refresh.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use argon2::{Argon2, Params};
-use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::config::PasswordSettings;
@@ -65,7 +64,7 @@ pub struct PasswordHasher {
     params: Params,
     /// Verified against when the account does not exist, so that case costs the same.
     dummy_hash: String,
-    permits: Semaphore,
+    threads: HashingThreads,
     waiting: AtomicUsize,
     max_queue: usize,
     /// Counts every check, the dummy ones included (a metric, and what tests observe).
@@ -92,7 +91,7 @@ impl PasswordHasher {
             argon2,
             params,
             dummy_hash: String::new(),
-            permits: Semaphore::new(concurrency),
+            threads: HashingThreads::start(concurrency)?,
             waiting: AtomicUsize::new(0),
             max_queue: settings.max_queue,
             verifications: None,
@@ -109,7 +108,7 @@ impl PasswordHasher {
         self
     }
 
-    /// Logins waiting for a hashing slot (for metrics and load shedding).
+    /// Logins waiting for or in a hash (for metrics and load shedding).
     pub fn queue_depth(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
     }
@@ -162,7 +161,7 @@ impl PasswordHasher {
         }
     }
 
-    /// `verify_blocking` on the bounded pool.
+    /// `verify_blocking` on the hashing threads.
     pub async fn verify(
         self: &Arc<Self>,
         password: Zeroizing<String>,
@@ -172,7 +171,7 @@ impl PasswordHasher {
         self.run(move || Ok(hasher.verify_blocking(&password, stored.as_deref()))).await
     }
 
-    /// `hash_blocking` on the bounded pool.
+    /// `hash_blocking` on the hashing threads.
     pub async fn hash(self: &Arc<Self>, password: Zeroizing<String>) -> Result<String, PasswordError> {
         let hasher = Arc::clone(self);
         self.run(move || hasher.hash_blocking(&password)).await
@@ -186,10 +185,61 @@ impl PasswordHasher {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(PasswordError::Busy);
         }
-        let permit = self.permits.acquire().await;
+        let (done, result) = tokio::sync::oneshot::channel();
+        let sent = self.threads.submit(Box::new(move || {
+            let _ = done.send(work());
+        }));
+        let outcome = match sent {
+            Ok(()) => result.await.map_err(|_| PasswordError::Interrupted).and_then(|r| r),
+            Err(()) => Err(PasswordError::Interrupted),
+        };
         self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let _permit = permit.map_err(|_| PasswordError::Interrupted)?;
-        tokio::task::spawn_blocking(work).await.map_err(|_| PasswordError::Interrupted)?
+        outcome
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads password hashes run on: a fixed number, so argon2's 19 MiB working memory stays
+/// resident in that many allocator arenas at most (the shared blocking pool can grow to hundreds
+/// of threads, each keeping its own copy), and at a lower scheduling priority (nice ≈ 9), so a
+/// login flood leaves CPU for the JWKS and token requests. They end when the hasher is dropped.
+struct HashingThreads {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
+}
+
+impl HashingThreads {
+    fn start(count: usize) -> Result<Self, PasswordError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..count {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("jwtd-hash-{n}"))
+                .spawn(move || {
+                    if let Ok(priority) = thread_priority::ThreadPriorityValue::try_from(25u8) {
+                        let _ = thread_priority::set_current_thread_priority(
+                            thread_priority::ThreadPriority::Crossplatform(priority),
+                        );
+                    }
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(Self { jobs: std::sync::Mutex::new(jobs) })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), ()> {
+        self.jobs.lock().map_err(drop)?.send(job).map_err(drop)
     }
 }
 

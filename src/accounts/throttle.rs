@@ -52,6 +52,8 @@ impl Subjects {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// No failure on record: a success has nothing to clear.
+    Clean,
     Allow,
     /// Allowed after waiting this long.
     Delay(Duration),
@@ -69,6 +71,9 @@ pub fn check(
     policy: &ThrottlePolicy,
 ) -> diesel::QueryResult<Verdict> {
     let rows = rows::find_all(conn, &subjects.all())?;
+    if rows.is_empty() {
+        return Ok(Verdict::Clean);
+    }
     if let Some(until) = rows.iter().map(|r| r.locked_until).filter(|until| *until > now).max() {
         return Ok(Verdict::Locked { retry_after: until - now });
     }

@@ -12,6 +12,7 @@ use super::params::Params;
 use crate::accounts::clients::{Client, secret_matches};
 use crate::app::AppState;
 use crate::store;
+use crate::store::clients::ClientRow;
 
 /// Longest client id or secret looked at; anything longer cannot be ours.
 const MAX_CREDENTIAL_LEN: usize = 256;
@@ -101,6 +102,38 @@ fn form_decode(text: &str) -> Option<String> {
 /// wrong secret.
 const DUMMY_SECRET_HASH: [u8; 32] = [0; 32];
 
+/// Client rows read in the last few seconds, so `client_credentials` touches no database on
+/// its hot path. The admin API forgets a client it changes at once; another instance's change
+/// reaches this one within `TTL`. Only rows that exist are kept, and the cache is bounded.
+#[derive(Debug, Default)]
+pub struct ClientCache(std::sync::Mutex<std::collections::HashMap<String, (ClientRow, std::time::Instant)>>);
+
+impl ClientCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    const MAX_ENTRIES: usize = 10_000;
+
+    fn get(&self, id: &str) -> Option<ClientRow> {
+        let entries = self.0.lock().ok()?;
+        entries.get(id).filter(|(_, at)| at.elapsed() < Self::TTL).map(|(row, _)| row.clone())
+    }
+
+    fn put(&self, row: ClientRow) {
+        if let Ok(mut entries) = self.0.lock() {
+            if entries.len() >= Self::MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(row.id.clone(), (row, std::time::Instant::now()));
+        }
+    }
+
+    /// Drops a client after it changed (secret rotated, deleted).
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut entries) = self.0.lock() {
+            entries.remove(id);
+        }
+    }
+}
+
 /// Authenticates the client of a token, revocation or introspection request.
 pub async fn authenticate_client(
     req: &HttpRequest,
@@ -108,13 +141,22 @@ pub async fn authenticate_client(
     params: &Params,
 ) -> Result<Client, ApiError> {
     let presented = presented_credentials(req, params)?;
-    let pool = state.pool.clone();
-    let client_id = presented.client_id.clone();
-    let row = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get().map_err(store::StoreError::from)?;
-        Ok(store::clients::find(&mut conn, &client_id)?)
-    })
-    .await??;
+    let row = match state.clients.get(&presented.client_id) {
+        Some(row) => Some(row),
+        None => {
+            let pool = state.pool.clone();
+            let client_id = presented.client_id.clone();
+            let row = web::block(move || -> Result<_, ApiError> {
+                let mut conn = pool.get().map_err(store::StoreError::from)?;
+                Ok(store::clients::find(&mut conn, &client_id)?)
+            })
+            .await??;
+            if let Some(row) = &row {
+                state.clients.put(row.clone());
+            }
+            row
+        }
+    };
     let stored_hash = row.as_ref().map_or(&DUMMY_SECRET_HASH[..], |r| r.secret_hash.as_slice());
     let matches = secret_matches(&presented.secret, stored_hash);
     match row {

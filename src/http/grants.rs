@@ -101,8 +101,9 @@ pub async fn password(
     match verdict {
         Verdict::Locked { retry_after } => return Err(ApiError::Throttled { retry_after }),
         Verdict::Delay(delay) => tokio::time::sleep(delay).await,
-        Verdict::Allow => {}
+        Verdict::Allow | Verdict::Clean => {}
     }
+    let had_failures = verdict != Verdict::Clean;
 
     let stored = row.as_ref().map(|r| r.password_hash.clone());
     let verification =
@@ -129,7 +130,9 @@ pub async fn password(
     let (user_id, client_id, scope_text) = (user.id.clone(), client.id.clone(), scope.to_string());
     let login = web::block(move || -> Result<Login, ApiError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
-        throttle::record_success(&mut conn, &subjects)?;
+        if had_failures {
+            throttle::record_success(&mut conn, &subjects)?;
+        }
         if let Some(hash) = rehash {
             store::users::set_password_hash(&mut conn, &user_id, &hash, now)?;
         }

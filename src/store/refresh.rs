@@ -154,3 +154,16 @@ pub fn purge(conn: &mut DbConnection, now: i64, revoked_before: i64) -> QueryRes
 pub fn token_count(conn: &mut DbConnection, family_id: &str) -> QueryResult<i64> {
     refresh_tokens::table.filter(refresh_tokens::family_id.eq(family_id)).count().get_result(conn)
 }
+
+/// A token and its family in one round trip.
+pub fn find_token_with_family(
+    conn: &mut DbConnection,
+    hash: &[u8],
+) -> QueryResult<Option<(TokenRow, FamilyRow)>> {
+    refresh_tokens::table
+        .inner_join(refresh_families::table)
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .select((TokenRow::as_select(), FamilyRow::as_select()))
+        .first(conn)
+        .optional()
+}

@@ -148,10 +148,7 @@ pub fn rotate(
     let hash = presented.hash();
     conn.transaction(|conn| -> Result<Outcome, FamilyError> {
         let won = rows::mark_rotated(conn, &hash, now, origin.ip, origin.user_agent)? == 1;
-        let Some(token) = rows::find_token(conn, &hash)? else {
-            return Ok(Outcome::Refused(Refusal::Unknown));
-        };
-        let Some(family) = rows::find_family(conn, &token.family_id)? else {
+        let Some((token, family)) = rows::find_token_with_family(conn, &hash)? else {
             return Ok(Outcome::Refused(Refusal::Unknown));
         };
         if family.client_id != client_id {

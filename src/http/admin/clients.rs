@@ -119,6 +119,7 @@ pub async fn delete(
 ) -> Result<impl Responder, ApiError> {
     let pool = state.pool.clone();
     let id = id.into_inner();
+    let forget_id = id.clone();
     let now = state.clock.now();
     web::block(move || -> Result<_, ApiError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
@@ -131,6 +132,7 @@ pub async fn delete(
         Ok(())
     })
     .await??;
+    state.clients.forget(&forget_id);
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -141,6 +143,7 @@ pub async fn rotate_secret(
 ) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     let id = id.into_inner();
+    let forget_id = id.clone();
     let now = state.clock.now();
     let (client, secret) = web::block(move || -> Result<_, ApiError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
@@ -153,5 +156,6 @@ pub async fn rotate_secret(
         Ok((client, secret))
     })
     .await??;
+    state.clients.forget(&forget_id);
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(with_secret(&client, &secret)))
 }
