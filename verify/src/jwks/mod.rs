@@ -187,14 +187,13 @@ impl JwksCache {
         Duration::from_secs(u64::try_from(lifetime).unwrap_or(0).saturating_sub(lead).max(1))
     }
 
-    /// The current set, if it is fresh and holds `kid`: the verifier's path for every token
-    /// but the first of a new key or the first after expiry, which go to
-    /// [`Self::key_set_with`].
-    pub(crate) fn fresh_key_set_with(&self, kid: &str) -> Option<Arc<KeySet>> {
-        let snapshot = self.inner.snapshot();
+    /// The current set if it is fresh: the verifier's path for every token but the first
+    /// after expiry or the first of a new key, which go to [`Self::key_set_with`].
+    pub(crate) fn fresh_keys(&self) -> Option<Arc<KeySet>> {
+        let slot = self.inner.snapshot.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         // A fixed set never expires: no need to ask the clock.
-        let fresh = snapshot.expires_at == i64::MAX || self.inner.clock.now() < snapshot.expires_at;
-        (fresh && snapshot.keys.contains_kid(kid)).then(|| Arc::clone(&snapshot.keys))
+        let fresh = slot.expires_at == i64::MAX || self.inner.clock.now() < slot.expires_at;
+        fresh.then(|| Arc::clone(&slot.keys))
     }
 
     /// A key set holding `kid`, refreshing it first when stale, and refetching once when the

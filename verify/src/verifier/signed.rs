@@ -17,7 +17,8 @@ use crate::strict_json::StrictJsonError;
 
 /// Where a pass takes its key from.
 pub(super) enum KeySource<'k> {
-    /// The cache's current set, if it is fresh and holds the token's `kid`.
+    /// The cache's current set, if it is fresh and holds the token's `kid` (else the pass
+    /// ends with [`Pass::NeedKeys`]).
     Cached,
     /// This set, whatever it holds (the second pass, after the cache was asked).
     Given(&'k KeySet),
@@ -62,17 +63,17 @@ impl Verifier {
         let signature = decode_into(signature_b64, &mut signature_buffer)?;
 
         let cached: Arc<KeySet>;
-        let key_set = match keys {
-            KeySource::Given(set) => set,
-            KeySource::Cached => match inner.keys.fresh_key_set_with(kid) {
-                Some(set) => {
-                    cached = set;
-                    &cached
+        let key = match keys {
+            KeySource::Given(set) => set.find(kid, alg)?,
+            KeySource::Cached => {
+                let Some(set) = inner.keys.fresh_keys() else { return Ok(Pass::NeedKeys(kid.to_owned())) };
+                cached = set;
+                match cached.find(kid, alg) {
+                    Err(Error::UnknownKey) => return Ok(Pass::NeedKeys(kid.to_owned())),
+                    found => found?,
                 }
-                None => return Ok(Pass::NeedKeys(kid.to_owned())),
-            },
+            }
         };
-        let key = key_set.find(kid, alg)?;
         let signing_input_len = header_b64.len() + 1 + payload_b64.len();
         let signing_input = token.as_bytes().get(..signing_input_len).ok_or(Error::Malformed)?;
         key.verify_signature(signing_input, signature.as_ref())?;
