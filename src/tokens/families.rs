@@ -289,3 +289,38 @@ fn same_origin(family: &FamilyRow, origin: Origin<'_>, compare_ip: bool) -> bool
         _ => false,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn family(ip: &str, user_agent: &str) -> FamilyRow {
+        FamilyRow {
+            id: "f".into(),
+            user_id: "u".into(),
+            client_id: "c".into(),
+            scope: String::new(),
+            created_at: 0,
+            expires_at: 10,
+            created_ip: Some(ip.into()),
+            created_user_agent: Some(user_agent.into()),
+            revoked_at: None,
+            revoked_reason: None,
+        }
+    }
+
+    #[test]
+    fn origin_binding_compares_user_agent_and_optionally_the_network() {
+        let created = family("203.0.113.7", "app/1.0");
+        let from = |ip, user_agent| Origin { ip: Some(ip), user_agent: Some(user_agent) };
+        assert!(same_origin(&created, from("198.51.100.1", "app/1.0"), false), "addresses ignored");
+        assert!(!same_origin(&created, from("203.0.113.7", "curl/8"), false), "another User-Agent");
+        assert!(same_origin(&created, from("203.0.113.200", "app/1.0"), true), "same /24");
+        assert!(!same_origin(&created, from("203.0.114.7", "app/1.0"), true), "another /24");
+        let v6 = family("2001:db8:1:2::5", "app/1.0");
+        assert!(same_origin(&v6, from("2001:db8:1:2:ffff::1", "app/1.0"), true), "same /64");
+        assert!(!same_origin(&v6, from("2001:db8:1:3::5", "app/1.0"), true), "another /64");
+        assert!(!same_origin(&v6, from("203.0.113.7", "app/1.0"), true), "another family of address");
+    }
+}

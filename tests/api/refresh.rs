@@ -387,3 +387,46 @@ async fn verified_feed(app: &TestApp, jws: &str) -> Value {
     validation.validate_exp = false;
     jsonwebtoken::decode::<Value>(jws, &key, &validation).unwrap().claims
 }
+
+/// The purge removes expired families and families revoked long ago, with their tokens, and
+/// keeps everything that can still matter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_removes_only_dead_families() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let client = app.register_app_client("read");
+    app.create_user("alice@example.com", PASSWORD, json!({}));
+    let mut sids = Vec::new();
+    for _ in 0..3 {
+        let body: Value = app.login(&client, "alice@example.com", PASSWORD, &[]).await.json().await.unwrap();
+        sids.push((
+            sid_of(body["access_token"].as_str().unwrap()),
+            body["refresh_token"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let pool = app.pool();
+    let now = app.clock.now();
+    // One revoked now, one revoked eight days ago, one live.
+    jwtd::store::refresh::revoke_family(&mut pool.get().unwrap(), &sids[0].0, now, "test").unwrap();
+    jwtd::store::refresh::revoke_family(&mut pool.get().unwrap(), &sids[1].0, now - 8 * 86_400, "test")
+        .unwrap();
+    let policy = jwtd::housekeeping::PurgePolicy {
+        interval: std::time::Duration::from_secs(600),
+        keep_revoked: 7 * 86_400,
+        horizon: 3600,
+    };
+    let purged = jwtd::housekeeping::purge_once(&mut pool.get().unwrap(), now, &policy).unwrap();
+    assert_eq!(purged, 1);
+    let exists =
+        |sid: &str| jwtd::store::refresh::find_family(&mut pool.get().unwrap(), sid).unwrap().is_some();
+    assert!(exists(&sids[0].0) && !exists(&sids[1].0) && exists(&sids[2].0));
+    assert_eq!(
+        jwtd::store::refresh::token_count(&mut pool.get().unwrap(), &sids[1].0).unwrap(),
+        0,
+        "its tokens went too"
+    );
+    // Thirty-one days later the live family has expired and goes as well.
+    let purged =
+        jwtd::housekeeping::purge_once(&mut pool.get().unwrap(), now + 31 * 86_400, &policy).unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(app.refresh(&client, &sids[2].1, &[]).await.status(), 400);
+}
