@@ -12,6 +12,7 @@ mod discovery;
 mod keys;
 mod operations;
 mod refresh;
+mod resource_server;
 mod rotation;
 mod storage;
 mod token;
