@@ -7,7 +7,7 @@
 //! ```
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use jwtd_verify::{Authenticated, BearerError, JwksCache, Verifier};
+use jwtd_verify::{Authenticated, BearerError, JwksCache, RevocationFeed, Verifier};
 
 async fn invoices(auth: Authenticated) -> Result<HttpResponse, BearerError> {
     auth.require_scope("invoices:read")?;
@@ -25,7 +25,11 @@ async fn main() -> std::io::Result<()> {
         eprintln!("jwtd at {issuer} is not reachable yet ({error}); the first request will retry");
     }
     let _refresher = keys.spawn_refresh_task();
-    let verifier = web::Data::new(Verifier::builder(keys, issuer, audience).build());
+    // Tokens of revoked sessions (logout, refresh-token reuse) are refused within seconds.
+    let revocations =
+        RevocationFeed::for_issuer(&issuer, keys.clone()).build().map_err(std::io::Error::other)?;
+    let _poller = revocations.spawn_refresh_task();
+    let verifier = web::Data::new(Verifier::builder(keys, issuer, audience).revocations(revocations).build());
 
     HttpServer::new(move || App::new().app_data(verifier.clone()).route("/invoices", web::get().to(invoices)))
         .bind(env("ADDR", "127.0.0.1:8081"))?
