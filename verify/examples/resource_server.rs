@@ -5,6 +5,9 @@
 //!     cargo run -p jwtd-verify --example resource_server
 //! curl -H "Authorization: Bearer $ACCESS_TOKEN" http://127.0.0.1:8081/invoices
 //! ```
+//!
+//! `JWTD_URL` (default: the issuer) is where jwtd is reached for its JWKS and revocation feed,
+//! when that differs from the public issuer URL tokens carry (e.g. inside docker compose).
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use jwtd_verify::{Authenticated, BearerError, JwksCache, RevocationFeed, Verifier};
@@ -20,14 +23,18 @@ async fn main() -> std::io::Result<()> {
     let issuer = env("JWTD_ISSUER", "http://127.0.0.1:8080");
     let audience = env("JWTD_AUDIENCE", "https://api.example.com");
 
-    let keys = JwksCache::discover(&issuer).build().map_err(std::io::Error::other)?;
+    let url = env("JWTD_URL", &issuer);
+    let keys = JwksCache::from_url(&format!("{url}/.well-known/jwks.json"))
+        .build()
+        .map_err(std::io::Error::other)?;
     if let Err(error) = keys.refresh().await {
         eprintln!("jwtd at {issuer} is not reachable yet ({error}); the first request will retry");
     }
     let _refresher = keys.spawn_refresh_task();
     // Tokens of revoked sessions (logout, refresh-token reuse) are refused within seconds.
-    let revocations =
-        RevocationFeed::for_issuer(&issuer, keys.clone()).build().map_err(std::io::Error::other)?;
+    let revocations = RevocationFeed::from_url(&format!("{url}/revocations"), &issuer, keys.clone())
+        .build()
+        .map_err(std::io::Error::other)?;
     let _poller = revocations.spawn_refresh_task();
     let verifier = web::Data::new(Verifier::builder(keys, issuer, audience).revocations(revocations).build());
 
