@@ -41,6 +41,8 @@ pub enum FeedReply {
     Raw(String),
     /// 200 with a body of this many bytes.
     Oversized(usize),
+    /// Never answers.
+    Hang,
 }
 
 #[derive(Default)]
@@ -245,5 +247,6 @@ async fn revocations(req: HttpRequest, state: web::Data<State>) -> HttpResponse 
         }
         FeedReply::Raw(body) => HttpResponse::Ok().content_type("application/jwt").body(body),
         FeedReply::Oversized(len) => HttpResponse::Ok().content_type("application/jwt").body("A".repeat(len)),
+        FeedReply::Hang => std::future::pending().await,
     }
 }

@@ -344,3 +344,30 @@ async fn the_feed_url_defaults_to_the_issuers_revocations_path() {
     assert_eq!(server.feed_hits(), 1);
     assert!(feed.current().unwrap().is_family_revoked("family-7"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_signed_by_a_just_rotated_key_is_found_through_the_jwks() {
+    let s = setup();
+    s.server.set_feed(feed(NOW, &[]));
+    s.feed.refresh().await.unwrap(); // the JWKS (key 1 only) is fetched here
+    s.server.set_reply(Reply::Jwks { body: jwks(&[key(), other_key()]), max_age: Some(3600) });
+    let payload = feed_payload(NOW + 40, &["family-7"], json!({}));
+    s.server
+        .set_feed(FeedReply::Feed { body: signed_feed(other_key(), FEED_TYPE, &payload), max_age: Some(5) });
+    s.clock.set(NOW + 40); // past the JWKS cache's unknown-kid cool-down
+    s.feed.refresh().await.unwrap();
+    assert_eq!(s.server.jwks_hits(), 2, "the unknown kid refetched the key set once");
+    assert_eq!(s.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_endpoint_that_never_answers_times_out_and_keeps_the_feed() {
+    let s = setup_with(|b| b.request_timeout(Duration::from_millis(300)));
+    s.server.set_feed(feed(NOW, &["family-7"]));
+    s.feed.refresh().await.unwrap();
+    s.server.set_feed(FeedReply::Hang);
+    let started = std::time::Instant::now();
+    assert_eq!(s.feed.refresh().await.unwrap_err(), Error::RevocationsTimeout);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(s.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
+}
