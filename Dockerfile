@@ -1,5 +1,6 @@
-# jwtd production image. Build: docker build -t jwtd .
-# Not built on the project's CI machines (they run no Docker engine); kept simple to read.
+# jwtd production image, and the example resource server (the same image, another command).
+# Build: docker build -t jwtd .   Not built on the project's CI machines (they run no Docker
+# engine); kept simple to read.
 
 FROM rust:1-bookworm AS build
 # OpenSSL's headers, for TLS to PostgreSQL (the `postgres-tls` feature of the bundled libpq).
@@ -8,8 +9,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --features postgres-tls \
-    && strip target/release/jwtd
+RUN cargo build --release --locked -p jwtd --features postgres-tls \
+    && cargo build --release --locked -p jwtd-verify --example resource_server \
+    && strip target/release/jwtd target/release/examples/resource_server
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -17,8 +19,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/jwtd --shell /usr/sbin/nologin jwtd \
     && mkdir -p /var/lib/jwtd \
-    && chown jwtd:jwtd /var/lib/jwtd
+    && chown jwtd:jwtd /var/lib/jwtd \
+    && chmod 0700 /var/lib/jwtd
 COPY --from=build /src/target/release/jwtd /usr/local/bin/jwtd
+COPY --from=build /src/target/release/examples/resource_server /usr/local/bin/resource-server
 COPY config /etc/jwtd/config
 ENV JWTD_ENV=production \
     JWTD_CONFIG_DIR=/etc/jwtd/config \
@@ -26,5 +30,6 @@ ENV JWTD_ENV=production \
 USER jwtd
 WORKDIR /var/lib/jwtd
 EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --retries=6 CMD ["/usr/local/bin/jwtd", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/jwtd"]
 CMD ["serve"]

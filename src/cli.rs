@@ -30,7 +30,17 @@ enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Exit 0 if the local server answers GET /readyz with 200 (for container healthchecks).
-    Healthcheck,
+    Healthcheck {
+        /// Check another server instead (e.g. a resource server): `host:port`. Then no jwtd
+        /// configuration is read.
+        #[arg(long)]
+        addr: Option<String>,
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+        /// The status that means healthy.
+        #[arg(long, default_value_t = 200)]
+        expect: u16,
+    },
     /// Manage OAuth clients.
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -125,6 +135,12 @@ enum KeysCommand {
 /// Parses the command line, runs the command, and turns any failure into one line on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { addr: Some(addr), path, expect }) = &cli.command {
+        return match healthcheck(addr, path, *expect) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.as_ref()),
+        };
+    }
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(e) => return fail(&e),
@@ -135,7 +151,10 @@ pub fn main() -> ExitCode {
         Command::Migrate => {
             app::open_pool(&settings).map(|_| println!("migrations applied")).map_err(Box::from)
         }
-        Command::Healthcheck => healthcheck(&settings),
+        Command::Healthcheck { addr: _, path, expect } => {
+            let addr = settings.http.addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
+            healthcheck(&addr, &path, expect)
+        }
         Command::Clients(ClientsCommand::Create(args)) => create_client(&settings, &args),
         Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
         Command::Keys(KeysCommand::List { json }) => list_keys(&settings, json),
@@ -175,19 +194,19 @@ fn serve(settings: Settings) -> CliResult {
     })
 }
 
-/// One plain HTTP/1.0 request to the configured listener; a container image then needs no curl.
-fn healthcheck(settings: &Settings) -> CliResult {
+/// One plain HTTP/1.0 request, so a container image needs no curl.
+fn healthcheck(addr: &str, path: &str, expect: u16) -> CliResult {
     use std::io::{Read, Write};
-    let addr = settings.http.addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
-    let mut stream = std::net::TcpStream::connect(&addr)?;
+    let mut stream = std::net::TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
-    stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head)?;
-    if head.starts_with(b"HTTP/1.0 200") || head.starts_with(b"HTTP/1.1 200") {
+    let status = String::from_utf8_lossy(&head);
+    if status.get(9..12) == Some(expect.to_string().as_str()) {
         Ok(())
     } else {
-        Err(format!("not ready: {}", String::from_utf8_lossy(&head)).into())
+        Err(format!("unhealthy: {status}").into())
     }
 }
 

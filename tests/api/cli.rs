@@ -148,6 +148,14 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
         async move { run_status(&env, &dir, &["healthcheck"]).await }
     };
     assert!(healthy(check.clone()).await);
+    // Another server, by address: the JWKS answers 200, so expecting 401 fails.
+    let other = address.trim_start_matches("http://").to_owned();
+    assert!(
+        run_status(&[], dir.path(), &["healthcheck", "--addr", &other, "--path", "/.well-known/jwks.json"])
+            .await
+    );
+    let expect_401 = ["healthcheck", "--addr", &other, "--path", "/.well-known/jwks.json", "--expect", "401"];
+    assert!(!run_status(&[], dir.path(), &expect_401).await);
 
     assert!(jwtd.terminate().await.success());
     assert!(jwtd.log.iter().any(|l| l.contains("jwtd stopped")), "{:?}", jwtd.log);
