@@ -7,8 +7,6 @@
 
 mod signed;
 
-use signed::{KeySource, Pass};
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +17,7 @@ use crate::jwks::JwksCache;
 use crate::revocations::RevocationFeed;
 use crate::strict_json::StrictJsonError;
 use crate::{Clock, Error, SystemClock};
+use signed::{KeySource, Pass};
 
 /// Largest token accepted by default. jwtd's tokens are about 1 KiB; anything near this is an
 /// attempt to make the verifier work for nothing.
