@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Argon2, Params};
+use argon2::{Argon2, Block, Params};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use zeroize::Zeroizing;
 
 use crate::config::PasswordSettings;
@@ -19,6 +20,8 @@ use crate::config::PasswordSettings;
 /// to argon2, but there is no reason to accept one).
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub const MIN_PASSWORD_CHARS: usize = 8;
+const SALT_BYTES: usize = 16;
+const OUTPUT_BYTES: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -83,6 +86,7 @@ impl PasswordHasher {
         let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
             .map_err(|e| PasswordError::Hash(e.to_string()))?;
         let argon2 = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params.clone());
+        let blocks = params.block_count();
         let concurrency = match settings.hash_concurrency {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             n => n,
@@ -91,7 +95,7 @@ impl PasswordHasher {
             argon2,
             params,
             dummy_hash: String::new(),
-            threads: HashingThreads::start(concurrency)?,
+            threads: HashingThreads::start(concurrency, blocks)?,
             waiting: AtomicUsize::new(0),
             max_queue: settings.max_queue,
             verifications: None,
@@ -113,37 +117,93 @@ impl PasswordHasher {
         self.waiting.load(Ordering::Relaxed)
     }
 
+    /// Working memory for one hash at the configured parameters (`memory_kib` KiB).
+    fn working_memory(&self) -> Vec<Block> {
+        vec![Block::new(); self.params.block_count()]
+    }
+
+    /// Hashes with fresh working memory (the CLI, start-up); requests use `hash`.
     pub fn hash_blocking(&self, password: &str) -> Result<String, PasswordError> {
+        self.hash_in(password, &mut self.working_memory())
+    }
+
+    /// Checks with fresh working memory (tests); requests use `verify`.
+    pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verification {
+        self.verify_in(password, stored, &mut self.working_memory())
+    }
+
+    /// An argon2id PHC string, computed in `memory` (reused by each hashing thread, so no
+    /// 19 MiB allocation, zeroing and page faults per login).
+    fn hash_in(&self, password: &str, memory: &mut [Block]) -> Result<String, PasswordError> {
+        let mut salt = [0u8; SALT_BYTES];
+        aws_lc_rs::rand::fill(&mut salt).map_err(|_| PasswordError::Hash("no randomness".into()))?;
+        let mut output = [0u8; OUTPUT_BYTES];
         self.argon2
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| PasswordError::Hash(e.to_string()))
+            .hash_password_into_with_memory(password.as_bytes(), &salt, &mut output, memory)
+            .map_err(|e| PasswordError::Hash(e.to_string()))?;
+        Ok(format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            self.params.m_cost(),
+            self.params.t_cost(),
+            self.params.p_cost(),
+            STANDARD_NO_PAD.encode(salt),
+            STANDARD_NO_PAD.encode(output)
+        ))
     }
 
     /// Checks `password` against `stored`, or against the dummy hash when there is no account.
-    pub fn verify_blocking(&self, password: &str, stored: Option<&str>) -> Verification {
+    fn verify_in(&self, password: &str, stored: Option<&str>, memory: &mut [Block]) -> Verification {
         if let Some(counter) = &self.verifications {
             counter.inc();
         }
         let Some(stored) = stored else {
-            let _ = self.check(password, &self.dummy_hash);
+            let _ = self.check(password, &self.dummy_hash, memory);
             return Verification::Invalid;
         };
-        match self.check(password, stored) {
+        match self.check(password, stored, memory) {
             Ok(true) => {
-                let rehash = if self.needs_rehash(stored) { self.hash_blocking(password).ok() } else { None };
+                let rehash =
+                    if self.needs_rehash(stored) { self.hash_in(password, memory).ok() } else { None };
                 Verification::Valid { rehash }
             }
             Ok(false) | Err(_) => Verification::Invalid,
         }
     }
 
-    fn check(&self, password: &str, stored: &str) -> Result<bool, PasswordError> {
+    /// Recomputes the stored hash with its own parameters and salt and compares in constant time.
+    fn check(&self, password: &str, stored: &str, memory: &mut [Block]) -> Result<bool, PasswordError> {
+        let failed = |e: &dyn std::fmt::Display| PasswordError::Hash(e.to_string());
         if is_bcrypt(stored) {
-            return bcrypt::verify(password, stored).map_err(|e| PasswordError::Hash(e.to_string()));
+            return bcrypt::verify(password, stored).map_err(|e| failed(&e));
         }
-        let parsed = PasswordHash::new(stored).map_err(|e| PasswordError::Hash(e.to_string()))?;
-        Ok(self.argon2.verify_password(password.as_bytes(), &parsed).is_ok())
+        let parsed = PasswordHash::new(stored).map_err(|e| failed(&e))?;
+        let algorithm = argon2::Algorithm::new(parsed.algorithm.as_str()).map_err(|e| failed(&e))?;
+        let version = match parsed.version {
+            Some(v) => argon2::Version::try_from(v).map_err(|e| failed(&e))?,
+            None => argon2::Version::V0x13,
+        };
+        let params = Params::try_from(&parsed).map_err(|e| failed(&e))?;
+        let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+            return Err(PasswordError::Hash("the stored hash has no salt or output".into()));
+        };
+        let expected: &[u8] = expected.as_ref();
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version, params);
+        let mut output = vec![0u8; expected.len()];
+        // A stored hash with more memory than configured gets a one-off buffer.
+        let computed = match memory.get_mut(..blocks) {
+            Some(memory) => {
+                argon2.hash_password_into_with_memory(password.as_bytes(), salt.as_ref(), &mut output, memory)
+            }
+            None => argon2.hash_password_into_with_memory(
+                password.as_bytes(),
+                salt.as_ref(),
+                &mut output,
+                vec![Block::new(); blocks],
+            ),
+        };
+        computed.map_err(|e| failed(&e))?;
+        Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&output, expected).is_ok())
     }
 
     fn needs_rehash(&self, stored: &str) -> bool {
@@ -168,26 +228,26 @@ impl PasswordHasher {
         stored: Option<String>,
     ) -> Result<Verification, PasswordError> {
         let hasher = Arc::clone(self);
-        self.run(move || Ok(hasher.verify_blocking(&password, stored.as_deref()))).await
+        self.run(move |memory| Ok(hasher.verify_in(&password, stored.as_deref(), memory))).await
     }
 
     /// `hash_blocking` on the hashing threads.
     pub async fn hash(self: &Arc<Self>, password: Zeroizing<String>) -> Result<String, PasswordError> {
         let hasher = Arc::clone(self);
-        self.run(move || hasher.hash_blocking(&password)).await
+        self.run(move |memory| hasher.hash_in(&password, memory)).await
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+        work: impl FnOnce(&mut [Block]) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return Err(PasswordError::Busy);
         }
         let (done, result) = tokio::sync::oneshot::channel();
-        let sent = self.threads.submit(Box::new(move || {
-            let _ = done.send(work());
+        let sent = self.threads.submit(Box::new(move |memory: &mut [Block]| {
+            let _ = done.send(work(memory));
         }));
         let outcome = match sent {
             Ok(()) => result.await.map_err(|_| PasswordError::Interrupted).and_then(|r| r),
@@ -198,18 +258,20 @@ impl PasswordHasher {
     }
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+type Job = Box<dyn FnOnce(&mut [Block]) + Send>;
 
-/// The threads password hashes run on: a fixed number, so argon2's 19 MiB working memory stays
-/// resident in that many allocator arenas at most (the shared blocking pool can grow to hundreds
-/// of threads, each keeping its own copy), and at a lower scheduling priority (nice ≈ 9), so a
-/// login flood leaves CPU for the JWKS and token requests. They end when the hasher is dropped.
+/// The threads password hashes run on: a fixed number, each with its own argon2 working memory
+/// (19 MiB), allocated on its first hash and reused for every later one, so memory stays at
+/// `threads × memory_kib` however many logins come (the shared blocking pool would grow to
+/// hundreds of threads, and the allocator keeps a freed buffer resident in each); and at a
+/// lower scheduling priority (nice ≈ 9), so a login flood leaves CPU for the JWKS and token
+/// requests. They end when the hasher is dropped.
 struct HashingThreads {
     jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
 }
 
 impl HashingThreads {
-    fn start(count: usize) -> Result<Self, PasswordError> {
+    fn start(count: usize, blocks: usize) -> Result<Self, PasswordError> {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
         for n in 0..count {
@@ -222,15 +284,17 @@ impl HashingThreads {
                             thread_priority::ThreadPriority::Crossplatform(priority),
                         );
                     }
+                    let mut memory: Vec<Block> = Vec::new();
                     loop {
                         let job = match queue.lock() {
                             Ok(queue) => queue.recv(),
                             Err(_) => return,
                         };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
+                        let Ok(job) = job else { return };
+                        if memory.is_empty() {
+                            memory = vec![Block::new(); blocks];
                         }
+                        job(&mut memory);
                     }
                 })
                 .map_err(|e| PasswordError::Hash(format!("cannot start a hashing thread: {e}")))?;
@@ -252,6 +316,7 @@ fn base64_random(bytes: &[u8]) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use argon2::password_hash::PasswordHasher as _;
 
     fn settings() -> PasswordSettings {
         PasswordSettings {
@@ -304,6 +369,23 @@ mod tests {
             hasher.verify_blocking("pw123456", Some(&weak)),
             Verification::Valid { rehash: Some(_) }
         ));
+    }
+
+    /// Hashes made by the argon2 crate's own PHC path verify through jwtd's in-memory path, and
+    /// the other way round: the two agree on the format.
+    #[test]
+    fn the_in_memory_path_agrees_with_the_phc_implementation() {
+        let hasher = PasswordHasher::new(&settings()).unwrap();
+        let theirs = Argon2::default().hash_password(b"interoperable").unwrap().to_string();
+        assert!(matches!(
+            hasher.verify_blocking("interoperable", Some(&theirs)),
+            Verification::Valid { rehash: None }
+        ));
+        let ours = hasher.hash_blocking("interoperable").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        use argon2::password_hash::PasswordVerifier as _;
+        assert!(Argon2::default().verify_password(b"interoperable", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"something else", &parsed).is_err());
     }
 
     #[test]

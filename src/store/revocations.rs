@@ -5,7 +5,9 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::{refresh_families, subject_revocations};
 
-/// Records that every token of `subject` issued before `not_before` is revoked (a later
+/// Records that every token of `subject` issued before `not_before` is revoked. Callers pass
+/// the revocation time plus one second: `iat` has one-second resolution, so a token issued in
+/// the very second of the revocation is refused too (verifiers compare `iat < not_before`). A later
 /// revocation moves the time forward; an earlier one never moves it back).
 pub fn revoke_subject(conn: &mut DbConnection, subject: &str, not_before: i64) -> QueryResult<()> {
     conn.transaction(|conn| {

@@ -127,7 +127,7 @@ pub async fn delete(
             return Err(not_found());
         }
         // Its access tokens (sub = client id) are refused by resource servers reading the feed.
-        store::revocations::revoke_subject(&mut conn, &id, now)?;
+        store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
         caller.audit(&mut conn, now, "client.deleted", Some(&id), json!({}))?;
         Ok(())
     })

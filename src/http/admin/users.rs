@@ -205,7 +205,7 @@ pub async fn update(
             store::users::set_disabled(&mut conn, &id, disabled, now)?;
             if disabled {
                 store::refresh::revoke_user_families(&mut conn, &id, now, "user_disabled")?;
-                store::revocations::revoke_subject(&mut conn, &id, now)?;
+                store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
             }
         }
         if let Some(claims) = &body.claims {
@@ -235,7 +235,7 @@ pub async fn delete(
         if store::users::delete(&mut conn, &id)? == 0 {
             return Err(not_found());
         }
-        store::revocations::revoke_subject(&mut conn, &id, now)?;
+        store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
         caller.audit(&mut conn, now, "user.deleted", Some(&id), json!({}))?;
         Ok(())
     })
@@ -255,7 +255,7 @@ pub async fn revoke_sessions(
         let mut conn = pool.get().map_err(StoreError::from)?;
         store::users::find(&mut conn, &id)?.ok_or_else(not_found)?;
         let revoked = store::refresh::revoke_user_families(&mut conn, &id, now, "revoked_by_admin")?;
-        store::revocations::revoke_subject(&mut conn, &id, now)?;
+        store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
         caller.audit(&mut conn, now, "user.sessions_revoked", Some(&id), json!({ "families": revoked }))?;
         Ok(revoked)
     })
