@@ -264,7 +264,7 @@ type Job = Box<dyn FnOnce(&mut [Block]) + Send>;
 /// (19 MiB), allocated on its first hash and reused for every later one, so memory stays at
 /// `threads × memory_kib` however many logins come (the shared blocking pool would grow to
 /// hundreds of threads, and the allocator keeps a freed buffer resident in each); and at a
-/// lower scheduling priority (nice ≈ 9), so a login flood leaves CPU for the JWKS and token
+/// lower scheduling priority (nice 13), so a login flood leaves CPU for the JWKS and token
 /// requests. They end when the hasher is dropped.
 struct HashingThreads {
     jobs: std::sync::Mutex<std::sync::mpsc::Sender<Job>>,
@@ -279,7 +279,8 @@ impl HashingThreads {
             std::thread::Builder::new()
                 .name(format!("jwtd-hash-{n}"))
                 .spawn(move || {
-                    if let Ok(priority) = thread_priority::ThreadPriorityValue::try_from(25u8) {
+                    // 15 of 0..=99 maps to nice 13 for normal threads.
+                    if let Ok(priority) = thread_priority::ThreadPriorityValue::try_from(15u8) {
                         let _ = thread_priority::set_current_thread_priority(
                             thread_priority::ThreadPriority::Crossplatform(priority),
                         );

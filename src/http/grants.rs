@@ -168,9 +168,9 @@ pub async fn refresh(
     let (pool, family_policy, client_id) = (state.pool.clone(), state.families, client.id.clone());
     let keys = std::sync::Arc::clone(&state.keys);
     let requested_scope = requested.clone();
-    let (outcome, user) = web::block(move || -> Result<_, ApiError> {
+    let outcome = web::block(move || -> Result<_, ApiError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
-        let outcome = families::rotate(
+        families::rotate(
             &mut conn,
             &keys.lifecycle.master,
             &presented,
@@ -180,19 +180,14 @@ pub async fn refresh(
             now,
             &family_policy,
         )
-        .map_err(family_error)?;
-        let user = match &outcome {
-            Outcome::Rotated { family, .. } | Outcome::Replayed { family, .. } => {
-                store::users::find(&mut conn, &family.user_id)?
-            }
-            Outcome::Refused(_) => None,
-        };
-        Ok((outcome, user))
+        .map_err(family_error)
     })
     .await??;
-    let (family, token, token_expires_at) = match outcome {
-        Outcome::Rotated { family, token, token_expires_at }
-        | Outcome::Replayed { family, token, token_expires_at } => (family, token, token_expires_at),
+    let (family, user, token, token_expires_at) = match outcome {
+        Outcome::Rotated { family, user, token, token_expires_at }
+        | Outcome::Replayed { family, user, token, token_expires_at } => {
+            (family, user, token, token_expires_at)
+        }
         Outcome::Refused(refusal) => {
             let revoked = match &refusal {
                 Refusal::Reused { family_id } => {
@@ -210,10 +205,10 @@ pub async fn refresh(
             return Err(invalid_refresh());
         }
     };
-    let user = match user {
-        Some(row) if !row.disabled => row.to_user(),
-        _ => return Err(invalid_refresh()),
-    };
+    if user.disabled {
+        return Err(invalid_refresh());
+    }
+    let user = user.to_user();
     let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope).unwrap_or_default());
     user_tokens(state, client, &user, scope, &family.id, family.created_at, now, token, token_expires_at)
         .await

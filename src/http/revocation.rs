@@ -43,6 +43,17 @@ fn classify(state: &AppState, token: &str) -> Presented {
     }
 }
 
+/// The authenticated client of a revocation or introspection request, and its `token`.
+async fn client_and_token(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<(Client, String), ApiError> {
+    let params = Params::from_body(req, body)?;
+    let client = authenticate_client(req, state, &params).await?;
+    Ok((client, params.require("token")?.to_owned()))
+}
+
 /// Revokes the family the token belongs to, if it was issued to this client. Answers 200 for
 /// unknown tokens and other clients' tokens alike (RFC 7009 §2.2), 503 if storage fails.
 pub async fn revoke(
@@ -50,10 +61,8 @@ pub async fn revoke(
     body: Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::from_body(&req, &body)?;
-    let client = authenticate_client(&req, &state, &params).await?;
-    let token = params.require("token")?;
-    let family_hint = match classify(&state, token) {
+    let (client, token) = client_and_token(&req, &body, &state).await?;
+    let family_hint = match classify(&state, &token) {
         Presented::Refresh(refresh) => Some(FamilyRef::Token(refresh.hash())),
         Presented::Access(claims) if claims.client_id == client.id => claims.sid.map(FamilyRef::Id),
         _ => None,
@@ -118,10 +127,8 @@ pub async fn introspect(
     body: Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::from_body(&req, &body)?;
-    let client = authenticate_client(&req, &state, &params).await?;
-    let token = params.require("token")?;
-    let answer = match classify(&state, token) {
+    let (client, token) = client_and_token(&req, &body, &state).await?;
+    let answer = match classify(&state, &token) {
         Presented::Refresh(refresh) => introspect_refresh(&state, &client, refresh).await?,
         Presented::Access(claims) => introspect_access(&state, claims).await?,
         Presented::Unknown => None,

@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{refresh_families, refresh_tokens};
+use super::schema::{refresh_families, refresh_tokens, users};
+use super::users::UserRow;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = refresh_families)]
@@ -155,15 +156,15 @@ pub fn token_count(conn: &mut DbConnection, family_id: &str) -> QueryResult<i64>
     refresh_tokens::table.filter(refresh_tokens::family_id.eq(family_id)).count().get_result(conn)
 }
 
-/// A token and its family in one round trip.
+/// A token, its family and the family's user in one round trip.
 pub fn find_token_with_family(
     conn: &mut DbConnection,
     hash: &[u8],
-) -> QueryResult<Option<(TokenRow, FamilyRow)>> {
+) -> QueryResult<Option<(TokenRow, FamilyRow, UserRow)>> {
     refresh_tokens::table
-        .inner_join(refresh_families::table)
+        .inner_join(refresh_families::table.inner_join(users::table))
         .filter(refresh_tokens::token_hash.eq(hash))
-        .select((TokenRow::as_select(), FamilyRow::as_select()))
+        .select((TokenRow::as_select(), FamilyRow::as_select(), UserRow::as_select()))
         .first(conn)
         .optional()
 }

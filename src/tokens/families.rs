@@ -13,6 +13,7 @@ use crate::config::BindingPolicy;
 use crate::keys::master::MasterKey;
 use crate::store::audit::{self, AuditEvent};
 use crate::store::refresh::{self as rows, FamilyRow, NewFamily, NewToken, TokenRow};
+use crate::store::users::UserRow;
 use crate::store::{DbConnection, refresh};
 
 /// The refresh settings in seconds.
@@ -120,12 +121,14 @@ pub enum Outcome {
     /// The presented token is now used; `token` is its successor.
     Rotated {
         family: FamilyRow,
+        user: Box<UserRow>,
         token: RefreshToken,
         token_expires_at: i64,
     },
     /// A replay within the grace window: the same successor as before, nothing revoked.
     Replayed {
         family: FamilyRow,
+        user: Box<UserRow>,
         token: RefreshToken,
         token_expires_at: i64,
     },
@@ -148,7 +151,7 @@ pub fn rotate(
     let hash = presented.hash();
     conn.transaction(|conn| -> Result<Outcome, FamilyError> {
         let won = rows::mark_rotated(conn, &hash, now, origin.ip, origin.user_agent)? == 1;
-        let Some((token, family)) = rows::find_token_with_family(conn, &hash)? else {
+        let Some((token, family, user)) = rows::find_token_with_family(conn, &hash)? else {
             return Ok(Outcome::Refused(Refusal::Unknown));
         };
         if family.client_id != client_id {
@@ -159,7 +162,7 @@ pub fn rotate(
             return Ok(Outcome::Refused(Refusal::FamilyRevoked));
         }
         if !won {
-            if let Some(replayed) = grace_replay(conn, master, presented, &token, &family, now, policy)? {
+            if let Some(replayed) = grace_replay(conn, master, presented, (&token, &family, &user), now, policy)? {
                 return Ok(replayed);
             }
             let detail = json!({
@@ -204,7 +207,7 @@ pub fn rotate(
                 user_agent: origin.user_agent,
             },
         )?;
-        Ok(Outcome::Rotated { family, token: successor, token_expires_at })
+        Ok(Outcome::Rotated { family, user: Box::new(user), token: successor, token_expires_at })
     })
 }
 
@@ -214,8 +217,7 @@ fn grace_replay(
     conn: &mut DbConnection,
     master: &MasterKey,
     presented: &RefreshToken,
-    token: &TokenRow,
-    family: &FamilyRow,
+    (token, family, user): (&TokenRow, &FamilyRow, &UserRow),
     now: i64,
     policy: &FamilyPolicy,
 ) -> Result<Option<Outcome>, diesel::result::Error> {
@@ -232,6 +234,7 @@ fn grace_replay(
     }
     Ok(Some(Outcome::Replayed {
         family: family.clone(),
+        user: Box::new(user.clone()),
         token: successor,
         token_expires_at: head.expires_at,
     }))
