@@ -59,6 +59,14 @@ impl Cluster {
         (client.id, secret.expose().to_owned())
     }
 
+    /// A password login through instance `i`, answered 200.
+    async fn login(&self, i: usize, client: &(String, String), email: &str) -> Value {
+        let form = [("grant_type", "password"), ("username", email), ("password", "correct horse battery")];
+        let response = self.token(i, client, &form).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
     async fn token(&self, i: usize, client: &(String, String), form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(self.url(i, "/oauth2/token"))
@@ -160,16 +168,7 @@ async fn three_instances_on_one_postgres() {
     assert_eq!(switched.len(), 3, "every instance signs with the rotated key");
 
     // 2. A refresh rotated on instance 0 and replayed on 1 is reuse; the family dies on 2.
-    let login: Value = cluster
-        .token(
-            0,
-            &app,
-            &[("grant_type", "password"), ("username", users[0]), ("password", "correct horse battery")],
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let login: Value = cluster.login(0, &app, users[0]).await;
     let t1 = login["refresh_token"].as_str().unwrap();
     let second: Value = cluster
         .token(0, &app, &[("grant_type", "refresh_token"), ("refresh_token", t1)])
@@ -201,16 +200,7 @@ async fn three_instances_on_one_postgres() {
     // 4. Kill instance 1 in the middle of refresh traffic: every 200 has its row.
     let mut chains = Vec::new();
     for _ in 0..12 {
-        let login: Value = cluster
-            .token(
-                2,
-                &app,
-                &[("grant_type", "password"), ("username", users[2]), ("password", "correct horse battery")],
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
+        let login: Value = cluster.login(2, &app, users[2]).await;
         chains.push(login["refresh_token"].as_str().unwrap().to_owned());
     }
     let mut issued = Vec::new();
