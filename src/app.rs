@@ -47,6 +47,7 @@ pub struct AppState {
     pub admin_port: Option<u16>,
     pub metrics: Arc<Metrics>,
     pub clients: http::client_auth::ClientCache,
+    pub trusted_proxies: http::client_ip::TrustedProxies,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +139,8 @@ impl Application {
             admin_port,
             metrics: Arc::clone(&metrics),
             clients: http::client_auth::ClientCache::default(),
+            trusted_proxies: http::client_ip::TrustedProxies::parse(&settings.http.trusted_proxies)
+                .map_err(|e| StartupError::Other(e.to_string()))?,
         });
 
         let max_body = settings.http.max_body_bytes;

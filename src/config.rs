@@ -58,6 +58,7 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
+    pub trusted_proxies: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,6 +288,9 @@ impl Settings {
             || self.throttle.address_limit < self.throttle.slow_after
         {
             return invalid("throttle: limits must be at least slow_after, which must be at least 1");
+        }
+        if let Err(e) = crate::http::client_ip::TrustedProxies::parse(&self.http.trusted_proxies) {
+            return Err(SettingsError::Invalid(e.to_string()));
         }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size must be at least 1");

@@ -45,7 +45,11 @@ impl RequestOrigin {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
-        Self { ip: req.peer_addr().map(|a| a.ip().to_string()), user_agent }
+        let ip = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => state.trusted_proxies.client_ip(req),
+            None => req.peer_addr().map(|a| a.ip()),
+        };
+        Self { ip: ip.map(|ip| ip.to_string()), user_agent }
     }
 
     pub fn as_origin(&self) -> Origin<'_> {

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod client_auth;
+pub mod client_ip;
 pub mod discovery;
 pub mod error;
 pub mod feed;

@@ -313,3 +313,42 @@ async fn the_cli_creates_users_from_stdin(backend: Backend) {
     .unwrap();
     assert_eq!(claims.extra["roles"], json!(["admin"]));
 }
+
+/// Behind a trusted proxy the forwarded address is the one throttled; from anyone else the
+/// header is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_names_the_client_address() {
+    let settings = [
+        ("JWTD__HTTP__TRUSTED_PROXIES", "127.0.0.1"),
+        ("JWTD__THROTTLE__SLOW_AFTER", "1"),
+        ("JWTD__THROTTLE__ADDRESS_LIMIT", "3"),
+        ("JWTD__THROTTLE__ACCOUNT_LIMIT", "100"),
+    ];
+    let app = spawn_app_on(Arc::new(TestDb::new(Backend::Sqlite)), &new_master_key(), &settings).await;
+    let client = app.register_app_client("read");
+    let login_from = |address: &'static str, email: String| {
+        let request = app.http.post(app.url("/oauth2/token")).basic_auth(&client.id, Some(&client.secret));
+        async move {
+            request
+                .header("x-forwarded-for", format!("198.18.0.1, {address}"))
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", email.as_str()),
+                    ("password", "wrong password"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for i in 0..3 {
+        assert_error(login_from("203.0.113.5", format!("a{i}@example.com")).await, 400, "invalid_grant")
+            .await;
+    }
+    assert_error(login_from("203.0.113.5", "b@example.com".into()).await, 429, "too_many_attempts").await;
+    assert_error(login_from("198.51.100.7", "b@example.com".into()).await, 400, "invalid_grant").await;
+    let events =
+        jwtd::store::throttle::find_all(&mut app.pool().get().unwrap(), &["address:203.0.113.5".to_owned()])
+            .unwrap();
+    assert_eq!(events.len(), 1, "counted under the forwarded address");
+}

@@ -115,7 +115,8 @@ fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
             scope: Some(ADMIN_SCOPE),
         });
     }
-    Ok(AdminCaller { client_id: claims.client_id, ip: req.peer_addr().map(|a| a.ip().to_string()) })
+    let ip = state.trusted_proxies.client_ip(req).map(|ip| ip.to_string());
+    Ok(AdminCaller { client_id: claims.client_id, ip })
 }
 
 impl AdminCaller {
