@@ -67,6 +67,10 @@ impl Cluster {
         response.json().await.unwrap()
     }
 
+    async fn jwks(&self, i: usize) -> JwkSet {
+        self.http.get(self.url(i, "/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
+    }
+
     async fn token(&self, i: usize, client: &(String, String), form: &[(&str, &str)]) -> reqwest::Response {
         self.http
             .post(self.url(i, "/oauth2/token"))
@@ -116,15 +120,7 @@ async fn three_instances_on_one_postgres() {
     )
     .execute(&mut cluster.pool().get().unwrap())
     .unwrap();
-    let mut cached: JwkSet = cluster
-        .http
-        .get(cluster.url(2, "/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut cached: JwkSet = cluster.jwks(2).await;
     let mut cached_at = std::time::Instant::now();
     let rotated: Value = cluster
         .http
@@ -144,15 +140,7 @@ async fn three_instances_on_one_postgres() {
             cluster.token(i, &service, &[("grant_type", "client_credentials")]).await.json().await.unwrap();
         let token = body["access_token"].as_str().unwrap();
         if cached_at.elapsed() >= Duration::from_secs(2) {
-            cached = cluster
-                .http
-                .get(cluster.url(i, "/.well-known/jwks.json"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            cached = cluster.jwks(i).await;
             cached_at = std::time::Instant::now();
         }
         verify_offline(token, &cached, "https://api")

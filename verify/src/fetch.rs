@@ -124,6 +124,15 @@ pub(crate) async fn discover_jwks_uri(
     Ok(jwks_uri)
 }
 
+/// The HTTP client jwtd-verify builds when none is given: connect timeout, at most three
+/// redirects (the whole exchange is bounded by each caller's own timeout).
+pub(crate) fn default_client(connect_timeout: std::time::Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -130,10 +130,7 @@ impl JwksCacheBuilder {
     pub fn build(self) -> Result<JwksCache, Error> {
         let client = match self.client.clone() {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(self.config.limits.timeout)
-                .redirect(reqwest::redirect::Policy::limited(3))
-                .build()
+            None => crate::fetch::default_client(self.config.limits.timeout)
                 .map_err(|e| Error::JwksTransport(e.to_string()))?,
         };
         Ok(self.build_with_client(Some(client)))

@@ -136,10 +136,7 @@ impl RevocationFeedBuilder {
         let config = self.config?;
         let client = match self.client {
             Some(client) => client,
-            None => reqwest::Client::builder()
-                .connect_timeout(config.limits.timeout)
-                .redirect(reqwest::redirect::Policy::limited(3))
-                .build()
+            None => crate::fetch::default_client(config.limits.timeout)
                 .map_err(|e| Error::RevocationsTransport(e.to_string()))?,
         };
         Ok(RevocationFeed::from_parts(config, self.keys, client, self.clock))
