@@ -1,12 +1,15 @@
 //! Refresh families and their tokens.
 
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text};
 
 use super::DbConnection;
 use super::schema::{refresh_families, refresh_tokens, users};
 use super::users::UserRow;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = refresh_families)]
 pub struct FamilyRow {
     pub id: String,
@@ -167,4 +170,124 @@ pub fn find_token_with_family(
         .select((TokenRow::as_select(), FamilyRow::as_select(), UserRow::as_select()))
         .first(conn)
         .optional()
+}
+
+/// One refresh as PostgreSQL can do it in a single statement (see [`rotate_unused`]).
+#[derive(Debug)]
+pub struct Rotation<'a> {
+    pub hash: &'a [u8],
+    pub successor_hash: &'a [u8],
+    pub client_id: &'a str,
+    pub now: i64,
+    /// When the successor expires unless the family ends first.
+    pub idle_until: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    /// Rotate only if the family was started with this same User-Agent.
+    pub same_user_agent: bool,
+}
+
+/// What [`rotate_unused`] returns: the family, its user and when the successor expires.
+#[derive(QueryableByName)]
+struct Rotated {
+    #[diesel(embed)]
+    family: FamilyRow,
+    #[diesel(sql_type = BigInt)]
+    successor_expires_at: i64,
+    #[diesel(sql_type = Text)]
+    user_email: String,
+    #[diesel(sql_type = Text)]
+    user_password_hash: String,
+    #[diesel(sql_type = Text)]
+    user_claims: String,
+    #[diesel(sql_type = Bool)]
+    user_disabled: bool,
+    #[diesel(sql_type = BigInt)]
+    user_created_at: i64,
+    #[diesel(sql_type = BigInt)]
+    user_updated_at: i64,
+}
+
+/// The usual refresh in one statement, so in one round trip and its own transaction: marks the
+/// token used only if it is unused, unexpired, of a live family of this client (and, when asked,
+/// of a family started with this User-Agent), inserts the successor, and returns the family, its
+/// user and the successor's expiry. `None` changed nothing: the caller takes the careful path,
+/// which tells reuse, grace, expiry and the rest apart. PostgreSQL only (SQLite's `WITH` cannot
+/// hold an `UPDATE`).
+pub fn rotate_unused(
+    conn: &mut diesel::PgConnection,
+    rotation: &Rotation<'_>,
+) -> QueryResult<Option<(FamilyRow, UserRow, i64)>> {
+    let rotated: Option<Rotated> = RotateUnused(rotation).get_result(conn).optional()?;
+    Ok(rotated.map(|row| {
+        let user = UserRow {
+            id: row.family.user_id.clone(),
+            email: row.user_email,
+            password_hash: row.user_password_hash,
+            claims: row.user_claims,
+            disabled: row.user_disabled,
+            created_at: row.user_created_at,
+            updated_at: row.user_updated_at,
+        };
+        (row.family, user, row.successor_expires_at)
+    }))
+}
+
+/// [`rotate_unused`]'s statement as a query type of its own: diesel prepares a statement once per
+/// connection only when its type identifies it, and never an `UPDATE` or `sql_query`; parsing and
+/// planning this one on every refresh cost PostgreSQL more than running it.
+struct RotateUnused<'a>(&'a Rotation<'a>);
+
+impl QueryId for RotateUnused<'_> {
+    type QueryId = RotateUnused<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for RotateUnused<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl RunQueryDsl<diesel::PgConnection> for RotateUnused<'_> {}
+
+impl QueryFragment<Pg> for RotateUnused<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let r = self.0;
+        out.push_sql("WITH won AS (UPDATE refresh_tokens AS t SET rotated_at = ");
+        out.push_bind_param::<BigInt, _>(&r.now)?;
+        out.push_sql(", rotated_ip = ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.ip)?;
+        out.push_sql(", rotated_user_agent = ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
+        out.push_sql(" FROM refresh_families AS f WHERE t.token_hash = ");
+        out.push_bind_param::<Binary, _>(&r.hash)?;
+        out.push_sql(" AND t.rotated_at IS NULL AND t.expires_at > ");
+        out.push_bind_param::<BigInt, _>(&r.now)?;
+        out.push_sql(" AND f.id = t.family_id AND f.client_id = ");
+        out.push_bind_param::<Text, _>(&r.client_id)?;
+        out.push_sql(" AND f.revoked_at IS NULL AND f.expires_at > ");
+        out.push_bind_param::<BigInt, _>(&r.now)?;
+        out.push_sql(" AND (NOT ");
+        out.push_bind_param::<Bool, _>(&r.same_user_agent)?;
+        out.push_sql(" OR f.created_user_agent IS NOT DISTINCT FROM ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
+        out.push_sql(") RETURNING f.*, t.generation + 1 AS successor_generation, LEAST(");
+        out.push_bind_param::<BigInt, _>(&r.idle_until)?;
+        out.push_sql(
+            ", f.expires_at) AS successor_expires_at), successor AS (INSERT INTO refresh_tokens \
+             (token_hash, family_id, generation, issued_at, expires_at, ip, user_agent) SELECT ",
+        );
+        out.push_bind_param::<Binary, _>(&r.successor_hash)?;
+        out.push_sql(", id, successor_generation, ");
+        out.push_bind_param::<BigInt, _>(&r.now)?;
+        out.push_sql(", successor_expires_at, ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.ip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
+        out.push_sql(
+            " FROM won) SELECT won.*, u.email AS user_email, u.password_hash AS user_password_hash, \
+             u.claims AS user_claims, u.disabled AS user_disabled, u.created_at AS user_created_at, \
+             u.updated_at AS user_updated_at FROM won JOIN users AS u ON u.id = won.user_id",
+        );
+        Ok(())
+    }
 }

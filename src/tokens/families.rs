@@ -137,6 +137,10 @@ pub enum Outcome {
 
 /// Rotates `presented` for `client_id`, in one transaction. A `requested` scope beyond the
 /// family's rolls the whole transaction back: the token stays usable.
+///
+/// On PostgreSQL the usual case (no scope narrowing, no address binding) is tried first as one
+/// statement ([`rows::rotate_unused`]); whatever it does not win (reuse, grace, expiry, another
+/// client, another User-Agent) changed nothing and takes the transaction below.
 #[allow(clippy::too_many_arguments)]
 pub fn rotate(
     conn: &mut DbConnection,
@@ -149,6 +153,25 @@ pub fn rotate(
     policy: &FamilyPolicy,
 ) -> Result<Outcome, FamilyError> {
     let hash = presented.hash();
+    if requested.is_none()
+        && !policy.binding_ip
+        && let DbConnection::Postgres(pg) = &mut *conn
+    {
+        let successor = presented.successor(master);
+        let rotation = rows::Rotation {
+            hash: &hash,
+            successor_hash: &successor.hash(),
+            client_id,
+            now,
+            idle_until: now.saturating_add(policy.idle_ttl),
+            ip: origin.ip,
+            user_agent: origin.user_agent,
+            same_user_agent: policy.binding != BindingPolicy::Off,
+        };
+        if let Some((family, user, token_expires_at)) = rows::rotate_unused(pg, &rotation)? {
+            return Ok(Outcome::Rotated { family, user: Box::new(user), token: successor, token_expires_at });
+        }
+    }
     conn.transaction(|conn| -> Result<Outcome, FamilyError> {
         let won = rows::mark_rotated(conn, &hash, now, origin.ip, origin.user_agent)? == 1;
         let Some((token, family, user)) = rows::find_token_with_family(conn, &hash)? else {
