@@ -252,8 +252,15 @@ if [ "$peers" = 1 ]; then
 fi
 
 user_args=(--client-id "$app_id" --client-secret "$app_secret" --password "$password" --users "$users")
-load refresh_pg "refresh rotation ($users families)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario refresh -c "$conns" "${user_args[@]}"
-load login_pg "password grant (login)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario login -c "$conns" "${user_args[@]}"
+# PostgreSQL's share: the backends serving jwtd's pool, grown to this load's size by a short
+# unmeasured run first, have their CPU time counted per request.
+"$loadgen" "$pg/oauth2/token" --label pool-warm-up -d "$warmup" --warmup 0 --scenario refresh -c "$conns" "${user_args[@]}" >/dev/null
+db_args=()
+for backend in $(psql "$pg_url" -qtAc "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"); do
+  db_args+=(--db-pid "$backend")
+done
+load refresh_pg "refresh rotation ($users families)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario refresh -c "$conns" "${user_args[@]}" "${db_args[@]}"
+load login_pg "password grant (login)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario login -c "$conns" "${user_args[@]}" "${db_args[@]}"
 
 load jwks_paced "JWKS at $jwks_rate/s, alone" "jwtd (PostgreSQL)" "$pg_pid" "$pg/.well-known/jwks.json" -c "$jwks_conns" --rate "$jwks_rate"
 # The flood runs from before the JWKS warm-up until after its window.
@@ -286,6 +293,7 @@ verdict() { # VALUE OP TARGET
     if (v == "-") { print "n/a"; exit }
     ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "PASS" : "MISS" }'
 }
+cpu_ms() { [ "$1" = - ] && echo - || echo "$1 ms"; }
 mib() { awk -v k="$1" 'BEGIN { if (k == "-" || k == 0) print "-"; else printf "%.1f MiB", k / 1024 }'; }
 peak_of() { # the highest sampled RSS over the given result keys
   local key max=0 v
@@ -312,13 +320,17 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo "- jwtd: $profile build, git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet -- src 2>/dev/null || echo ' + uncommitted src changes'); PostgreSQL $(psql "$pg_admin" -qtAc 'SHOW server_version' 2>/dev/null | cut -d' ' -f1); node $(node --version 2>/dev/null || echo '-')"
   echo "- load: one jwtd-loadgen thread, $conns keep-alive connections (closed loop) unless paced, ${warmup} s warm-up, ${secs} s measured"
   echo
-  echo "| scenario | server | req/s | p50 | p99 | peak RSS | errors |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+  echo "| scenario | server | req/s | p50 | p99 | peak RSS | server CPU/req | PostgreSQL CPU/req | errors |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for row in "${rows[@]}"; do
     IFS='|' read -r key scenario server <<<"$row"
-    printf '| %s | %s | %s | %s ms | %s ms | %s | %s |\n' "$scenario" "$server" "$(num "$key" rps)" \
-      "$(num "$key" p50_ms)" "$(num "$key" p99_ms)" "$(mib "$(num "$key" peak_rss_kib)")" "$(num "$key" errors)"
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s | %s | %s |\n' "$scenario" "$server" "$(num "$key" rps)" \
+      "$(num "$key" p50_ms)" "$(num "$key" p99_ms)" "$(mib "$(num "$key" peak_rss_kib)")" \
+      "$(cpu_ms "$(num "$key" server_cpu_ms_per_req)")" "$(cpu_ms "$(num "$key" db_cpu_ms_per_req)")" "$(num "$key" errors)"
   done
+  echo
+  echo "CPU/req: CPU time of the server process (with its workers) or of the PostgreSQL backends serving it, in the"
+  echo "measured window, per successful request (from /proc, 10 ms ticks)."
   echo
   echo "Raw limits on all $(field "$limits_line" threads) cores (jwtd-limits, no HTTP, no database):"
   echo "RS256 sign $sign_rate/s and verify $verify_rate/s (aws-lc-rs, 2048-bit, $(field "$limits_line" message_len)-byte message);"
@@ -345,6 +357,11 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   fi
   target "refresh rotations vs own client_credentials (PostgreSQL)" "$(num refresh_pg rps) vs $cc /s" \
     "$(ratio "$(num refresh_pg rps)" "$cc")" ">=" 0.60
+  # What this machine allows at most: a rotation costs at least what a client_credentials token
+  # costs jwtd (HTTP, signing) plus what PostgreSQL spends on the rotation, all on the same cores.
+  bound=$(awk -v n="$(nproc)" -v a="$(num cc_pg server_cpu_ms_per_req)" -v b="$(num refresh_pg db_cpu_ms_per_req)" \
+    'BEGIN { if (a + b > 0 && a != "-" && b != "-") printf "%.1f", n * 1000 / (a + b); else print "-" }')
+  refresh_bound="at most $(nproc) cores / (jwtd's CPU per client_credentials token + PostgreSQL's CPU per rotation) = $bound rotations/s, $(ratio "$bound" "$cc") of client_credentials"
   target "password logins vs raw argon2id" "$(num login_pg rps) vs $argon_rate /s" "$(ratio "$(num login_pg rps)" "$argon_rate")" ">=" 0.85
   target "JWKS p99 during login flood vs alone" "$(num jwks_flood p99_ms) vs $(num jwks_paced p99_ms) ms" \
     "$(ratio "$(num jwks_flood p99_ms)" "$(num jwks_paced p99_ms)")" "<=" 3.0
@@ -354,6 +371,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     target "jwtd peak RSS (any load) vs oidc-provider's (all workers)" "$(mib "$jwtd_peak") vs $(mib "$oidc_peak")" \
       "$(ratio "$jwtd_peak" "$oidc_peak")" "<=" 0.5
   fi
+  echo
+  echo "Refresh rotations on this machine, with PostgreSQL on the same cores: $refresh_bound."
   [ "$peers" = 1 ] || { echo; echo "The peers were skipped (no node/npm, or their install failed)."; }
   # Notes written by people (profiles, recommendations) survive a re-run.
   if [ "$quick" != 1 ] && [ -f "$out" ] && grep -q '^<!-- notes -->' "$out"; then

@@ -1,7 +1,8 @@
 //! A closed-loop HTTP/1.1 load generator for `bench/run.sh`: N keep-alive connections on one
 //! thread, each sending its next request as soon as the previous response is in (as `wrk`
-//! does), latencies in an HDR histogram, and the peak resident memory of the server processes
-//! sampled while the load runs.
+//! does), latencies in an HDR histogram, the peak resident memory of the server processes
+//! sampled while the load runs, and the CPU time the servers (and their database) spent per
+//! request in the measured window.
 //!
 //! Scenarios: `get` and `post` repeat one request; `login` cycles password-grant logins over a
 //! pool of users; `refresh` logs a pool of users in once (not measured) and then has every
@@ -10,6 +11,7 @@
 //! Prints one line of `key=value` pairs on stdout; fails when no request succeeded or more than
 //! `--max-error-ratio` of them failed, so a broken scenario cannot pass unnoticed.
 
+mod cpu;
 mod http;
 mod rss;
 
@@ -73,8 +75,13 @@ struct Opts {
     #[arg(long, default_value = "load")]
     label: String,
     /// A server process whose resident memory (with its child processes) is sampled.
+    /// Its CPU time per request is reported too.
     #[arg(long = "watch-pid")]
     watch_pids: Vec<u32>,
+    /// A database process (a PostgreSQL backend serving the server) whose CPU time per request
+    /// is reported; repeat for several.
+    #[arg(long = "db-pid")]
+    db_pids: Vec<u32>,
     /// Fail when more than this share of the measured requests failed.
     #[arg(long, default_value_t = 0.01)]
     max_error_ratio: f64,
@@ -226,6 +233,7 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
     let end = measure_from + Duration::from_secs_f64(opts.duration);
     let window = Window { measure_from, end };
     let watcher = rss::PeakWatcher::spawn(opts.watch_pids.clone(), end);
+    let cpu = cpu::spawn(opts.watch_pids.clone(), opts.db_pids.clone(), measure_from, end);
 
     let mut tasks = Vec::new();
     for (k, (conn, tokens)) in conns.into_iter().zip(families).enumerate() {
@@ -237,16 +245,21 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
         tally.merge(task.await??)?;
     }
     let peak_rss_kib = watcher.await?;
+    let cpu = cpu.await?;
 
     let secs = opts.duration;
     let ok: u64 = tally.statuses.iter().filter(|(s, _)| is_success(**s)).map(|(_, n)| n).sum();
+    let per_request = |ms: u64, pids: &[u32]| {
+        if pids.is_empty() || ok == 0 { "-".to_owned() } else { format!("{:.4}", ms as f64 / ok as f64) }
+    };
     let total: u64 = tally.statuses.values().sum::<u64>() + tally.io_errors;
     let errors = total - ok;
     let ms = |q: f64| tally.histogram.value_at_quantile(q) as f64 / 1000.0;
     let statuses: Vec<String> = tally.statuses.iter().map(|(s, n)| format!("{s}:{n}")).collect();
     println!(
         "label={} requests={total} ok={ok} errors={errors} io_errors={} secs={secs} rps={:.1} p50_ms={:.3} \
-         p90_ms={:.3} p99_ms={:.3} max_ms={:.3} peak_rss_kib={peak_rss_kib} statuses={}",
+         p90_ms={:.3} p99_ms={:.3} max_ms={:.3} peak_rss_kib={peak_rss_kib} server_cpu_ms_per_req={} \
+         db_cpu_ms_per_req={} statuses={}",
         opts.label,
         tally.io_errors,
         ok as f64 / secs,
@@ -254,6 +267,8 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
         ms(0.90),
         ms(0.99),
         tally.histogram.max() as f64 / 1000.0,
+        per_request(cpu.server_ms, &opts.watch_pids),
+        per_request(cpu.db_ms, &opts.db_pids),
         if statuses.is_empty() { "-".to_owned() } else { statuses.join(",") },
     );
     let passed = ok > 0 && errors as f64 <= opts.max_error_ratio * total as f64;

@@ -34,12 +34,14 @@ impl PeakWatcher {
 
 /// `VmRSS` of `pid` plus that of its direct children, in KiB.
 pub fn tree_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:").unwrap_or(0)
+        + children(pid).map(|child| status_kib(child, "VmRSS:").unwrap_or(0)).sum::<u64>()
+}
+
+/// The direct children of `pid` (node's cluster workers).
+pub fn children(pid: u32) -> impl Iterator<Item = u32> {
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    let mut total = status_kib(pid, "VmRSS:").unwrap_or(0);
-    for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
-        total += status_kib(child, "VmRSS:").unwrap_or(0);
-    }
-    total
+    children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()).collect::<Vec<_>>().into_iter()
 }
 
 fn status_kib(pid: u32, field: &str) -> Result<u64, BoxError> {
