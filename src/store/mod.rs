@@ -28,6 +28,25 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
      PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
+/// Makes a hand-written PostgreSQL statement type (`Name<'a>`, with a `QueryFragment<Pg>`) one
+/// that diesel prepares once per connection, keyed by its type. diesel never caches `sql_query`,
+/// `INSERT` or `UPDATE` statements, so PostgreSQL would parse and plan them on every call.
+macro_rules! prepared_pg_statement {
+    ($name:ident) => {
+        impl diesel::query_builder::QueryId for $name<'_> {
+            type QueryId = $name<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::Query for $name<'_> {
+            type SqlType = diesel::sql_types::Untyped;
+        }
+
+        impl diesel::RunQueryDsl<diesel::PgConnection> for $name<'_> {}
+    };
+}
+pub(crate) use prepared_pg_statement;
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgres(PgConnection),

@@ -2,12 +2,12 @@
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text};
 
-use super::DbConnection;
 use super::schema::{refresh_families, refresh_tokens, users};
 use super::users::UserRow;
+use super::{DbConnection, prepared_pg_statement};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = refresh_families)]
@@ -233,21 +233,11 @@ pub fn rotate_unused(
     }))
 }
 
-/// [`rotate_unused`]'s statement as a query type of its own: diesel prepares a statement once per
-/// connection only when its type identifies it, and never an `UPDATE` or `sql_query`; parsing and
-/// planning this one on every refresh cost PostgreSQL more than running it.
+/// [`rotate_unused`]'s statement, prepared once per connection: parsing and planning it on every
+/// refresh cost PostgreSQL more than running it.
 struct RotateUnused<'a>(&'a Rotation<'a>);
 
-impl QueryId for RotateUnused<'_> {
-    type QueryId = RotateUnused<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl Query for RotateUnused<'_> {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl RunQueryDsl<diesel::PgConnection> for RotateUnused<'_> {}
+prepared_pg_statement!(RotateUnused);
 
 impl QueryFragment<Pg> for RotateUnused<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
@@ -288,6 +278,66 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
              u.claims AS user_claims, u.disabled AS user_disabled, u.created_at AS user_created_at, \
              u.updated_at AS user_updated_at FROM won JOIN users AS u ON u.id = won.user_id",
         );
+        Ok(())
+    }
+}
+
+/// A new family and its first token in one statement, so in one round trip and its own
+/// transaction (the token's foreign key sees the family: PostgreSQL checks it at the end of the
+/// statement). PostgreSQL only; SQLite inserts both in a transaction.
+pub fn insert_family_with_token(
+    conn: &mut diesel::PgConnection,
+    family: &NewFamily<'_>,
+    token: &NewToken<'_>,
+) -> QueryResult<()> {
+    InsertFamilyWithToken { family, token }.execute(conn).map(drop)
+}
+
+struct InsertFamilyWithToken<'a> {
+    family: &'a NewFamily<'a>,
+    token: &'a NewToken<'a>,
+}
+
+prepared_pg_statement!(InsertFamilyWithToken);
+
+impl QueryFragment<Pg> for InsertFamilyWithToken<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let (f, t) = (self.family, self.token);
+        out.push_sql(
+            "WITH family AS (INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, \
+             expires_at, created_ip, created_user_agent) VALUES (",
+        );
+        out.push_bind_param::<Text, _>(&f.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&f.user_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&f.client_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&f.scope)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&f.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&f.expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&f.created_ip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&f.created_user_agent)?;
+        out.push_sql(
+            ") RETURNING id) INSERT INTO refresh_tokens (token_hash, family_id, generation, issued_at, \
+             expires_at, ip, user_agent) SELECT ",
+        );
+        out.push_bind_param::<Binary, _>(&t.token_hash)?;
+        out.push_sql(", id, ");
+        out.push_bind_param::<BigInt, _>(&t.generation)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&t.issued_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&t.expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&t.ip)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&t.user_agent)?;
+        out.push_sql(" FROM family");
         Ok(())
     }
 }

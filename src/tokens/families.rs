@@ -66,33 +66,32 @@ pub fn start(
     let token = RefreshToken::generate().map_err(|_| FamilyError::Random)?;
     let expires_at = now.saturating_add(policy.absolute_ttl);
     let token_expires_at = now.saturating_add(policy.idle_ttl).min(expires_at);
-    conn.transaction(|conn| {
-        rows::insert_family(
-            conn,
-            &NewFamily {
-                id: &family_id,
-                user_id,
-                client_id,
-                scope,
-                created_at: now,
-                expires_at,
-                created_ip: origin.ip,
-                created_user_agent: origin.user_agent,
-            },
-        )?;
-        rows::insert_token(
-            conn,
-            &NewToken {
-                token_hash: &token.hash(),
-                family_id: &family_id,
-                generation: 1,
-                issued_at: now,
-                expires_at: token_expires_at,
-                ip: origin.ip,
-                user_agent: origin.user_agent,
-            },
-        )
-    })?;
+    let family = NewFamily {
+        id: &family_id,
+        user_id,
+        client_id,
+        scope,
+        created_at: now,
+        expires_at,
+        created_ip: origin.ip,
+        created_user_agent: origin.user_agent,
+    };
+    let first = NewToken {
+        token_hash: &token.hash(),
+        family_id: &family_id,
+        generation: 1,
+        issued_at: now,
+        expires_at: token_expires_at,
+        ip: origin.ip,
+        user_agent: origin.user_agent,
+    };
+    match conn {
+        DbConnection::Postgres(pg) => rows::insert_family_with_token(pg, &family, &first)?,
+        DbConnection::Sqlite(_) => conn.transaction(|conn| {
+            rows::insert_family(conn, &family)?;
+            rows::insert_token(conn, &first)
+        })?,
+    }
     Ok(Login { family_id, token, token_expires_at })
 }
 
