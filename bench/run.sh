@@ -362,6 +362,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   bound=$(awk -v n="$(nproc)" -v a="$(num cc_pg server_cpu_ms_per_req)" -v b="$(num refresh_pg db_cpu_ms_per_req)" \
     'BEGIN { if (a + b > 0 && a != "-" && b != "-") printf "%.1f", n * 1000 / (a + b); else print "-" }')
   refresh_bound="at most $(nproc) cores / (jwtd's CPU per client_credentials token + PostgreSQL's CPU per rotation) = $bound rotations/s, $(ratio "$bound" "$cc") of client_credentials"
+  # With PostgreSQL on a host of its own (production), only jwtd's CPU counts.
+  refresh_own="$(ratio "$(num cc_pg server_cpu_ms_per_req)" "$(num refresh_pg server_cpu_ms_per_req)") (jwtd's CPU per client_credentials token / per rotation: $(num cc_pg server_cpu_ms_per_req) / $(num refresh_pg server_cpu_ms_per_req) ms)"
   target "password logins vs raw argon2id" "$(num login_pg rps) vs $argon_rate /s" "$(ratio "$(num login_pg rps)" "$argon_rate")" ">=" 0.85
   target "JWKS p99 during login flood vs alone" "$(num jwks_flood p99_ms) vs $(num jwks_paced p99_ms) ms" \
     "$(ratio "$(num jwks_flood p99_ms)" "$(num jwks_paced p99_ms)")" "<=" 3.0
@@ -373,6 +375,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   fi
   echo
   echo "Refresh rotations on this machine, with PostgreSQL on the same cores: $refresh_bound."
+  echo "With PostgreSQL on a host of its own, jwtd's cores would rotate at $refresh_own of their client_credentials rate."
   [ "$peers" = 1 ] || { echo; echo "The peers were skipped (no node/npm, or their install failed)."; }
   # Notes written by people (profiles, recommendations) survive a re-run.
   if [ "$quick" != 1 ] && [ -f "$out" ] && grep -q '^<!-- notes -->' "$out"; then
