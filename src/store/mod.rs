@@ -47,6 +47,19 @@ macro_rules! prepared_pg_statement {
 }
 pub(crate) use prepared_pg_statement;
 
+/// Pushes bind parameters separated by commas into a hand-written statement:
+/// `push_binds!(out, Text: &a, BigInt: &b)` writes `$1, $2`.
+macro_rules! push_binds {
+    ($out:ident, $first_type:ty: $first:expr $(, $type:ty: $value:expr)* $(,)?) => {
+        $out.push_bind_param::<$first_type, _>($first)?;
+        $(
+            $out.push_sql(", ");
+            $out.push_bind_param::<$type, _>($value)?;
+        )*
+    };
+}
+pub(crate) use push_binds;
+
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
     Postgres(PgConnection),

@@ -7,7 +7,7 @@ use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text};
 
 use super::schema::{refresh_families, refresh_tokens, users};
 use super::users::UserRow;
-use super::{DbConnection, prepared_pg_statement};
+use super::{DbConnection, prepared_pg_statement, push_binds};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = refresh_families)]
@@ -307,36 +307,17 @@ impl QueryFragment<Pg> for InsertFamilyWithToken<'_> {
             "WITH family AS (INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, \
              expires_at, created_ip, created_user_agent) VALUES (",
         );
-        out.push_bind_param::<Text, _>(&f.id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&f.user_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&f.client_id)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&f.scope)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&f.created_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&f.expires_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&f.created_ip)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&f.created_user_agent)?;
+        push_binds!(out, Text: &f.id, Text: &f.user_id, Text: &f.client_id, Text: &f.scope,
+            BigInt: &f.created_at, BigInt: &f.expires_at, Nullable<Text>: &f.created_ip,
+            Nullable<Text>: &f.created_user_agent);
         out.push_sql(
             ") RETURNING id) INSERT INTO refresh_tokens (token_hash, family_id, generation, issued_at, \
              expires_at, ip, user_agent) SELECT ",
         );
-        out.push_bind_param::<Binary, _>(&t.token_hash)?;
+        push_binds!(out, Binary: &t.token_hash);
         out.push_sql(", id, ");
-        out.push_bind_param::<BigInt, _>(&t.generation)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&t.issued_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<BigInt, _>(&t.expires_at)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&t.ip)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&t.user_agent)?;
+        push_binds!(out, BigInt: &t.generation, BigInt: &t.issued_at, BigInt: &t.expires_at,
+            Nullable<Text>: &t.ip, Nullable<Text>: &t.user_agent);
         out.push_sql(" FROM family");
         Ok(())
     }
