@@ -206,12 +206,14 @@ field() { # LINE KEY
   done
   echo "-"
 }
-# The limits are measured before and after the scenarios; the higher of the two counts (on a
-# shared machine, noise only ever lowers a ceiling).
+# Each limit is measured right before and right after the scenarios compared with it (RS256
+# around the client_credentials ones, argon2id around the logins and the flood), so the host's
+# noise of those minutes hits both sides of the ratio; the higher of the two counts (noise only
+# ever lowers a ceiling).
 limits_lines=()
-measure_limits() {
-  log "raw limits on $(nproc) cores (message of ${#signing_input} bytes, a jwtd access token's signing input)"
-  limits_lines+=("$("$limits" --secs "$limit_secs" --message-len "${#signing_input}")")
+measure_limits() { # rs256 | argon2id
+  log "raw $1 limit on $(nproc) cores (message of ${#signing_input} bytes, a jwtd access token's signing input)"
+  limits_lines+=("$("$limits" --only "$1" --secs "$limit_secs" --message-len "${#signing_input}")")
 }
 best_limit() { # KEY
   local line best=0 v
@@ -221,7 +223,7 @@ best_limit() { # KEY
   done
   echo "$best"
 }
-measure_limits
+measure_limits rs256
 
 # --- scenarios ---------------------------------------------------------------------------
 rows=()
@@ -242,6 +244,7 @@ if [ "$peers" = 1 ]; then
   load cc_oidc client_credentials oidc-provider "$oidc_pid" "http://127.0.0.1:$oidc_port/token" --scenario post --body "$peer_form" -c "$conns"
   load cc_express client_credentials express-design "$express_pid" "http://127.0.0.1:$express_port/token" --scenario post --body "$peer_form" -c "$conns"
 fi
+measure_limits rs256
 
 etag=$(curl -fsS -D - -o /dev/null "$pg/.well-known/jwks.json" | sed -n 's/^[Ee][Tt][Aa][Gg]: *\(.*\)\r$/\1/p')
 [ -n "$etag" ] || { log "the JWKS has no ETag"; exit 1; }
@@ -260,6 +263,7 @@ for backend in $(psql "$pg_url" -qtAc "SELECT pid FROM pg_stat_activity WHERE da
   db_args+=(--db-pid "$backend")
 done
 load refresh_pg "refresh rotation ($users families)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario refresh -c "$conns" "${user_args[@]}" "${db_args[@]}"
+measure_limits argon2id
 load login_pg "password grant (login)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario login -c "$conns" "${user_args[@]}" "${db_args[@]}"
 
 load jwks_paced "JWKS at $jwks_rate/s, alone" "jwtd (PostgreSQL)" "$pg_pid" "$pg/.well-known/jwks.json" -c "$jwks_conns" --rate "$jwks_rate"
@@ -275,8 +279,10 @@ load jwks_flood "JWKS at $jwks_rate/s, during a login flood" "jwtd (PostgreSQL)"
 wait "$flood"
 result[flood]=$(cat "$tmp/flood.out")
 rows+=("flood|password grant (the flood itself)|jwtd (PostgreSQL)")
+# The latency without the flood is measured before and after it; the baseline is their mean.
+load jwks_paced_after "JWKS at $jwks_rate/s, alone again" "jwtd (PostgreSQL)" "$pg_pid" "$pg/.well-known/jwks.json" -c "$jwks_conns" --rate "$jwks_rate"
 
-measure_limits
+measure_limits argon2id
 limits_line=${limits_lines[0]}
 sign_rate=$(best_limit rs256_sign_per_s)
 verify_rate=$(best_limit rs256_verify_per_s)
@@ -335,7 +341,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo "Raw limits on all $(field "$limits_line" threads) cores (jwtd-limits, no HTTP, no database):"
   echo "RS256 sign $sign_rate/s and verify $verify_rate/s (aws-lc-rs, 2048-bit, $(field "$limits_line" message_len)-byte message);"
   echo "argon2id hash $argon_rate/s (argon2 0.6, m=19456 KiB, t=2, p=1)."
-  echo "The higher of two measurements, before and after the scenarios (sign/verify/hash: ${limits_seen% })."
+  echo "Each the higher of two measurements: RS256 right before and after the client_credentials scenarios, argon2id right"
+  echo "before the logins and after the flood (sign/verify/hash, in order: ${limits_seen% })."
   echo
   echo "| target | measured | ratio | goal | result |"
   echo "| --- | --- | ---: | ---: | --- |"
@@ -365,10 +372,11 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   # With PostgreSQL on a host of its own (production), only jwtd's CPU counts.
   refresh_own="$(ratio "$(num cc_pg server_cpu_ms_per_req)" "$(num refresh_pg server_cpu_ms_per_req)") (jwtd's CPU per client_credentials token / per rotation: $(num cc_pg server_cpu_ms_per_req) / $(num refresh_pg server_cpu_ms_per_req) ms)"
   target "password logins vs raw argon2id" "$(num login_pg rps) vs $argon_rate /s" "$(ratio "$(num login_pg rps)" "$argon_rate")" ">=" 0.85
-  target "JWKS p99 during login flood vs alone" "$(num jwks_flood p99_ms) vs $(num jwks_paced p99_ms) ms" \
-    "$(ratio "$(num jwks_flood p99_ms)" "$(num jwks_paced p99_ms)")" "<=" 3.0
+  alone_p99=$(awk -v a="$(num jwks_paced p99_ms)" -v b="$(num jwks_paced_after p99_ms)" 'BEGIN { printf "%.3f", (a + b) / 2 }')
+  target "JWKS p99 during login flood vs alone (mean of before and after)" "$(num jwks_flood p99_ms) vs $alone_p99 ms" \
+    "$(ratio "$(num jwks_flood p99_ms)" "$alone_p99")" "<=" 3.0
   if [ "$peers" = 1 ]; then
-    jwtd_peak=$(peak_of cc_pg jwks_pg jwks_pg_304 refresh_pg login_pg jwks_paced jwks_flood)
+    jwtd_peak=$(peak_of cc_pg jwks_pg jwks_pg_304 refresh_pg login_pg jwks_paced jwks_flood jwks_paced_after)
     oidc_peak=$(peak_of cc_oidc jwks_oidc)
     target "jwtd peak RSS (any load) vs oidc-provider's (all workers)" "$(mib "$jwtd_peak") vs $(mib "$oidc_peak")" \
       "$(ratio "$jwtd_peak" "$oidc_peak")" "<=" 0.5

@@ -19,7 +19,16 @@ use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
 };
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+
+/// Which ceilings to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Only {
+    /// RS256 signing and verifying.
+    Rs256,
+    /// argon2id hashing.
+    Argon2id,
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd-limits", about = "Raw RS256 and argon2id rates on all cores")]
@@ -40,6 +49,10 @@ struct Opts {
     iterations: u32,
     #[arg(long, default_value_t = 1)]
     parallelism: u32,
+    /// Measure only these (default: all), so a run can measure each ceiling right beside the
+    /// scenarios compared with it.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,10 +73,28 @@ fn run(opts: &Opts) -> Result<(), BoxError> {
         n => n,
     };
     let secs = Duration::from_secs_f64(opts.secs);
+    let mut line = format!("threads={threads} message_len={}", opts.message_len);
+    if opts.only != Some(Only::Argon2id) {
+        let (sign, verify) = rs256(threads, secs, opts.message_len)?;
+        line.push_str(&format!(" rs256_sign_per_s={sign:.1} rs256_verify_per_s={verify:.1}"));
+    }
+    if opts.only != Some(Only::Rs256) {
+        let params = Params::new(opts.memory_kib, opts.iterations, opts.parallelism, None)
+            .map_err(|e| format!("argon2 parameters: {e}"))?;
+        let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
+        let hash = per_second(threads, secs, move || argon2.hash_password(b"correct horse battery").is_ok())?;
+        line.push_str(&format!(" argon2id_hash_per_s={hash:.2}"));
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// RS256 signatures and verifications per second on `threads` threads.
+fn rs256(threads: usize, secs: Duration, message_len: usize) -> Result<(f64, f64), BoxError> {
     let key = Arc::new(RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| format!("keygen: {e}"))?);
     let public = key.public_key().as_der().map_err(|e| format!("public key: {e}"))?.as_ref().to_vec();
     // A base64url-looking message, like a JWT's signing input.
-    let message: Arc<Vec<u8>> = Arc::new((0..opts.message_len).map(|i| b'A' + (i % 26) as u8).collect());
+    let message: Arc<Vec<u8>> = Arc::new((0..message_len).map(|i| b'A' + (i % 26) as u8).collect());
     let mut signature = vec![0u8; key.public_modulus_len()];
     key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), &message, &mut signature)
         .map_err(|e| format!("sign: {e}"))?;
@@ -84,17 +115,7 @@ fn run(opts: &Opts) -> Result<(), BoxError> {
                 .is_ok()
         })?
     };
-    let params = Params::new(opts.memory_kib, opts.iterations, opts.parallelism, None)
-        .map_err(|e| format!("argon2 parameters: {e}"))?;
-    let argon2 = Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params));
-    let hash = per_second(threads, secs, move || argon2.hash_password(b"correct horse battery").is_ok())?;
-
-    println!(
-        "threads={threads} message_len={} rs256_sign_per_s={sign:.1} rs256_verify_per_s={verify:.1} \
-         argon2id_hash_per_s={hash:.2}",
-        opts.message_len
-    );
-    Ok(())
+    Ok((sign, verify))
 }
 
 /// Runs `op` on `threads` threads for `secs` and returns the total successful operations per
