@@ -31,6 +31,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NO
 /// Makes a hand-written PostgreSQL statement type (`Name<'a>`, with a `QueryFragment<Pg>`) one
 /// that diesel prepares once per connection, keyed by its type. diesel never caches `sql_query`,
 /// `INSERT` or `UPDATE` statements, so PostgreSQL would parse and plan them on every call.
+/// The type's SQL text and bind types must be the same for every value it holds (the first text
+/// prepared is reused), and its result columns named, not `*`.
 macro_rules! prepared_pg_statement {
     ($name:ident) => {
         impl diesel::query_builder::QueryId for $name<'_> {

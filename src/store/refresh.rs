@@ -260,7 +260,13 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         out.push_bind_param::<Bool, _>(&r.same_user_agent)?;
         out.push_sql(" OR f.created_user_agent IS NOT DISTINCT FROM ");
         out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
-        out.push_sql(") RETURNING f.*, t.generation + 1 AS successor_generation, LEAST(");
+        // Columns by name, never `*`: a prepared statement whose result shape changed under it
+        // (a column added by a migration during a rolling deploy) fails until re-prepared.
+        out.push_sql(
+            ") RETURNING f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, \
+             f.created_ip, f.created_user_agent, f.revoked_at, f.revoked_reason, \
+             t.generation + 1 AS successor_generation, LEAST(",
+        );
         out.push_bind_param::<BigInt, _>(&r.idle_until)?;
         out.push_sql(
             ", f.expires_at) AS successor_expires_at), successor AS (INSERT INTO refresh_tokens \
@@ -274,7 +280,9 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         out.push_sql(", ");
         out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
         out.push_sql(
-            " FROM won) SELECT won.*, u.email AS user_email, u.password_hash AS user_password_hash, \
+            " FROM won) SELECT won.id, won.user_id, won.client_id, won.scope, won.created_at, \
+             won.expires_at, won.created_ip, won.created_user_agent, won.revoked_at, won.revoked_reason, \
+             won.successor_expires_at, u.email AS user_email, u.password_hash AS user_password_hash, \
              u.claims AS user_claims, u.disabled AS user_disabled, u.created_at AS user_created_at, \
              u.updated_at AS user_updated_at FROM won JOIN users AS u ON u.id = won.user_id",
         );

@@ -1,6 +1,8 @@
 //! CPU time the servers (and the database behind them) spend during the measured window, from
 //! `utime + stime` in `/proc/PID/stat`, so a report can say what one request costs and where.
 
+use std::collections::HashMap;
+
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -14,7 +16,8 @@ pub struct CpuWindow {
     pub db_ms: u64,
 }
 
-/// Snapshots at `from` and at `to`; the task returns the differences.
+/// Snapshots at `from` and at `to`; the task returns the differences, per process, of those
+/// alive at both (one that exits or starts in between would otherwise count its whole life).
 pub fn spawn(
     servers: Vec<u32>,
     db: Vec<u32>,
@@ -23,33 +26,38 @@ pub fn spawn(
 ) -> JoinHandle<CpuWindow> {
     tokio::spawn(async move {
         tokio::time::sleep_until(Instant::from_std(from)).await;
-        let (server0, db0) = (total_ticks(&servers, true), total_ticks(&db, false));
+        let (server0, db0) = (snapshot(&servers, true), snapshot(&db, false));
         tokio::time::sleep_until(Instant::from_std(to)).await;
-        let (server1, db1) = (total_ticks(&servers, true), total_ticks(&db, false));
-        CpuWindow {
-            server_ms: server1.saturating_sub(server0) * MS_PER_TICK,
-            db_ms: db1.saturating_sub(db0) * MS_PER_TICK,
-        }
+        let (server1, db1) = (snapshot(&servers, true), snapshot(&db, false));
+        CpuWindow { server_ms: used(&server0, &server1) * MS_PER_TICK, db_ms: used(&db0, &db1) * MS_PER_TICK }
     })
 }
 
-fn total_ticks(pids: &[u32], with_children: bool) -> u64 {
-    let mut total = 0;
+/// Ticks of each live process: the given ones and, when asked, their children.
+fn snapshot(pids: &[u32], with_children: bool) -> HashMap<u32, u64> {
+    let mut ticks = HashMap::new();
     for &pid in pids {
-        total += ticks(pid);
-        if with_children {
-            total += crate::rss::children(pid).map(ticks).sum::<u64>();
+        let children = if with_children { crate::rss::children(pid).collect() } else { Vec::new() };
+        for pid in std::iter::once(pid).chain(children) {
+            if let Some(t) = process_ticks(pid) {
+                ticks.insert(pid, t);
+            }
         }
     }
-    total
+    ticks
 }
 
-/// `utime + stime` of a live process (all its threads), 0 once it is gone.
-fn ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+fn used(before: &HashMap<u32, u64>, after: &HashMap<u32, u64>) -> u64 {
+    after.iter().filter_map(|(pid, t)| before.get(pid).map(|t0| t.saturating_sub(*t0))).sum()
+}
+
+/// `utime + stime` of a live process (all its threads); `None` once it is gone.
+fn process_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces; fields count from after its closing ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let (_, rest) = stat.rsplit_once(')')?;
     let mut fields = rest.split_whitespace().skip(11);
-    let mut next = || fields.next().and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    next() + next()
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
 }
