@@ -276,9 +276,7 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         out.push_sql(", id, successor_generation, ");
         out.push_bind_param::<BigInt, _>(&r.now)?;
         out.push_sql(", successor_expires_at, ");
-        out.push_bind_param::<Nullable<Text>, _>(&r.ip)?;
-        out.push_sql(", ");
-        out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
+        push_binds!(out, Nullable<Text>: &r.ip, Nullable<Text>: &r.user_agent);
         out.push_sql(
             " FROM won) SELECT won.id, won.user_id, won.client_id, won.scope, won.created_at, \
              won.expires_at, won.created_ip, won.created_user_agent, won.revoked_at, won.revoked_reason, \
