@@ -151,8 +151,32 @@ impl Drop for FakeIssuer {
     }
 }
 
-fn etag_of(body: &str) -> String {
-    format!("\"{}\"", body.len())
+/// `body` with an ETag over its content and, when given, `Cache-Control: public, max-age`;
+/// 304 (counted in `not_modified`) when the request's `If-None-Match` names that ETag.
+fn conditional(
+    req: &HttpRequest,
+    body: String,
+    max_age: Option<u64>,
+    content_type: &str,
+    not_modified: &AtomicUsize,
+) -> HttpResponse {
+    let etag =
+        format!("\"{:x}\"", body.bytes().fold(0_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))));
+    let matches = req.headers().get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str());
+    let mut response = if matches {
+        not_modified.fetch_add(1, Ordering::SeqCst);
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response.insert_header(("ETag", etag));
+    if let Some(max_age) = max_age {
+        response.insert_header(("Cache-Control", format!("public, max-age={max_age}")));
+    }
+    if matches {
+        return response.finish();
+    }
+    response.content_type(content_type.to_owned()).body(body)
 }
 
 async fn jwks(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
@@ -164,23 +188,7 @@ async fn jwks(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     let reply = state.reply.lock().unwrap().clone();
     match reply {
         Reply::Jwks { body, max_age } => {
-            let etag = etag_of(&body);
-            let not_modified =
-                req.headers().get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str());
-            let mut response = if not_modified {
-                state.counters.not_modified.fetch_add(1, Ordering::SeqCst);
-                HttpResponse::NotModified()
-            } else {
-                HttpResponse::Ok()
-            };
-            response.insert_header(("ETag", etag));
-            if let Some(max_age) = max_age {
-                response.insert_header(("Cache-Control", format!("public, max-age={max_age}")));
-            }
-            if not_modified {
-                return response.finish();
-            }
-            response.content_type("application/json").body(body)
+            conditional(&req, body, max_age, "application/json", &state.counters.not_modified)
         }
         Reply::Status(code) => {
             HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).body("{\"keys\":[]}")
@@ -221,26 +229,7 @@ async fn revocations(req: HttpRequest, state: web::Data<State>) -> HttpResponse 
     let reply = state.feed.lock().unwrap().clone();
     match reply {
         FeedReply::Feed { body, max_age } => {
-            let etag = format!(
-                "\"{:x}\"",
-                body.bytes().fold(0_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
-            );
-            let not_modified =
-                req.headers().get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str());
-            let mut response = if not_modified {
-                state.counters.feed_not_modified.fetch_add(1, Ordering::SeqCst);
-                HttpResponse::NotModified()
-            } else {
-                HttpResponse::Ok()
-            };
-            response.insert_header(("ETag", etag));
-            if let Some(max_age) = max_age {
-                response.insert_header(("Cache-Control", format!("public, max-age={max_age}")));
-            }
-            if not_modified {
-                return response.finish();
-            }
-            response.content_type("application/jwt").body(body)
+            conditional(&req, body, max_age, "application/jwt", &state.counters.feed_not_modified)
         }
         FeedReply::Status(code) => {
             HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap()).finish()
