@@ -46,6 +46,11 @@ async fn refreshed(app: &TestApp, client: &TestClient, token: &str) -> Value {
     response.json().await.unwrap()
 }
 
+/// Refreshing `token` as `client` is refused with RFC 6749's `invalid_grant`.
+async fn refused(app: &TestApp, client: &TestClient, token: &str) {
+    assert_error(app.refresh(client, token, &[]).await, 400, "invalid_grant").await;
+}
+
 fn sid_of(access_token: &str) -> String {
     jsonwebtoken::dangerous::insecure_decode::<Value>(access_token).unwrap().claims["sid"]
         .as_str()
@@ -65,8 +70,8 @@ async fn every_refresh_rotates_and_a_replay_revokes_the_family(backend: Backend)
     let t3 = third["refresh_token"].as_str().unwrap().to_owned();
 
     // The thief replays t1: refused, and the family dies, so the newest token fails too.
-    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
-    assert_error(app.refresh(&client, &t3, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &client, &t1).await;
+    refused(&app, &client, &t3).await;
     let introspected: Value = app
         .client_post(&client, "/oauth2/introspect", &[("token", third["access_token"].as_str().unwrap())])
         .await
@@ -104,8 +109,8 @@ async fn a_replay_within_the_grace_window_gets_the_same_successor(backend: Backe
     assert_eq!(retried["refresh_token"], t2.as_str(), "the same successor, no fork");
     let t3 = refreshed(&app, &client, &t2).await["refresh_token"].as_str().unwrap().to_owned();
     // t1's successor is used now: replaying t1 is reuse, grace or not.
-    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
-    assert_error(app.refresh(&client, &t3, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &client, &t1).await;
+    refused(&app, &client, &t3).await;
 
     // Outside the window a replay revokes.
     let (client, u1, _) = {
@@ -114,8 +119,8 @@ async fn a_replay_within_the_grace_window_gets_the_same_successor(backend: Backe
     };
     let u2 = refreshed(&app, &client, &u1).await["refresh_token"].as_str().unwrap().to_owned();
     app.clock.advance(11);
-    assert_error(app.refresh(&client, &u1, &[]).await, 400, "invalid_grant").await;
-    assert_error(app.refresh(&client, &u2, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &client, &u1).await;
+    refused(&app, &client, &u2).await;
 }
 
 async fn rotation_never_extends_the_family_lifetime(backend: Backend) {
@@ -129,17 +134,12 @@ async fn rotation_never_extends_the_family_lifetime(backend: Backend) {
     }
     // 50 minutes in; the token is 0 minutes idle but the family ends at 60.
     app.clock.advance(11 * 60);
-    assert_error(app.refresh(&client, &token, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &client, &token).await;
 
     // Idle: a token unused past idle_ttl fails.
     let body: Value = app.login(&client, "alice@example.com", PASSWORD, &[]).await.json().await.unwrap();
     app.clock.advance(31 * 60);
-    assert_error(
-        app.refresh(&client, body["refresh_token"].as_str().unwrap(), &[]).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
+    refused(&app, &client, body["refresh_token"].as_str().unwrap()).await;
 }
 
 async fn reuse_is_detected_across_a_restart(backend: Backend) {
@@ -149,8 +149,8 @@ async fn reuse_is_detected_across_a_restart(backend: Backend) {
     let key = app.master_key.clone();
     let db = app.stop().await;
     let app = spawn_app_on(db, &key, &[]).await;
-    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
-    assert_error(app.refresh(&client, &t2, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &client, &t1).await;
+    refused(&app, &client, &t2).await;
 }
 
 async fn simultaneous_refreshes_of_one_token_have_one_winner(backend: Backend) {
@@ -264,7 +264,7 @@ async fn revocation_and_introspection(backend: Backend) {
         .status(),
         200
     );
-    assert_error(app.refresh(&client, &token, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &client, &token).await;
     let after: Value =
         app.client_post(&client, "/oauth2/introspect", &[("token", &access)]).await.json().await.unwrap();
     assert_eq!(after, json!({"active": false}));
@@ -277,20 +277,15 @@ async fn revocation_and_introspection(backend: Backend) {
             .status(),
         200
     );
-    assert_error(
-        app.refresh(&client, body["refresh_token"].as_str().unwrap(), &[]).await,
-        400,
-        "invalid_grant",
-    )
-    .await;
+    refused(&app, &client, body["refresh_token"].as_str().unwrap()).await;
 }
 
 async fn another_clients_refresh_token_is_refused_and_revoked(backend: Backend) {
     let app = spawn_app(backend).await;
     let (client, token, _) = logged_in(&app, "read").await;
     let thief = app.register_app_client("read");
-    assert_error(app.refresh(&thief, &token, &[]).await, 400, "invalid_grant").await;
-    assert_error(app.refresh(&client, &token, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &thief, &token).await;
+    refused(&app, &client, &token).await;
 }
 
 async fn refresh_may_narrow_but_not_widen_the_scope(backend: Backend) {
@@ -351,7 +346,7 @@ async fn the_revocation_feed_lists_revoked_families_and_subjects(backend: Backen
 
     // Reuse detection revokes the family: the feed lists it.
     let t2 = refreshed(&app, &client, &t1).await["refresh_token"].as_str().unwrap().to_owned();
-    assert_error(app.refresh(&client, &t1, &[]).await, 400, "invalid_grant").await;
+    refused(&app, &client, &t1).await;
     app.clock.advance(1);
     let payload = verified_feed(&app, &feed(&app).await.text().await.unwrap()).await;
     assert_eq!(payload["sids"], json!([sid]));
