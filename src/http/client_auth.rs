@@ -17,25 +17,15 @@ use crate::store::clients::ClientRow;
 /// Longest client id or secret looked at; anything longer cannot be ours.
 const MAX_CREDENTIAL_LEN: usize = 256;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    Basic,
-    Post,
-}
-
 /// What the client presented. The secret is wiped when dropped and never printed.
 pub struct PresentedCredentials {
     pub client_id: String,
     pub secret: Zeroizing<String>,
-    pub method: AuthMethod,
 }
 
 impl std::fmt::Debug for PresentedCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PresentedCredentials")
-            .field("client_id", &self.client_id)
-            .field("method", &self.method)
-            .finish_non_exhaustive()
+        f.debug_struct("PresentedCredentials").field("client_id", &self.client_id).finish_non_exhaustive()
     }
 }
 
@@ -56,22 +46,18 @@ pub fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Prese
         (Some(basic), _, None) => Ok(basic),
         (None, Some(id), Some(secret)) => {
             if id.len() > MAX_CREDENTIAL_LEN || secret.len() > MAX_CREDENTIAL_LEN {
-                return Err(ApiError::invalid_client(false));
+                return Err(ApiError::invalid_client());
             }
-            Ok(PresentedCredentials {
-                client_id: id.to_owned(),
-                secret: Zeroizing::new(secret.to_owned()),
-                method: AuthMethod::Post,
-            })
+            Ok(PresentedCredentials { client_id: id.to_owned(), secret: Zeroizing::new(secret.to_owned()) })
         }
-        (None, _, _) => Err(ApiError::invalid_client(false)),
+        (None, _, _) => Err(ApiError::invalid_client()),
     }
 }
 
 /// `Basic base64(urlencode(id) ":" urlencode(secret))`. Any other scheme, or a malformed
 /// value, fails authentication with a Basic challenge.
 fn parse_basic(value: &[u8]) -> Result<PresentedCredentials, ApiError> {
-    let fail = || ApiError::invalid_client(true);
+    let fail = ApiError::invalid_client;
     let value = std::str::from_utf8(value).map_err(|_| fail())?;
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(fail)?;
     if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 4 * MAX_CREDENTIAL_LEN {
@@ -89,7 +75,7 @@ fn parse_basic(value: &[u8]) -> Result<PresentedCredentials, ApiError> {
     {
         return Err(fail());
     }
-    Ok(PresentedCredentials { client_id: id, secret, method: AuthMethod::Basic })
+    Ok(PresentedCredentials { client_id: id, secret })
 }
 
 /// `application/x-www-form-urlencoded` decoding of one component.
@@ -161,6 +147,6 @@ pub async fn authenticate_client(
     let matches = secret_matches(&presented.secret, stored_hash);
     match row {
         Some(row) if matches && !row.disabled => Ok(row.to_client()),
-        _ => Err(ApiError::invalid_client(presented.method == AuthMethod::Basic)),
+        _ => Err(ApiError::invalid_client()),
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 
-/// Error codes of RFC 6749 §5.2.
+/// Error codes of RFC 6749 §5.2, and RFC 7009 §2.2.1's `unsupported_token_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthCode {
     InvalidRequest,
@@ -23,6 +23,7 @@ pub enum OAuthCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    UnsupportedTokenType,
 }
 
 impl OAuthCode {
@@ -34,6 +35,7 @@ impl OAuthCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::UnsupportedTokenType => "unsupported_token_type",
         }
     }
 }
@@ -46,12 +48,9 @@ pub enum BearerError {
 
 #[derive(Debug)]
 pub enum ApiError {
-    OAuth {
-        code: OAuthCode,
-        description: Cow<'static, str>,
-        /// The client tried HTTP Basic: answer 401 with a Basic challenge (RFC 6749 §5.2).
-        basic_challenge: bool,
-    },
+    /// `invalid_client` answers 401 with a Basic challenge (RFC 6749 §5.2, RFC 9110 §15.5.2:
+    /// a 401 always names a scheme), whichever way the client tried to authenticate.
+    OAuth { code: OAuthCode, description: Cow<'static, str> },
     /// RFC 6750: a protected endpoint without a valid bearer token (401), or with one that
     /// lacks `scope` (403). `error` is `None` when no token was sent (RFC 6750 §3.1).
     Bearer { error: Option<BearerError>, scope: Option<&'static str> },
@@ -67,19 +66,15 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn oauth(code: OAuthCode, description: impl Into<Cow<'static, str>>) -> Self {
-        Self::OAuth { code, description: description.into(), basic_challenge: false }
+        Self::OAuth { code, description: description.into() }
     }
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::oauth(OAuthCode::InvalidRequest, description)
     }
 
-    pub fn invalid_client(basic_challenge: bool) -> Self {
-        Self::OAuth {
-            code: OAuthCode::InvalidClient,
-            description: Cow::Borrowed("client authentication failed"),
-            basic_challenge,
-        }
+    pub fn invalid_client() -> Self {
+        Self::oauth(OAuthCode::InvalidClient, "client authentication failed")
     }
 
     /// Logs `cause` and answers an opaque 500.
@@ -188,7 +183,7 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self {
-            Self::OAuth { basic_challenge: true, .. } => {
+            Self::OAuth { code: OAuthCode::InvalidClient, .. } => {
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"jwtd\""),

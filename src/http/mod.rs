@@ -21,20 +21,31 @@ use actix_web::{ResponseError, web};
 
 use error::ApiError;
 
-/// Each path is a resource, so a wrong method answers 405 with `Allow` rather than 404.
+/// Each path is a resource, so a wrong method answers 405 with `Allow` rather than 404. The
+/// public documents and probes answer HEAD as GET without the body (RFC 9110 §9.3.2: uptime
+/// checks and cache validators use it); actix leaves the body out of a HEAD response.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/.well-known/openid-configuration").get(discovery::metadata))
-        .service(web::resource("/.well-known/oauth-authorization-server").get(discovery::metadata))
-        .service(web::resource("/.well-known/jwks.json").get(discovery::jwks))
+    cfg.service(get_and_head("/.well-known/openid-configuration", discovery::metadata))
+        .service(get_and_head("/.well-known/oauth-authorization-server", discovery::metadata))
+        .service(get_and_head("/.well-known/jwks.json", discovery::jwks))
         .service(web::resource("/oauth2/token").post(token::token))
         .service(web::resource("/oauth2/revoke").post(revocation::revoke))
         .service(web::resource("/oauth2/introspect").post(revocation::introspect))
-        .service(web::resource("/revocations").get(feed::revocations))
+        .service(get_and_head("/revocations", feed::revocations))
         .service(web::resource("/userinfo").get(userinfo::userinfo).post(userinfo::userinfo))
-        .service(web::resource("/healthz").get(health::healthz))
-        .service(web::resource("/readyz").get(health::readyz))
+        .service(get_and_head("/healthz", health::healthz))
+        .service(get_and_head("/readyz", health::readyz))
         .service(web::resource("/metrics").get(metrics::metrics))
         .configure(admin::routes);
+}
+
+fn get_and_head<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path).route(web::get().to(handler.clone())).route(web::head().to(handler))
 }
 
 /// Turns every error response that is not JSON yet (actix's own 404, 405, 413 and extractor

@@ -1,8 +1,9 @@
 //! Request parameters of the OAuth endpoints: form-encoded per RFC 6749, JSON accepted too.
 //!
 //! RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once", and
-//! parameters sent without a value are treated as omitted. jwtd refuses both outright with
-//! `invalid_request`, so no two components can read a different value of one parameter.
+//! "parameters sent without a value MUST be treated as if they were omitted from the request".
+//! jwtd refuses a repeated parameter with `invalid_request` (an empty one counts too), so no two
+//! components can read a different value of one parameter, and then drops the empty ones.
 
 use std::fmt;
 
@@ -31,15 +32,15 @@ impl Params {
         if pairs.len() > MAX_PARAMS {
             return Err(ApiError::invalid_request("too many parameters"));
         }
-        for (i, (name, value)) in pairs.iter().enumerate() {
-            if name.is_empty() || value.is_empty() {
-                return Err(ApiError::invalid_request(format!("parameter {} has no value", printable(name))));
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if name.is_empty() {
+                return Err(ApiError::invalid_request("a parameter has no name"));
             }
             if pairs.iter().skip(i + 1).any(|(other, _)| other == name) {
                 return Err(ApiError::invalid_request(format!("parameter {} is repeated", printable(name))));
             }
         }
-        Ok(Self(pairs))
+        Ok(Self(pairs.into_iter().filter(|(_, value)| !value.is_empty()).collect()))
     }
 
     /// Parses the body by its content type.

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 
 use super::client_auth::authenticate_client;
-use super::error::ApiError;
+use super::error::{ApiError, OAuthCode};
 use super::grants::RequestOrigin;
 use super::params::Params;
 use crate::accounts::clients::Client;
@@ -25,19 +25,15 @@ enum Presented {
     Unknown,
 }
 
-fn classify(state: &AppState, token: &str) -> Presented {
+/// `leeway_secs`: how long past `exp` an access token still counts as one (revocation allows
+/// the resource servers' leeway, as they may still accept it; introspection none, as jwtd's own
+/// clock says whether it is active, RFC 7662 §4).
+fn classify(state: &AppState, token: &str, leeway_secs: i64) -> Presented {
     if let Some(refresh) = RefreshToken::parse(token) {
         return Presented::Refresh(refresh);
     }
     let ring = state.keys.current();
-    match verify_own_access_token(
-        &ring,
-        &state.issuer.issuer,
-        None,
-        token,
-        state.clock.now(),
-        state.leeway_secs,
-    ) {
+    match verify_own_access_token(&ring, &state.issuer.issuer, None, token, state.clock.now(), leeway_secs) {
         Ok(claims) => Presented::Access(claims),
         Err(_) => Presented::Unknown,
     }
@@ -55,16 +51,27 @@ async fn client_and_token(
 }
 
 /// Revokes the family the token belongs to, if it was issued to this client. Answers 200 for
-/// unknown tokens and other clients' tokens alike (RFC 7009 §2.2), 503 if storage fails.
+/// unknown tokens and other clients' tokens alike (RFC 7009 §2.2), 503 if storage fails. A
+/// client's own `client_credentials` access token belongs to no family and cannot be revoked
+/// (it lives out its short lifetime): 400 `unsupported_token_type` (§2.2.1), not a 200 that
+/// would claim it was.
 pub async fn revoke(
     req: HttpRequest,
     body: Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token) = client_and_token(&req, &body, &state).await?;
-    let family_hint = match classify(&state, &token) {
+    let family_hint = match classify(&state, &token, state.leeway_secs) {
         Presented::Refresh(refresh) => Some(FamilyRef::Token(refresh.hash())),
-        Presented::Access(claims) if claims.client_id == client.id => claims.sid.map(FamilyRef::Id),
+        Presented::Access(claims) if claims.client_id == client.id => match claims.sid {
+            Some(sid) => Some(FamilyRef::Id(sid)),
+            None => {
+                return Err(ApiError::oauth(
+                    OAuthCode::UnsupportedTokenType,
+                    "access tokens of the client_credentials grant cannot be revoked; they expire",
+                ));
+            }
+        },
         _ => None,
     };
     if let Some(family) = family_hint {
@@ -128,7 +135,7 @@ pub async fn introspect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token) = client_and_token(&req, &body, &state).await?;
-    let answer = match classify(&state, &token) {
+    let answer = match classify(&state, &token, 0) {
         Presented::Refresh(refresh) => introspect_refresh(&state, &client, refresh).await?,
         Presented::Access(claims) => introspect_access(&state, claims).await?,
         Presented::Unknown => None,

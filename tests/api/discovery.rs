@@ -72,6 +72,15 @@ async fn jwks_is_cacheable_and_public_only(backend: Backend) {
     }
     let stale = app.http.get(&url).header("if-none-match", "\"stale\"").send().await.unwrap();
     assert_eq!(stale.status(), 200);
+
+    // HEAD: the same headers, no body (RFC 9110 §9.3.2), and the same revalidation.
+    let head = app.http.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["etag"], etag.as_str());
+    assert_eq!(head.headers()["cache-control"], "public, max-age=300");
+    assert!(head.bytes().await.unwrap().is_empty());
+    let head = app.http.head(&url).header("if-none-match", etag.as_str()).send().await.unwrap();
+    assert_eq!(head.status(), 304);
 }
 
 fn base64_decoded_len(text: &str) -> usize {
@@ -85,4 +94,9 @@ async fn health_and_readiness(backend: Backend) {
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+    for path in ["/healthz", "/readyz", "/.well-known/openid-configuration", "/revocations"] {
+        let head = app.http.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), 200, "{path}");
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
 }

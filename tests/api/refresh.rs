@@ -20,6 +20,7 @@ on_both_backends!(
     simultaneous_refreshes_of_one_token_have_one_winner,
     browser_clients_get_the_refresh_token_in_a_cookie,
     revocation_and_introspection,
+    client_credentials_tokens_expire_rather_than_revoke,
     another_clients_refresh_token_is_refused_and_revoked,
     refresh_may_narrow_but_not_widen_the_scope,
     binding_audits_or_enforces_the_user_agent,
@@ -278,6 +279,34 @@ async fn revocation_and_introspection(backend: Backend) {
         200
     );
     refused(&app, &client, body["refresh_token"].as_str().unwrap()).await;
+}
+
+/// A `client_credentials` access token belongs to no family: its client cannot revoke it (RFC
+/// 7009 §2.2.1 says so rather than a 200 that would claim it was), and introspection calls it
+/// inactive the moment it expires, without the resource servers' clock leeway (RFC 7662 §4).
+async fn client_credentials_tokens_expire_rather_than_revoke(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let service = app.register_client("read", &[], &["client_credentials"]);
+    let other = app.register_client("read", &[], &["client_credentials"]);
+    let token = app.token_of(&service).await;
+
+    let revoked = app.client_post(&service, "/oauth2/revoke", &[("token", &token)]).await;
+    assert_error(revoked, 400, "unsupported_token_type").await;
+    // Another client's token is none of its business: 200, as for any token it does not own.
+    assert_eq!(app.client_post(&other, "/oauth2/revoke", &[("token", &token)]).await.status(), 200);
+    let active: Value =
+        app.client_post(&service, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
+    assert_eq!(active["active"], true);
+    let expires_at = active["exp"].as_i64().unwrap();
+
+    app.clock.advance(expires_at - 1 - app.clock.now());
+    let last_second: Value =
+        app.client_post(&service, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
+    assert_eq!(last_second["active"], true);
+    app.clock.advance(1);
+    let expired: Value =
+        app.client_post(&service, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
+    assert_eq!(expired, json!({"active": false}));
 }
 
 async fn another_clients_refresh_token_is_refused_and_revoked(backend: Backend) {

@@ -85,6 +85,15 @@ async fn scope_may_only_narrow(backend: Backend) {
     assert_error(app.client_token(&client, &[("scope", "read admin")]).await, 400, "invalid_scope").await;
     assert_error(app.client_token(&client, &[("scope", "re\"ad")]).await, 400, "invalid_scope").await;
     assert_error(app.client_token(&client, &[("scope", "   ")]).await, 400, "invalid_request").await;
+
+    // A parameter sent without a value is treated as omitted (RFC 6749 §3.1): the whole scope.
+    let body: Value = app.client_token(&client, &[("scope", "")]).await.json().await.unwrap();
+    assert_eq!(body["scope"], "read write");
+    let json_body = json!({"grant_type": "client_credentials", "client_id": client.id,
+        "client_secret": client.secret, "scope": ""});
+    let body: Value =
+        app.http.post(app.url("/oauth2/token")).json(&json_body).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["scope"], "read write");
 }
 
 async fn client_authentication_failures(backend: Backend) {
@@ -105,15 +114,16 @@ async fn client_authentication_failures(backend: Backend) {
     let (headers, _) = assert_error(response, 401, "invalid_client").await;
     assert_eq!(headers["www-authenticate"], "Basic realm=\"jwtd\"");
 
-    // Unknown client over client_secret_post: 401, same body, no challenge.
+    // Unknown client over client_secret_post, and no authentication at all: 401, same body, and
+    // the challenge every 401 carries (RFC 9110 §15.5.2).
     let form =
         [("grant_type", "client_credentials"), ("client_id", "nobody"), ("client_secret", &client.secret)];
     let unknown = app.post_form("/oauth2/token", &form).await;
     let (headers, _) = assert_error(unknown, 401, "invalid_client").await;
-    assert!(headers.get("www-authenticate").is_none());
-
-    // No authentication at all.
-    assert_error(app.post_form("/oauth2/token", &grant).await, 401, "invalid_client").await;
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"jwtd\"");
+    let (headers, _) =
+        assert_error(app.post_form("/oauth2/token", &grant).await, 401, "invalid_client").await;
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"jwtd\"");
 
     // Two methods at once.
     let both = app
@@ -149,7 +159,7 @@ async fn malformed_requests_are_invalid_request(backend: Backend) {
         "grant_type=client_credentials&grant_type=client_credentials",
         "grant_type=client_credentials&scope=read&scope=read",
         "grant_type=",
-        "grant_type=client_credentials&scope=",
+        "grant_type=client_credentials&scope=&scope=read",
         "grant_type=client_credentials&=x",
     ] {
         assert_error(send_raw(form, body.to_owned()).await, 400, "invalid_request").await;
