@@ -185,6 +185,14 @@ pub fn rotate(
         }
         if !won {
             if let Some(replayed) = grace_replay(conn, master, presented, (&token, &family, &user), now, policy)? {
+                // A retry gets what the first request would have got, under the same checks: it
+                // may not widen the scope, nor come from elsewhere when binding is enforced.
+                if exceeds_family_scope(requested, &family) {
+                    return Err(FamilyError::ScopeExceeded);
+                }
+                if let Some(refused) = check_binding(conn, &family, origin, now, policy)? {
+                    return Ok(refused);
+                }
                 return Ok(replayed);
             }
             let detail = json!({
@@ -200,20 +208,11 @@ pub fn rotate(
         if now >= family.expires_at || now >= token.expires_at {
             return Ok(Outcome::Refused(Refusal::Expired));
         }
-        if requested.is_some_and(|r| !r.is_subset(&Scope::parse(&family.scope).unwrap_or_default())) {
+        if exceeds_family_scope(requested, &family) {
             return Err(FamilyError::ScopeExceeded);
         }
-        if policy.binding != BindingPolicy::Off && !same_origin(&family, origin, policy.binding_ip) {
-            let detail = json!({
-                "user_id": family.user_id,
-                "created": { "ip": family.created_ip, "user_agent": family.created_user_agent },
-                "now": { "ip": origin.ip, "user_agent": origin.user_agent },
-            });
-            if policy.binding == BindingPolicy::Enforce {
-                revoke(conn, &family, now, "binding", detail, origin)?;
-                return Ok(Outcome::Refused(Refusal::Elsewhere { family_id: family.id }));
-            }
-            record(conn, now, "refresh.binding_mismatch", &family.id, detail, origin)?;
+        if let Some(refused) = check_binding(conn, &family, origin, now, policy)? {
+            return Ok(refused);
         }
         let successor = presented.successor(master);
         let token_expires_at = now.saturating_add(policy.idle_ttl).min(family.expires_at);
@@ -231,6 +230,35 @@ pub fn rotate(
         )?;
         Ok(Outcome::Rotated { family, user: Box::new(user), token: successor, token_expires_at })
     })
+}
+
+fn exceeds_family_scope(requested: Option<&Scope>, family: &FamilyRow) -> bool {
+    requested.is_some_and(|r| !r.is_subset(&Scope::parse(&family.scope).unwrap_or_default()))
+}
+
+/// A request from elsewhere than the family's login: with `binding = enforce` the family is
+/// revoked and the request refused; with `audit` it is recorded and goes on.
+fn check_binding(
+    conn: &mut DbConnection,
+    family: &FamilyRow,
+    origin: Origin<'_>,
+    now: i64,
+    policy: &FamilyPolicy,
+) -> Result<Option<Outcome>, diesel::result::Error> {
+    if policy.binding == BindingPolicy::Off || same_origin(family, origin, policy.binding_ip) {
+        return Ok(None);
+    }
+    let detail = json!({
+        "user_id": family.user_id,
+        "created": { "ip": family.created_ip, "user_agent": family.created_user_agent },
+        "now": { "ip": origin.ip, "user_agent": origin.user_agent },
+    });
+    if policy.binding == BindingPolicy::Enforce {
+        revoke(conn, family, now, "binding", detail, origin)?;
+        return Ok(Some(Outcome::Refused(Refusal::Elsewhere { family_id: family.id.clone() })));
+    }
+    record(conn, now, "refresh.binding_mismatch", &family.id, detail, origin)?;
+    Ok(None)
 }
 
 /// Within the grace window, a replay of the token whose successor is the family's unused head

@@ -15,6 +15,7 @@ use crate::on_both_backends;
 on_both_backends!(
     every_refresh_rotates_and_a_replay_revokes_the_family,
     a_replay_within_the_grace_window_gets_the_same_successor,
+    a_grace_replay_gets_no_more_than_the_first_request,
     rotation_never_extends_the_family_lifetime,
     reuse_is_detected_across_a_restart,
     simultaneous_refreshes_of_one_token_have_one_winner,
@@ -122,6 +123,43 @@ async fn a_replay_within_the_grace_window_gets_the_same_successor(backend: Backe
     app.clock.advance(11);
     refused(&app, &client, &u1).await;
     refused(&app, &client, &u2).await;
+}
+
+/// A retry within the grace window passes the checks the first request passed: it cannot widen
+/// the scope (a user refreshing with `scope=jwtd:admin` got it), nor, with binding enforced, come
+/// from another User-Agent.
+async fn a_grace_replay_gets_no_more_than_the_first_request(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let grace = ("JWTD__REFRESH__REUSE_GRACE", "10s");
+    let app = spawn_app_on(db, &new_master_key(), &[grace, ("JWTD__REFRESH__BINDING", "enforce")]).await;
+    let client = app.register_app_client("read write");
+    app.create_user("alice@example.com", PASSWORD, json!({}));
+    let body: Value =
+        app.login(&client, "alice@example.com", PASSWORD, &[("scope", "read")]).await.json().await.unwrap();
+    let t1 = body["refresh_token"].as_str().unwrap().to_owned();
+    let t2 = refreshed(&app, &client, &t1).await["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(5);
+    for wider in ["jwtd:admin", "read write"] {
+        assert_error(app.refresh(&client, &t1, &[("scope", wider)]).await, 400, "invalid_scope").await;
+    }
+    // The refused retries changed nothing: a plain retry still gets t2, with the login's scope.
+    let retried = refreshed(&app, &client, &t1).await;
+    assert_eq!(retried["refresh_token"], t2.as_str());
+    assert_eq!(retried["scope"], "read");
+
+    // From another User-Agent the retry is refused and the family revoked, as a first request
+    // from there would be.
+    let elsewhere = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .header("user-agent", "curl/8.0 (the thief)")
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", t1.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_error(elsewhere, 400, "invalid_grant").await;
+    refused(&app, &client, &t2).await;
 }
 
 async fn rotation_never_extends_the_family_lifetime(backend: Backend) {
