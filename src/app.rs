@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 
 use crate::accounts::bootstrap;
 use crate::accounts::passwords::PasswordHasher;
-use crate::accounts::throttle::ThrottlePolicy;
+use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
 use crate::housekeeping::{self, PurgePolicy};
@@ -41,6 +41,8 @@ pub struct AppState {
     pub passwords: Arc<PasswordHasher>,
     pub families: FamilyPolicy,
     pub throttle: ThrottlePolicy,
+    /// Password attempts on one account take turns (see [`AccountGate`]).
+    pub login_gate: AccountGate,
     pub feed: http::feed::FeedCache,
     pub feed_max_age: u64,
     /// When the admin API has a listener of its own: its port. The admin API answers only there.
@@ -134,6 +136,7 @@ impl Application {
             passwords: Arc::new(passwords.counting(metrics.password_verifications.clone())),
             families: family_policy(&settings),
             throttle: ThrottlePolicy::from_settings(&settings.throttle),
+            login_gate: AccountGate::new(),
             feed: http::feed::FeedCache::default(),
             feed_max_age: settings.revocations.max_age.as_secs(),
             admin_port,

@@ -2,8 +2,15 @@
 //! `slow_after` failures in the window each attempt waits (doubling, capped), and at the limit
 //! the subject is locked out (429 with Retry-After). Counters live in the database, so they
 //! hold across instances.
+//!
+//! The counters are read before the (slow) hash and written after it, so attempts on one account
+//! take turns ([`AccountGate`]): otherwise a burst of parallel guesses would all read "allowed"
+//! before the first failure was written, and the limit would count none of them.
 
+use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
+
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::config::ThrottleSettings;
 use crate::store::DbConnection;
@@ -30,6 +37,51 @@ impl ThrottlePolicy {
             address_limit: s.address_limit,
             lockout: secs(s.lockout),
         }
+    }
+}
+
+/// Lock stripes of the gate: accounts share one only by hash collision, which merely makes two
+/// of their logins take turns.
+const GATE_STRIPES: usize = 1024;
+/// How long an attempt waits for the account's earlier attempts before it is refused (429).
+const GATE_WAIT: Duration = Duration::from_secs(10);
+
+/// Makes the password attempts on one account take turns in this instance: each reads the
+/// counters the previous one wrote. (Instances each take their own turn: N instances let at most
+/// N attempts on one account run at once.)
+pub struct AccountGate {
+    stripes: Box<[Mutex<()>]>,
+    hasher: RandomState,
+}
+
+/// The account's turn; the next attempt goes on when this is dropped.
+pub struct Turn<'a> {
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl AccountGate {
+    pub fn new() -> Self {
+        Self { stripes: (0..GATE_STRIPES).map(|_| Mutex::new(())).collect(), hasher: RandomState::new() }
+    }
+
+    /// Waits for `account`'s turn, or `None` if its earlier attempts kept it longer than
+    /// [`GATE_WAIT`].
+    pub async fn turn(&self, account: &str) -> Option<Turn<'_>> {
+        let index = usize::try_from(self.hasher.hash_one(account) % GATE_STRIPES as u64).unwrap_or(0);
+        let stripe = self.stripes.get(index)?;
+        tokio::time::timeout(GATE_WAIT, stripe.lock()).await.ok().map(|guard| Turn { _guard: guard })
+    }
+}
+
+impl Default for AccountGate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for AccountGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountGate").field("stripes", &self.stripes.len()).finish()
     }
 }
 

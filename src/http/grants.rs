@@ -88,6 +88,9 @@ pub async fn password(
     let origin = RequestOrigin::of(req);
     let email = normalize_email(username).ok();
     let subjects = Subjects::new(email.as_deref().unwrap_or(&username.to_lowercase()), origin.ip.as_deref());
+    // Held until this attempt's outcome is written, so the next attempt on the account reads it.
+    let _turn =
+        state.login_gate.turn(&subjects.account).await.ok_or(ApiError::Throttled { retry_after: 1 })?;
 
     let now = state.clock.now();
     let (pool, policy, lookup) = (state.pool.clone(), state.throttle, email.clone());

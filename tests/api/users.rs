@@ -16,6 +16,7 @@ on_both_backends!(
     a_password_login_returns_user_tokens,
     login_failures_are_indistinguishable,
     failed_logins_are_throttled_across_instances,
+    parallel_guesses_cannot_outrun_the_lockout,
     imported_bcrypt_hashes_work_and_are_upgraded,
     users_are_managed_through_the_admin_api,
     the_cli_creates_users_from_stdin,
@@ -123,6 +124,38 @@ async fn login_failures_are_indistinguishable(backend: Backend) {
         )
         .await;
     assert_error(missing, 400, "invalid_request").await;
+}
+
+/// Twenty wrong passwords for one account sent at once: the counters are read before the hash
+/// and written after it, so without taking turns all twenty read "allowed". With turns, the
+/// limit (4) holds: four are checked and refused as wrong, sixteen are locked out unchecked.
+async fn parallel_guesses_cannot_outrun_the_lockout(backend: Backend) {
+    let settings = [
+        ("JWTD__THROTTLE__SLOW_AFTER", "4"),
+        ("JWTD__THROTTLE__ACCOUNT_LIMIT", "4"),
+        ("JWTD__THROTTLE__ADDRESS_LIMIT", "1000"),
+    ];
+    let app = spawn_app_on(Arc::new(TestDb::new(backend)), &new_master_key(), &settings).await;
+    let client = app.register_app_client("read");
+    app.create_user("dave@example.com", PASSWORD, json!({}));
+    let verifications = |text: &str| sample(text, "jwtd_password_verifications_total").unwrap_or(0.0);
+    let before = verifications(&app.scrape().await);
+
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let request =
+            app.http.post(app.url("/oauth2/token")).basic_auth(&client.id, Some(&client.secret)).form(&[
+                ("grant_type", "password"),
+                ("username", "dave@example.com"),
+                ("password", &format!("wrong guess {i}")),
+            ]);
+        guesses.spawn(async move { request.send().await.unwrap().status().as_u16() });
+    }
+    let mut statuses = guesses.join_all().await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, [[400; 4].as_slice(), &[429; 16]].concat());
+    assert_eq!(verifications(&app.scrape().await), before + 4.0);
+    assert_error(app.login(&client, "dave@example.com", PASSWORD, &[]).await, 429, "too_many_attempts").await;
 }
 
 async fn failed_logins_are_throttled_across_instances(backend: Backend) {
