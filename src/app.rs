@@ -147,12 +147,20 @@ impl Application {
         });
 
         let max_body = settings.http.max_body_bytes;
+        // Reached over https (production insists): browsers must never try plain http (RFC 6797).
+        let hsts = settings.issuer.starts_with("https://");
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .wrap(http::json_errors())
                 .wrap(RequestTimer(Arc::clone(&metrics)))
+                // Outermost, so the JSON error pages get it too.
+                .wrap(actix_web::middleware::Condition::new(
+                    hsts,
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add((actix_web::http::header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")),
+                ))
                 .configure(http::routes)
         })
         .shutdown_timeout(settings.http.shutdown_timeout.as_secs());

@@ -1,8 +1,10 @@
 //! Discovery metadata, the JWKS and its caching, health and readiness.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
-use crate::helpers::{Backend, ISSUER, spawn_app};
+use crate::helpers::{Backend, ISSUER, TestDb, new_master_key, spawn_app, spawn_app_on};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -81,6 +83,21 @@ async fn jwks_is_cacheable_and_public_only(backend: Backend) {
     assert!(head.bytes().await.unwrap().is_empty());
     let head = app.http.head(&url).header("if-none-match", etag.as_str()).send().await.unwrap();
     assert_eq!(head.status(), 304);
+}
+
+/// An https issuer (as production requires) gets HSTS on every answer, errors included; plain
+/// http, where the header means nothing, does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_issuer_sends_hsts() {
+    let db = Arc::new(TestDb::new(Backend::Sqlite));
+    let app = spawn_app_on(db, &new_master_key(), &[("JWTD__ISSUER", "https://jwtd.test")]).await;
+    for path in ["/healthz", "/.well-known/jwks.json", "/no-such-page"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.headers()["strict-transport-security"], "max-age=31536000", "{path}");
+    }
+    let plain = spawn_app(Backend::Sqlite).await;
+    let response = plain.http.get(plain.url("/healthz")).send().await.unwrap();
+    assert!(response.headers().get("strict-transport-security").is_none());
 }
 
 fn base64_decoded_len(text: &str) -> usize {
