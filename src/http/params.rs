@@ -16,8 +16,15 @@ use super::error::ApiError;
 /// No OAuth request needs more; the bound keeps the duplicate check cheap.
 const MAX_PARAMS: usize = 32;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Params(Vec<(String, String)>);
+
+/// Names only: values include passwords, client secrets and refresh tokens.
+impl fmt::Debug for Params {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Params").field(&self.0.iter().map(|(name, _)| name).collect::<Vec<_>>()).finish()
+    }
+}
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -94,5 +101,24 @@ impl<'de> de::Deserialize<'de> for JsonPairs {
             }
         }
         deserializer.deserialize_map(PairsVisitor)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_names_not_values() {
+        let params = Params::from_pairs(vec![
+            ("grant_type".into(), "password".into()),
+            ("password".into(), "hunter2-secret".into()),
+            ("client_secret".into(), "jwtd_cs_secret".into()),
+        ])
+        .unwrap();
+        let shown = format!("{params:?}");
+        assert!(shown.contains("password") && shown.contains("client_secret"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("jwtd_cs_"), "{shown}");
     }
 }

@@ -8,7 +8,8 @@ use super::schema::clients;
 use crate::accounts::clients::{Client, ClientRegistration, GrantType};
 use crate::tokens::scope::Scope;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// `Debug` leaves out the secret's hash.
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = clients)]
 pub struct ClientRow {
     pub id: String,
@@ -23,7 +24,7 @@ pub struct ClientRow {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Insertable)]
 #[diesel(table_name = clients)]
 struct NewClient<'a> {
     id: &'a str,
@@ -35,6 +36,16 @@ struct NewClient<'a> {
     refresh_cookie: bool,
     created_at: i64,
     updated_at: i64,
+}
+
+impl std::fmt::Debug for ClientRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientRow {

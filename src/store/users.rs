@@ -7,7 +7,8 @@ use super::DbConnection;
 use super::schema::users;
 use crate::accounts::users::User;
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// `Debug` leaves out the password hash.
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: String,
@@ -17,6 +18,16 @@ pub struct UserRow {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl UserRow {
@@ -31,7 +42,7 @@ impl UserRow {
     }
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
     pub id: &'a str,

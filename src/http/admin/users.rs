@@ -41,13 +41,19 @@ fn create_error(e: CreateError) -> ApiError {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     email: String,
     password: String,
     #[serde(default)]
     claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for CreateUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUser").field("email", &self.email).finish_non_exhaustive()
+    }
 }
 
 pub async fn create(
@@ -74,13 +80,19 @@ pub async fn create(
     Ok(HttpResponse::Created().json(user.describe()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImportedUser {
     email: String,
     password_hash: String,
     #[serde(default)]
     claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for ImportedUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportedUser").field("email", &self.email).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,4 +278,33 @@ pub async fn revoke_sessions(
         .with_label_values(&["revoked_by_admin"])
         .inc_by(u64::try_from(revoked).unwrap_or(0));
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_leaves_out_passwords_and_hashes() {
+        let create: CreateUser =
+            serde_json::from_str(r#"{"email": "a@example.com", "password": "hunter2-secret"}"#).unwrap();
+        let imported: ImportedUser = serde_json::from_str(
+            r#"{"email": "a@example.com", "password_hash": "$2b$10$abcdefghijklmnopqrstuv"}"#,
+        )
+        .unwrap();
+        let row = crate::store::users::UserRow {
+            id: "u1".into(),
+            email: "a@example.com".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            claims: "{}".into(),
+            disabled: false,
+            created_at: 0,
+            updated_at: 0,
+        };
+        for shown in [format!("{create:?}"), format!("{imported:?}"), format!("{row:?}")] {
+            assert!(shown.contains("a@example.com"), "{shown}");
+            assert!(!shown.contains("hunter2") && !shown.contains('$'), "{shown}");
+        }
+    }
 }
