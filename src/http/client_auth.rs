@@ -120,6 +120,23 @@ impl ClientCache {
     }
 }
 
+/// The client's row, from the cache (5 s) or the database; `None` if there is no such client.
+pub async fn client_row(state: &AppState, client_id: &str) -> Result<Option<ClientRow>, ApiError> {
+    if let Some(row) = state.clients.get(client_id) {
+        return Ok(Some(row));
+    }
+    let (pool, id) = (state.pool.clone(), client_id.to_owned());
+    let row = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get().map_err(store::StoreError::from)?;
+        Ok(store::clients::find(&mut conn, &id)?)
+    })
+    .await??;
+    if let Some(row) = &row {
+        state.clients.put(row.clone());
+    }
+    Ok(row)
+}
+
 /// Authenticates the client of a token, revocation or introspection request.
 pub async fn authenticate_client(
     req: &HttpRequest,
@@ -127,22 +144,7 @@ pub async fn authenticate_client(
     params: &Params,
 ) -> Result<Client, ApiError> {
     let presented = presented_credentials(req, params)?;
-    let row = match state.clients.get(&presented.client_id) {
-        Some(row) => Some(row),
-        None => {
-            let pool = state.pool.clone();
-            let client_id = presented.client_id.clone();
-            let row = web::block(move || -> Result<_, ApiError> {
-                let mut conn = pool.get().map_err(store::StoreError::from)?;
-                Ok(store::clients::find(&mut conn, &client_id)?)
-            })
-            .await??;
-            if let Some(row) = &row {
-                state.clients.put(row.clone());
-            }
-            row
-        }
-    };
+    let row = client_row(state, &presented.client_id).await?;
     let stored_hash = row.as_ref().map_or(&DUMMY_SECRET_HASH[..], |r| r.secret_hash.as_slice());
     let matches = secret_matches(&presented.secret, stored_hash);
     match row {

@@ -10,6 +10,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     the_admin_guard_refuses_what_it_must,
+    admin_tokens_stop_with_their_client_or_login,
     rotation_bodies_are_checked,
     clients_are_managed_through_the_admin_api,
     the_bootstrap_admin_client_is_created_once,
@@ -82,9 +83,10 @@ async fn the_admin_guard_refuses_what_it_must(backend: Backend) {
         master.unseal(current.private_key_sealed.as_deref().unwrap(), current.kid.as_bytes()).unwrap();
     let key = SigningKey::from_pkcs8(current.kid.clone(), Algorithm::Rs256, &pkcs8).unwrap();
     let now = app.clock.now();
+    let operator = app.register_client("jwtd:admin", &[], &["client_credentials"]);
     let forged = |iss: &str, typ: &str| {
-        let claims = json!({"iss": iss, "sub": "x", "aud": ISSUER, "exp": now + 300, "iat": now, "nbf": now,
-                            "jti": "j", "client_id": "x", "scope": "jwtd:admin"});
+        let claims = json!({"iss": iss, "sub": operator.id, "aud": ISSUER, "exp": now + 300, "iat": now,
+                            "nbf": now, "jti": "j", "client_id": operator.id, "scope": "jwtd:admin"});
         key.sign_jwt(typ, &claims).unwrap()
     };
     assert_bearer(app.admin_get(&forged("http://evil.test", "at+jwt"), "/admin/keys").await, 401, invalid)
@@ -94,6 +96,30 @@ async fn the_admin_guard_refuses_what_it_must(backend: Backend) {
     // The control: the same forgery with the right issuer and type passes, so the two above
     // failed for the reason they name.
     assert_eq!(app.admin_get(&forged(ISSUER, "at+jwt"), "/admin/keys").await.status(), 200);
+}
+
+/// A valid `jwtd:admin` token stops working the moment its client is deleted, or, for a user's
+/// token, its login is revoked: not at its expiry (up to a day away, by configuration).
+async fn admin_tokens_stop_with_their_client_or_login(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let invalid = r#"Bearer realm="jwtd", error="invalid_token""#;
+    let operator = app.admin_token().await;
+    let doomed = app.register_client("jwtd:admin", &[], &["client_credentials"]);
+    let doomed_token = app.token_of(&doomed).await;
+    assert_eq!(app.admin_get(&doomed_token, "/admin/keys").await.status(), 200);
+    let url = app.url(&format!("/admin/clients/{}", doomed.id));
+    assert!(app.http.delete(url).bearer_auth(&operator).send().await.unwrap().status().is_success());
+    assert_bearer(app.admin_get(&doomed_token, "/admin/keys").await, 401, invalid).await;
+
+    let console = app.register_client("jwtd:admin", &[], &["password", "refresh_token"]);
+    app.create_user("root@example.com", "correct horse battery", json!({}));
+    let login: Value =
+        app.login(&console, "root@example.com", "correct horse battery", &[]).await.json().await.unwrap();
+    let user_token = login["access_token"].as_str().unwrap();
+    assert_eq!(app.admin_get(user_token, "/admin/keys").await.status(), 200);
+    let refresh_token = [("token", login["refresh_token"].as_str().unwrap())];
+    assert_eq!(app.client_post(&console, "/oauth2/revoke", &refresh_token).await.status(), 200);
+    assert_bearer(app.admin_get(user_token, "/admin/keys").await, 401, invalid).await;
 }
 
 fn base64url(bytes: &[u8]) -> String {

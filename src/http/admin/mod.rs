@@ -6,8 +6,6 @@ pub mod clients;
 pub mod keys;
 pub mod users;
 
-use std::future::{Ready, ready};
-
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -15,7 +13,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use super::error::{ApiError, BearerError};
 use crate::app::AppState;
 use crate::store::audit::{AuditEvent, record};
-use crate::store::{DbConnection, StoreError};
+use crate::store::{self, DbConnection, StoreError};
 use crate::tokens::verify::verify_own_access_token;
 
 /// The scope an access token needs for the admin API.
@@ -72,14 +70,18 @@ pub struct AdminCaller {
 
 impl FromRequest for AdminCaller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move { authenticate(&req).await })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
+/// A valid token with `jwtd:admin` is not enough: its client must still exist and be enabled
+/// (deleting a compromised admin client stops its tokens at once, not at their expiry), and a
+/// user's token must belong to a live login.
+async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
     let state = req.app_data::<web::Data<AppState>>().ok_or(ApiError::Internal)?;
     // With a listener of its own, the admin API does not exist on the public one.
     if state.admin_port.is_some_and(|port| req.app_config().local_addr().port() != port) {
@@ -114,6 +116,22 @@ fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
             error: Some(BearerError::InsufficientScope),
             scope: Some(ADMIN_SCOPE),
         });
+    }
+    let client = super::client_auth::client_row(state, &claims.client_id).await?;
+    if client.is_none_or(|row| row.disabled) {
+        log::info!("admin API: token of a deleted or disabled client refused");
+        return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
+    }
+    if let Some(sid) = claims.sid.clone() {
+        let (pool, now) = (state.pool.clone(), state.clock.now());
+        let live = web::block(move || -> Result<bool, StoreError> {
+            let family = store::refresh::find_family(&mut *pool.get()?, &sid)?;
+            Ok(family.is_some_and(|f| f.is_active(now)))
+        })
+        .await??;
+        if !live {
+            return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
+        }
     }
     let ip = state.trusted_proxies.client_ip(req).map(|ip| ip.to_string());
     Ok(AdminCaller { client_id: claims.client_id, ip })
