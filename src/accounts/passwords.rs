@@ -50,12 +50,30 @@ pub fn check_length(password: &str) -> Result<(), PasswordError> {
     Ok(())
 }
 
-/// Whether `hash` is a PHC or bcrypt string jwtd can verify.
+/// The most an imported hash may cost to check: any login for its email pays it, before any
+/// password is known. 256 MiB and 10 passes cover every published argon2id recommendation but
+/// RFC 9106's 2 GiB one; bcrypt 14 takes about a second.
+const MAX_IMPORTED_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+const MAX_IMPORTED_ARGON2_PASSES: u32 = 10;
+const MAX_IMPORTED_ARGON2_LANES: u32 = 16;
+const MAX_IMPORTED_BCRYPT_COST: u32 = 14;
+const MAX_IMPORTED_HASH_BYTES: usize = 256;
+
+/// Whether `hash` is a PHC or bcrypt string jwtd can verify, at a bounded cost.
 pub fn is_supported_hash(hash: &str) -> bool {
-    if is_bcrypt(hash) {
-        return hash.parse::<bcrypt::HashParts>().is_ok();
+    if hash.len() > MAX_IMPORTED_HASH_BYTES {
+        return false;
     }
-    PasswordHash::new(hash).is_ok_and(|h| h.algorithm.as_str() == "argon2id")
+    if is_bcrypt(hash) {
+        return hash.parse::<bcrypt::HashParts>().is_ok_and(|h| h.get_cost() <= MAX_IMPORTED_BCRYPT_COST);
+    }
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    parsed.algorithm.as_str() == "argon2id"
+        && Params::try_from(&parsed).is_ok_and(|p| {
+            p.m_cost() <= MAX_IMPORTED_ARGON2_MEMORY_KIB
+                && p.t_cost() <= MAX_IMPORTED_ARGON2_PASSES
+                && p.p_cost() <= MAX_IMPORTED_ARGON2_LANES
+        })
 }
 
 fn is_bcrypt(hash: &str) -> bool {

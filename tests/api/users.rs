@@ -218,11 +218,22 @@ async fn imported_bcrypt_hashes_work_and_are_upgraded(backend: Backend) {
         {"email": "eve@example.com", "password_hash": "plaintext-not-a-hash"},
         {"email": "dave@example.com", "password_hash": legacy},
         {"email": "bad-email", "password_hash": legacy},
+        // Hashes whose check would cost any login for that email gigabytes or hours.
+        {"email": "huge@example.com",
+         "password_hash": "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"},
+        {"email": "slow@example.com",
+         "password_hash": "$argon2id$v=19$m=19456,t=100000,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"},
+        {"email": "costly@example.com", "password_hash": bcrypt::hash("x", 4).unwrap().replacen("$04$", "$31$", 1)},
     ]});
     let report: Value =
         app.admin_post(&admin, "/admin/users/import", Some(import)).await.json().await.unwrap();
     assert_eq!(report["imported"], 1);
-    assert_eq!(report["skipped"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 6, "{report}");
+    // The configured parameters themselves are importable (jwtd's own hashes, moved between instances).
+    let hasher = jwtd::accounts::passwords::PasswordHasher::new(&app.settings().passwords).unwrap();
+    let own = json!({"users": [{"email": "own@example.com", "password_hash": hasher.hash_blocking("own pw 1").unwrap()}]});
+    let report: Value = app.admin_post(&admin, "/admin/users/import", Some(own)).await.json().await.unwrap();
+    assert_eq!(report["imported"], 1, "{report}");
 
     let stored = |app: &crate::helpers::TestApp| {
         jwtd::store::users::find_by_email(&mut app.pool().get().unwrap(), "dave@example.com")
