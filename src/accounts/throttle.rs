@@ -152,7 +152,8 @@ pub fn record_failure(
         if failures >= limit {
             rows::lock(conn, subject, now + policy.lockout)?;
             log::warn!(
-                "login throttling: {subject} locked out for {} s after {failures} failures",
+                "login throttling: {} locked out for {} s after {failures} failures",
+                loggable(subject),
                 policy.lockout
             );
         }
@@ -160,7 +161,33 @@ pub fn record_failure(
     Ok(())
 }
 
+/// A subject as the log may show it: an address, or an account that is an email. Any other
+/// username is left out: people type passwords into the username field, and a raw username
+/// could carry line breaks that forge log lines.
+fn loggable(subject: &str) -> String {
+    match subject.strip_prefix("account:") {
+        Some(name) if crate::accounts::users::normalize_email(name).is_err() => {
+            "account:(a username that is not an email)".to_owned()
+        }
+        _ => subject.chars().filter(|c| !c.is_control()).collect(),
+    }
+}
+
 /// A successful login clears the account's counter (the address keeps its own).
 pub fn record_success(conn: &mut DbConnection, subjects: &Subjects) -> diesel::QueryResult<()> {
     rows::clear(conn, &subjects.account).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_show_emails_and_addresses_but_no_other_usernames() {
+        assert_eq!(loggable("account:alice@example.com"), "account:alice@example.com");
+        assert_eq!(loggable("address:203.0.113.9"), "address:203.0.113.9");
+        for typed in ["account:hunter2-my-password", "account:x\nforged line", "account:"] {
+            assert_eq!(loggable(typed), "account:(a username that is not an email)", "{typed}");
+        }
+    }
 }
