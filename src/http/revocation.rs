@@ -178,17 +178,22 @@ async fn introspect_refresh(
     }))
 }
 
+/// Whether the login (refresh family) a user's access token names is still live: neither
+/// revoked nor past its absolute lifetime.
+pub async fn login_is_live(state: &AppState, sid: &str) -> Result<bool, ApiError> {
+    let (pool, now, sid) = (state.pool.clone(), state.clock.now(), sid.to_owned());
+    Ok(web::block(move || -> Result<bool, StoreError> {
+        let family = store::refresh::find_family(&mut *pool.get()?, &sid)?;
+        Ok(family.is_some_and(|f| f.is_active(now)))
+    })
+    .await??)
+}
+
 async fn introspect_access(state: &AppState, claims: AccessClaims) -> Result<Option<Value>, ApiError> {
-    if let Some(sid) = claims.sid.clone() {
-        let (pool, now) = (state.pool.clone(), state.clock.now());
-        let active = web::block(move || -> Result<bool, StoreError> {
-            let family = store::refresh::find_family(&mut *pool.get()?, &sid)?;
-            Ok(family.is_some_and(|f| f.revoked_at.is_none() && now < f.expires_at))
-        })
-        .await??;
-        if !active {
-            return Ok(None);
-        }
+    if let Some(sid) = &claims.sid
+        && !login_is_live(state, sid).await?
+    {
+        return Ok(None);
     }
     let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::internal(&e))?;
     if let Some(fields) = answer.as_object_mut() {

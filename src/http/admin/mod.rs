@@ -13,7 +13,7 @@ use actix_web::{FromRequest, HttpRequest, web};
 use super::error::{ApiError, BearerError};
 use crate::app::AppState;
 use crate::store::audit::{AuditEvent, record};
-use crate::store::{self, DbConnection, StoreError};
+use crate::store::{DbConnection, StoreError};
 use crate::tokens::verify::verify_own_access_token;
 
 /// The scope an access token needs for the admin API.
@@ -122,16 +122,10 @@ async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
         log::info!("admin API: token of a deleted or disabled client refused");
         return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
     }
-    if let Some(sid) = claims.sid.clone() {
-        let (pool, now) = (state.pool.clone(), state.clock.now());
-        let live = web::block(move || -> Result<bool, StoreError> {
-            let family = store::refresh::find_family(&mut *pool.get()?, &sid)?;
-            Ok(family.is_some_and(|f| f.is_active(now)))
-        })
-        .await??;
-        if !live {
-            return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
-        }
+    if let Some(sid) = &claims.sid
+        && !super::revocation::login_is_live(state, sid).await?
+    {
+        return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
     }
     let ip = state.trusted_proxies.client_ip(req).map(|ip| ip.to_string());
     Ok(AdminCaller { client_id: claims.client_id, ip })
