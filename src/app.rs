@@ -279,6 +279,7 @@ pub fn open_pool(settings: &Settings) -> Result<Pool, StoreError> {
         &PoolOptions {
             max_size: settings.database.pool_size,
             checkout_timeout: settings.database.checkout_timeout,
+            alive_bypass: store::ALIVE_BYPASS,
         },
     )
 }

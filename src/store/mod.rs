@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod clients;
 pub mod keys;
+mod pool;
 pub mod refresh;
 pub mod revocations;
 pub mod schema;
@@ -16,7 +17,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::r2d2;
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -70,6 +71,7 @@ pub enum DbConnection {
 
 pub type Pool = r2d2::Pool<DbManager>;
 pub type PooledConnection = r2d2::PooledConnection<DbManager>;
+pub use pool::{ALIVE_BYPASS, DbManager, PoolConnection};
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,39 +98,6 @@ impl DatabaseLocation {
     }
 }
 
-/// Opens connections to exactly the backend the URL names. The derived `establish` would try
-/// every backend in turn, and SQLite accepts any string as a file name.
-#[derive(Debug)]
-pub struct DbManager {
-    location: DatabaseLocation,
-}
-
-impl ManageConnection for DbManager {
-    type Connection = DbConnection;
-    type Error = r2d2::Error;
-
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        match &self.location {
-            DatabaseLocation::Postgres(url) => {
-                PgConnection::establish(url).map(DbConnection::Postgres).map_err(r2d2::Error::ConnectionError)
-            }
-            DatabaseLocation::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(path).map_err(r2d2::Error::ConnectionError)?;
-                conn.batch_execute(SQLITE_PRAGMAS).map_err(r2d2::Error::QueryError)?;
-                Ok(DbConnection::Sqlite(conn))
-            }
-        }
-    }
-
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
-        conn.is_broken()
-    }
-}
-
 /// Why storage failed. Callers answer 503 for every variant; the cause goes to the log only.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -143,11 +112,14 @@ pub enum StoreError {
 }
 
 /// Pool settings that matter for failure behaviour: a request waits `checkout_timeout` for a
-/// connection (about a second, not r2d2's 30 s default) and then answers 503.
+/// connection (about a second, not r2d2's 30 s default) and then answers 503; a connection whose
+/// last statement succeeded less than `alive_bypass` ago is handed out without a ping
+/// ([`ALIVE_BYPASS`] in the server; see `pool.rs`).
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     pub max_size: u32,
     pub checkout_timeout: Duration,
+    pub alive_bypass: Duration,
 }
 
 /// Opens the pool and runs pending migrations. SQLite's parent folder is created if missing.
@@ -160,7 +132,7 @@ pub fn open(url: &str, options: &PoolOptions) -> Result<Pool, StoreError> {
         .max_size(options.max_size)
         .min_idle(Some(1))
         .connection_timeout(options.checkout_timeout)
-        .build(DbManager { location })?;
+        .build(DbManager::new(location, options.alive_bypass))?;
     let mut conn = pool.get()?;
     migrate(&mut conn)?;
     Ok(pool)

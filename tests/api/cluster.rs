@@ -118,7 +118,7 @@ async fn three_instances_on_one_postgres() {
         jwtd::store::schema::signing_keys::published_at
             .eq(jwtd::store::schema::signing_keys::published_at - 3600),
     )
-    .execute(&mut cluster.pool().get().unwrap())
+    .execute(&mut **cluster.pool().get().unwrap())
     .unwrap();
     let mut cached: JwkSet = cluster.jwks(2).await;
     let mut cached_at = std::time::Instant::now();

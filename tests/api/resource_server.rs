@@ -59,7 +59,7 @@ async fn a_resource_server_accepts_tokens_across_rotations_and_refuses_revoked_o
     // `jwtd keys rotate` (the next key pretends to have been published an hour ago).
     diesel::update(signing_keys::table.filter(signing_keys::state.eq("next")))
         .set(signing_keys::published_at.eq(signing_keys::published_at - 3600))
-        .execute(&mut app.pool().get().unwrap())
+        .execute(&mut **app.pool().get().unwrap())
         .unwrap();
     let rotated = std::process::Command::new(env!("CARGO_BIN_EXE_jwtd"))
         .env_clear()

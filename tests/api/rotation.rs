@@ -229,7 +229,7 @@ fn backdate_next_key(app: &TestApp) {
     let pool = jwtd::app::open_pool(&app.settings()).unwrap();
     diesel::update(signing_keys::table.filter(signing_keys::state.eq("next")))
         .set(signing_keys::published_at.eq(signing_keys::published_at - 3600))
-        .execute(&mut pool.get().unwrap())
+        .execute(&mut **pool.get().unwrap())
         .unwrap();
 }
 

@@ -69,3 +69,37 @@ fn cut_off(db: &TestDb, name: &str) {
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     ));
 }
+
+/// The pool skips its checkout ping for a connection proven alive moments ago. A connection
+/// killed right after its last success therefore fails one statement, and only one: that
+/// failure takes the proof back, the next checkout pings, finds it dead and opens another.
+/// (A window of an hour here, so a slow machine cannot let the proof lapse mid-test.)
+#[test]
+fn a_dead_connection_fails_one_statement_then_the_pool_replaces_it() {
+    use diesel::connection::SimpleConnection;
+    if !crate::helpers::postgres_available() {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres);
+    let window = Duration::from_secs(3600);
+    let options = jwtd::store::PoolOptions {
+        max_size: 1,
+        checkout_timeout: Duration::from_secs(5),
+        alive_bypass: window,
+    };
+    let pool = jwtd::store::open(&db.url, &options).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.batch_execute("SELECT 1").unwrap();
+    assert!(conn.proven_within(window));
+    drop(conn);
+
+    let name = db.postgres_name().to_owned();
+    db.admin_sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    ));
+    let mut conn = pool.get().unwrap();
+    assert!(conn.batch_execute("SELECT 1").is_err(), "the killed connection was checked out unpinged");
+    drop(conn);
+    let mut conn = pool.get().unwrap();
+    conn.batch_execute("SELECT 1").expect("the pool pinged the failed connection and replaced it");
+}
