@@ -277,7 +277,8 @@ if [ "$peers" = 1 ]; then
   load jwks_oidc JWKS oidc-provider "$oidc_pid" "http://127.0.0.1:$oidc_port/jwks" -c "$conns"
 fi
 
-user_args=(--client-id "$app_id" --client-secret "$app_secret" --password "$password" --users "$users")
+# `--flag=value`: a random id or secret may begin with "-".
+user_args=(--client-id="$app_id" --client-secret="$app_secret" --password="$password" --users "$users")
 # PostgreSQL's share: the backends serving jwtd's pool, grown to this load's size by a short
 # unmeasured run first, have their CPU time counted per request.
 "$loadgen" "$pg/oauth2/token" --label pool-warm-up -d "$warmup" --warmup 0 --scenario refresh -c "$conns" "${user_args[@]}" >/dev/null
