@@ -291,6 +291,11 @@ for backend in $backends; do
   [ "$(cat "/proc/$backend/comm" 2>/dev/null)" = postgres ] && db_args+=(--db-pid "$backend")
 done
 load refresh_pg "refresh rotation ($users families)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" --scenario refresh -c "$conns" "${user_args[@]}" "${db_args[@]}"
+# What one database round trip costs jwtd (the hand-off to a blocking thread, the pool, the
+# driver), at the rate the rotations ran: /readyz is /healthz plus exactly that round trip.
+trip_rate=$(awk -v r="$(field "${result[refresh_pg]}" rps)" 'BEGIN { printf "%d", (r > 100) ? r : 100 }')
+load healthz_paced "GET /healthz at the refresh rate ($trip_rate/s)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/healthz" -c "$conns" --rate "$trip_rate"
+load readyz_paced "GET /readyz (one database round trip) at the refresh rate" "jwtd (PostgreSQL)" "$pg_pid" "$pg/readyz" -c "$conns" --rate "$trip_rate"
 
 median_of=
 [ "$rounds" -gt 1 ] && median_of=", median of $rounds windows"
@@ -424,6 +429,12 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   bound=$(awk -v n="$(nproc)" -v a="$(num cc_pg server_cpu_ms_per_req)" -v b="$(num refresh_pg db_cpu_ms_per_req)" \
     'BEGIN { if (a + b > 0 && a != "-" && b != "-") printf "%.1f", n * 1000 / (a + b); else print "-" }')
   refresh_bound="at most $(nproc) cores / (jwtd's CPU per client_credentials token + PostgreSQL's CPU per rotation) = $bound rotations/s, $(ratio "$bound" "$cc") of client_credentials"
+  # A rotation also needs one database round trip, which costs jwtd CPU of its own.
+  trip=$(awk -v r="$(num readyz_paced server_cpu_ms_per_req)" -v h="$(num healthz_paced server_cpu_ms_per_req)" \
+    'BEGIN { if (r == "-" || h == "-" || r == "" || h == "") print "-"; else printf "%.4f", (r > h) ? r - h : 0 }')
+  bound_trip=$(awk -v n="$(nproc)" -v a="$(num cc_pg server_cpu_ms_per_req)" -v b="$(num refresh_pg db_cpu_ms_per_req)" -v t="$trip" \
+    'BEGIN { if (a != "-" && b != "-" && t != "-" && a + b + t > 0) printf "%.1f", n * 1000 / (a + b + t); else print "-" }')
+  refresh_bound="$refresh_bound; with the one database round trip a rotation needs added (jwtd's CPU per /readyz minus per /healthz at the same rate: $trip ms): $bound_trip rotations/s, $(ratio "$bound_trip" "$cc") of client_credentials"
   # With PostgreSQL on a host of its own (production), only jwtd's CPU counts.
   refresh_own="$(ratio "$(num cc_pg server_cpu_ms_per_req)" "$(num refresh_pg server_cpu_ms_per_req)") (jwtd's CPU per client_credentials token / per rotation: $(num cc_pg server_cpu_ms_per_req) / $(num refresh_pg server_cpu_ms_per_req) ms)"
   target "password logins vs raw argon2id" "$(num login_pg rps) vs $argon_rate /s" "$(ratio "$(num login_pg rps)" "$argon_rate")" ">=" 0.85
