@@ -294,14 +294,14 @@ fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bit
             }
             Err(RotateError::Keys(e)) => return Err(e.into()),
         };
-    let kind = if rotation.revoked.is_some() { "key.revoked" } else { "key.rotated" };
+    let (kind, subject) = rotation.audit_kind_and_subject();
     store::audit::record(
         &mut conn,
         &store::audit::AuditEvent {
             at: now,
             kind,
             actor: Some("cli"),
-            subject: Some(&rotation.current),
+            subject: Some(subject),
             ip: None,
             detail: json!(rotation).to_string(),
         },

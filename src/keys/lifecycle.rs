@@ -103,6 +103,17 @@ pub struct Rotation {
     pub revoked: Option<String>,
 }
 
+impl Rotation {
+    /// The audit event's kind and subject: an emergency rotation is about the key it revoked
+    /// (what an investigation searches for), a scheduled one about the key now signing.
+    pub fn audit_kind_and_subject(&self) -> (&'static str, &str) {
+        match &self.revoked {
+            Some(revoked) => ("key.revoked", revoked),
+            None => ("key.rotated", &self.current),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
     #[error("the next key has not been published long enough; it may sign from {ready_at}")]

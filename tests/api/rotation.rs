@@ -196,6 +196,10 @@ async fn emergency_rotation_drops_the_key_at_once(backend: Backend) {
     // The admin token was signed by the compromised key too: it stops working.
     let listed = app.admin_get(&admin_token, "/admin/keys").await;
     assert_eq!(listed.status(), 401);
+    // The audit trail names the compromised key, so a search for it finds the revocation.
+    let events = jwtd::store::audit::recent(&mut app.pool().get().unwrap(), 10).unwrap();
+    let revoked = events.iter().find(|e| e.kind == "key.revoked").expect("a key.revoked event");
+    assert_eq!(revoked.subject.as_deref(), Some(compromised.as_str()));
 }
 
 async fn rotation_waits_for_the_next_key_to_be_known(backend: Backend) {

@@ -105,8 +105,8 @@ pub async fn rotate(
             Err(RotateError::NotReady { ready_at }) => return Ok(Err(ready_at)),
             Err(RotateError::Keys(e)) => return Err(e.into()),
         };
-        let kind = if rotation.revoked.is_some() { "key.revoked" } else { "key.rotated" };
-        caller.audit(&mut conn, now, kind, Some(&rotation.current), json!(rotation))?;
+        let (kind, subject) = rotation.audit_kind_and_subject();
+        caller.audit(&mut conn, now, kind, Some(subject), json!(rotation))?;
         Ok(Ok(rotation))
     })
     .await??;
