@@ -107,7 +107,7 @@ pub enum StoreError {
     Query(#[from] diesel::result::Error),
     #[error("database migration failed: {0}")]
     Migration(String),
-    #[error("cannot prepare the database folder {path}: {source}")]
+    #[error("cannot prepare the database file or folder {path}: {source}")]
     Folder { path: String, source: std::io::Error },
 }
 
@@ -126,7 +126,7 @@ pub struct PoolOptions {
 pub fn open(url: &str, options: &PoolOptions) -> Result<Pool, StoreError> {
     let location = DatabaseLocation::parse(url);
     if let DatabaseLocation::Sqlite(path) = &location {
-        prepare_sqlite_folder(path)?;
+        prepare_sqlite_file(path)?;
     }
     let pool = r2d2::Pool::builder()
         .max_size(options.max_size)
@@ -138,16 +138,27 @@ pub fn open(url: &str, options: &PoolOptions) -> Result<Pool, StoreError> {
     Ok(pool)
 }
 
-fn prepare_sqlite_folder(path: &str) -> Result<(), StoreError> {
+/// Creates the database's folder and, if it is new, the database file, both accessible to their
+/// owner only: they hold password hashes and sealed keys. SQLite gives its `-wal` and `-shm`
+/// files the database file's permissions.
+fn prepare_sqlite_file(path: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
     if path == ":memory:" || path.starts_with("file:") {
         return Ok(());
     }
-    match Path::new(path).parent() {
-        // The folder holds hashes and sealed keys: owner only.
-        Some(parent) if !parent.as_os_str().is_empty() => crate::keys::master::create_private_dir(parent)
-            .map_err(|source| StoreError::Folder { path: parent.display().to_string(), source }),
-        _ => Ok(()),
+    let failed = |at: &Path| {
+        let at = at.display().to_string();
+        move |source| StoreError::Folder { path: at, source }
+    };
+    let file = Path::new(path);
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::keys::master::create_private_dir(parent).map_err(failed(parent))?;
     }
+    // An existing file is left as it is: opening it is all `create` does then.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false).mode(0o600);
+    options.open(file).map_err(failed(file))?;
+    Ok(())
 }
 
 /// Runs the migrations embedded for the connection's backend.

@@ -131,7 +131,8 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
     assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
     let mode = std::fs::metadata(data.join("master.key")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert!(data.join("jwtd.db").exists());
+    let mode = std::fs::metadata(data.join("jwtd.db")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the database holds hashes and sealed keys");
     let jwks: Value =
         http.get(format!("{address}/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
