@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::keys::master::MasterKeySource;
@@ -292,6 +292,10 @@ impl Settings {
         if let Err(e) = crate::http::client_ip::TrustedProxies::parse(&self.http.trusted_proxies) {
             return Err(SettingsError::Invalid(e.to_string()));
         }
+        if self.database.url.expose_secret().is_empty() {
+            let path = self.data_dir.join("jwtd.db");
+            self.database.url = SecretString::from(format!("sqlite://{}", path.display()));
+        }
         if self.database.pool_size == 0 {
             return invalid("database.pool_size must be at least 1");
         }
@@ -352,6 +356,17 @@ mod tests {
         assert_eq!(s.issuer, "https://auth.example.com");
         assert_eq!(s.keys.rsa_bits, 2048);
         assert_eq!(s.environment, Environment::Development);
+    }
+
+    #[test]
+    fn the_embedded_database_lives_in_the_data_dir_unless_a_url_is_given() {
+        let url = |pairs: &[(&str, &str)]| {
+            Settings::load_from(&vars(pairs)).unwrap().database.url.expose_secret().to_owned()
+        };
+        assert_eq!(url(&[]), "sqlite://data/jwtd.db");
+        assert_eq!(url(&[("JWTD__DATA_DIR", "/var/lib/jwtd")]), "sqlite:///var/lib/jwtd/jwtd.db");
+        let given = "postgres://jwtd@db/jwtd";
+        assert_eq!(url(&[("JWTD__DATA_DIR", "/var/lib/jwtd"), ("JWTD__DATABASE__URL", given)]), given);
     }
 
     #[test]
