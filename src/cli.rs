@@ -210,25 +210,39 @@ fn healthcheck(addr: &str, path: &str, expect: u16) -> CliResult {
     }
 }
 
+/// Records an administrative action taken on the command line, as the admin API records its own.
+fn audit(
+    conn: &mut store::DbConnection,
+    at: i64,
+    kind: &str,
+    subject: &str,
+    detail: serde_json::Value,
+) -> diesel::QueryResult<()> {
+    let event = store::audit::AuditEvent {
+        at,
+        kind,
+        actor: Some("cli"),
+        subject: Some(subject),
+        ip: None,
+        detail: detail.to_string(),
+    };
+    store::audit::record(conn, &event)
+}
+
 fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
     let mut registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?;
     registration.refresh_cookie = args.refresh_cookie;
     let pool = app::open_pool(settings)?;
     let mut conn = pool.get()?;
-    let (client, secret) = clients::register(&mut conn, &registration, SystemClock.now())?;
+    let now = SystemClock.now();
+    let (client, secret) = clients::register(&mut conn, &registration, now)?;
+    audit(&mut conn, now, "client.created", &client.id, client.describe())?;
     if args.json {
-        let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
-        println!(
-            "{}",
-            json!({
-                "client_id": client.id,
-                "client_secret": secret.expose(),
-                "name": client.name,
-                "scope": client.scope.to_string(),
-                "audiences": client.audiences,
-                "grant_types": grants,
-            })
-        );
+        let mut shown = client.describe();
+        if let Some(fields) = shown.as_object_mut() {
+            fields.insert("client_secret".into(), secret.expose().into());
+        }
+        println!("{shown}");
     } else {
         println!("client_id:     {}", client.id);
         println!("client_secret: {}", secret.expose());
@@ -295,17 +309,7 @@ fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bit
             Err(RotateError::Keys(e)) => return Err(e.into()),
         };
     let (kind, subject) = rotation.audit_kind_and_subject();
-    store::audit::record(
-        &mut conn,
-        &store::audit::AuditEvent {
-            at: now,
-            kind,
-            actor: Some("cli"),
-            subject: Some(subject),
-            ip: None,
-            detail: json!(rotation).to_string(),
-        },
-    )?;
+    audit(&mut conn, now, kind, subject, json!(rotation))?;
     println!("{}", json!(rotation));
     if let Some(revoked) = &rotation.revoked {
         eprintln!("key {revoked} left the JWKS: tokens it signed no longer verify");
@@ -317,17 +321,7 @@ fn retire_key(settings: &Settings, kid: &str) -> CliResult {
     let (lifecycle, mut conn) = key_admin(settings)?;
     let now = SystemClock.now();
     lifecycle.retire(&mut conn, kid, now)?;
-    store::audit::record(
-        &mut conn,
-        &store::audit::AuditEvent {
-            at: now,
-            kind: "key.retired",
-            actor: Some("cli"),
-            subject: Some(kid),
-            ip: None,
-            detail: "{}".to_owned(),
-        },
-    )?;
+    audit(&mut conn, now, "key.retired", kid, json!({}))?;
     println!("{kid} retired");
     Ok(())
 }
@@ -348,7 +342,10 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
     passwords::check_length(password)?;
     let hash = PasswordHasher::new(&settings.passwords)?.hash_blocking(password)?;
     let pool = app::open_pool(settings)?;
-    let user = users::create(&mut *pool.get()?, &email, &hash, &claims, SystemClock.now())?;
+    let mut conn = pool.get()?;
+    let now = SystemClock.now();
+    let user = users::create(&mut conn, &email, &hash, &claims, now)?;
+    audit(&mut conn, now, "user.created", &user.id, json!({ "email": user.email }))?;
     if as_json {
         println!("{}", user.describe());
     } else {

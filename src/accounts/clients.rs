@@ -169,6 +169,21 @@ impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
+
+    /// The client as the admin API and the CLI show it (never with a secret).
+    pub fn describe(&self) -> serde_json::Value {
+        let grants: Vec<&str> = self.grant_types.iter().map(|g| g.as_str()).collect();
+        serde_json::json!({
+            "client_id": self.id,
+            "name": self.name,
+            "scope": self.scope.to_string(),
+            "audiences": self.audiences,
+            "grant_types": grants,
+            "refresh_cookie": self.refresh_cookie,
+            "disabled": self.disabled,
+            "created_at": self.created_at,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

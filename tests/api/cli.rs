@@ -4,6 +4,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::helpers::{
@@ -63,11 +64,35 @@ async fn a_client_created_with_the_cli_gets_a_verifiable_token(backend: Backend)
     assert_eq!(listed[0]["client_id"], client.id.as_str());
     assert!(!listed.to_string().contains(&client.secret), "the secret is never shown again");
 
+    let mut creating = jwtd(&env)
+        .args(["users", "create", "--email", "ada@example.com", "--password-stdin", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    creating.stdin.take().unwrap().write_all(b"correct horse battery staple\n").await.unwrap();
+    let output = creating.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let user: Value = serde_json::from_slice(&output.stdout).unwrap();
+
     let app = spawn_app_on(db, &master_key, &[]).await;
     let token = token_for(&app, &client).await;
     let claims = verify_offline(&token, &app.jwks().await, "https://api").unwrap();
     assert_eq!(claims.client_id, client.id);
     assert_eq!(claims.scope, "read write");
+
+    // What the CLI did is in the audit log, as the admin API's actions are; never the secret.
+    let events = jwtd::store::audit::recent(&mut app.pool().get().unwrap(), 10).unwrap();
+    for (kind, subject) in
+        [("client.created", client.id.as_str()), ("user.created", user["id"].as_str().unwrap())]
+    {
+        let event = events
+            .iter()
+            .find(|e| e.kind == kind && e.subject.as_deref() == Some(subject))
+            .unwrap_or_else(|| panic!("no {kind} event for {subject}: {events:?}"));
+        assert_eq!(event.actor.as_deref(), Some("cli"));
+        assert!(!event.detail.contains(&client.secret));
+    }
 
     let keys: Value = serde_json::from_str(&run_ok(&env, &["keys", "list", "--json"]).await).unwrap();
     let mut states: Vec<&str> =

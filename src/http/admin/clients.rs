@@ -31,22 +31,8 @@ fn default_grants() -> Vec<String> {
     vec!["client_credentials".to_owned()]
 }
 
-fn describe(client: &Client) -> serde_json::Value {
-    let grants: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
-    json!({
-        "client_id": client.id,
-        "name": client.name,
-        "scope": client.scope.to_string(),
-        "audiences": client.audiences,
-        "grant_types": grants,
-        "refresh_cookie": client.refresh_cookie,
-        "disabled": client.disabled,
-        "created_at": client.created_at,
-    })
-}
-
 fn with_secret(client: &Client, secret: &ClientSecret) -> serde_json::Value {
-    let mut body = describe(client);
+    let mut body = client.describe();
     if let Some(fields) = body.as_object_mut() {
         fields.insert("client_secret".to_owned(), json!(secret.expose()));
     }
@@ -81,7 +67,7 @@ pub async fn create(
         let mut conn = pool.get().map_err(StoreError::from)?;
         let (client, secret) =
             clients::register(&mut conn, &registration, now).map_err(|e| ApiError::internal(&e))?;
-        caller.audit(&mut conn, now, "client.created", Some(&client.id), describe(&client))?;
+        caller.audit(&mut conn, now, "client.created", Some(&client.id), client.describe())?;
         Ok((client, secret))
     })
     .await??;
@@ -94,7 +80,7 @@ pub async fn list(_caller: AdminCaller, state: web::Data<AppState>) -> Result<Ht
     let pool = state.pool.clone();
     let rows = web::block(move || -> Result<_, StoreError> { Ok(store::clients::list(&mut *pool.get()?)?) })
         .await??;
-    let clients: Vec<_> = rows.iter().map(|r| describe(&r.to_client())).collect();
+    let clients: Vec<_> = rows.iter().map(|r| r.to_client().describe()).collect();
     Ok(HttpResponse::Ok().json(json!({ "clients": clients })))
 }
 
@@ -109,7 +95,7 @@ pub async fn get(
         web::block(move || -> Result<_, StoreError> { Ok(store::clients::find(&mut *pool.get()?, &id)?) })
             .await??;
     let row = row.ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(describe(&row.to_client())))
+    Ok(HttpResponse::Ok().json(row.to_client().describe()))
 }
 
 pub async fn delete(
