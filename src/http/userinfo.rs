@@ -26,10 +26,11 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     let now = state.clock.now();
     let claims = verify_own_access_token(&ring, &state.issuer.issuer, None, token, now, state.leeway_secs)
         .map_err(|_| invalid())?;
-    let sid = claims.sid.clone().ok_or_else(invalid)?;
+    // The scope first: a valid token without `openid` (a client's own token, too) lacks scope.
     if !claims.scope.split(' ').any(|s| s == "openid") {
         return Err(ApiError::Bearer { error: Some(BearerError::InsufficientScope), scope: Some("openid") });
     }
+    let sid = claims.sid.clone().ok_or_else(invalid)?;
     let pool = state.pool.clone();
     let user_id = claims.sub.clone();
     let user = web::block(move || -> Result<_, StoreError> {

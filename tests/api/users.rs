@@ -70,6 +70,12 @@ async fn a_password_login_returns_user_tokens(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
+    // A client's own token (no user, no `openid`) lacks the scope too: 403, not 401.
+    let service = app.register_client("read", &["https://api"], &["client_credentials"]);
+    let service_token = app.token_of(&service).await;
+    let refused = app.http.get(app.url("/userinfo")).bearer_auth(&service_token).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
     let anonymous = app.http.get(app.url("/userinfo")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 
