@@ -80,6 +80,14 @@ impl Application {
     }
 
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        // The ports first: a taken port fails the start before any database, key or bootstrap
+        // secret is created.
+        let (listener, port) = bind(&settings.http.addr)?;
+        let admin_listener = match settings.admin.addr.as_str() {
+            "" => None,
+            addr => Some(bind(addr)?),
+        };
+        let admin_port = admin_listener.as_ref().map(|(_, port)| *port);
         let settings = Arc::new(settings);
         let startup_settings = Arc::clone(&settings);
         let startup_clock = Arc::clone(&clock);
@@ -115,12 +123,6 @@ impl Application {
 
         let metadata = http::discovery::metadata_document(&settings.issuer)
             .map_err(|e| StartupError::Other(e.to_string()))?;
-        let (listener, port) = bind(&settings.http.addr)?;
-        let admin_listener = match settings.admin.addr.as_str() {
-            "" => None,
-            addr => Some(bind(addr)?),
-        };
-        let admin_port = admin_listener.as_ref().map(|(_, port)| *port);
         let state = web::Data::new(AppState {
             pool,
             keys,

@@ -125,6 +125,10 @@ async fn misconfiguration_refuses_to_start_with_one_line() {
         (vars(&[("JWTD__HTTP__ADRR", "127.0.0.1:0")]), "adrr"),
         (vars(&[("JWTD_MASTER_KEY", "dG9vIHNob3J0"), ("JWTD__HTTP__ADDR", "127.0.0.1:0")]), "master key"),
     ];
+    // A taken port fails the start before anything is created (no database, key or bootstrap secret).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let cases = cases.into_iter().chain([(vars(&[("JWTD__HTTP__ADDR", &taken_addr)]), "cannot listen")]);
     for (env, expected) in cases {
         let output = jwtd(&env).arg("serve").current_dir(dir.path()).output().await.unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -133,7 +137,7 @@ async fn misconfiguration_refuses_to_start_with_one_line() {
         assert_eq!(lines.len(), 1, "{stderr}");
         assert!(lines[0].contains(expected), "{expected:?} not in {stderr}");
     }
-    assert!(!dir.path().join("data").join("master.key").exists(), "nothing generated on refusal");
+    assert!(!dir.path().join("data").exists(), "nothing created on refusal");
 }
 
 /// `jwtd` with no configuration at all, in an empty folder: SQLite and a generated master key
