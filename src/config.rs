@@ -183,6 +183,14 @@ pub enum SettingsError {
     Production(&'static str),
 }
 
+/// Before `database.url` followed `data_dir`, the embedded database was `data/jwtd.db` under the
+/// working directory (`cwd`) whatever `data_dir` said. Such a file, with nothing at `path`, is a
+/// database an upgrade would silently replace by an empty one (new keys, no clients or users).
+fn stranded_database(cwd: &Path, path: &Path) -> Option<PathBuf> {
+    let legacy = cwd.join("data").join("jwtd.db");
+    (legacy.is_file() && !cwd.join(path).exists()).then_some(legacy)
+}
+
 impl Settings {
     /// Loads the settings from the process environment and the config folder.
     pub fn load() -> Result<Self, SettingsError> {
@@ -294,6 +302,15 @@ impl Settings {
         }
         if self.database.url.expose_secret().is_empty() {
             let path = self.data_dir.join("jwtd.db");
+            if let Some(legacy) = stranded_database(Path::new(""), &path) {
+                return Err(SettingsError::Invalid(format!(
+                    "a database exists at {} (where earlier versions kept it whatever data_dir said), \
+                     but none at {}: move it there, or set database.url = \"sqlite://{}\"",
+                    legacy.display(),
+                    path.display(),
+                    legacy.display()
+                )));
+            }
             self.database.url = SecretString::from(format!("sqlite://{}", path.display()));
         }
         if self.database.pool_size == 0 {
@@ -364,9 +381,29 @@ mod tests {
             Settings::load_from(&vars(pairs)).unwrap().database.url.expose_secret().to_owned()
         };
         assert_eq!(url(&[]), "sqlite://data/jwtd.db");
-        assert_eq!(url(&[("JWTD__DATA_DIR", "/var/lib/jwtd")]), "sqlite:///var/lib/jwtd/jwtd.db");
+        // A data_dir that already holds its database, so no ./data/jwtd.db of a developer's own
+        // run can count as stranded.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jwtd.db"), b"").unwrap();
+        let data_dir = dir.path().display().to_string();
+        assert_eq!(url(&[("JWTD__DATA_DIR", &data_dir)]), format!("sqlite://{data_dir}/jwtd.db"));
         let given = "postgres://jwtd@db/jwtd";
         assert_eq!(url(&[("JWTD__DATA_DIR", "/var/lib/jwtd"), ("JWTD__DATABASE__URL", given)]), given);
+    }
+
+    #[test]
+    fn a_database_left_in_the_old_default_place_is_never_silently_replaced() {
+        let cwd = tempfile::tempdir().unwrap();
+        let elsewhere = Path::new("var").join("jwtd.db");
+        assert_eq!(stranded_database(cwd.path(), &elsewhere), None, "nothing to strand");
+        std::fs::create_dir(cwd.path().join("data")).unwrap();
+        std::fs::write(cwd.path().join("data").join("jwtd.db"), b"").unwrap();
+        assert_eq!(stranded_database(cwd.path(), &elsewhere), Some(cwd.path().join("data").join("jwtd.db")));
+        // The default data_dir is the old place itself; a database already moved is fine.
+        assert_eq!(stranded_database(cwd.path(), Path::new("data/jwtd.db")), None);
+        std::fs::create_dir(cwd.path().join("var")).unwrap();
+        std::fs::write(cwd.path().join(&elsewhere), b"").unwrap();
+        assert_eq!(stranded_database(cwd.path(), &elsewhere), None);
     }
 
     #[test]
