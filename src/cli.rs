@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use diesel::Connection;
 use serde_json::json;
 
 use crate::accounts::clients::{self, ClientRegistration};
@@ -235,8 +236,12 @@ fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
     let pool = app::open_pool(settings)?;
     let mut conn = pool.get()?;
     let now = SystemClock.now();
-    let (client, secret) = clients::register(&mut conn, &registration, now)?;
-    audit(&mut conn, now, "client.created", &client.id, client.describe())?;
+    // One transaction: a client whose audit event failed would exist with its secret unshown.
+    let (client, secret) = conn.transaction(|conn| -> Result<_, clients::RegisterError> {
+        let (client, secret) = clients::register(conn, &registration, now)?;
+        audit(conn, now, "client.created", &client.id, client.describe())?;
+        Ok((client, secret))
+    })?;
     if args.json {
         let mut shown = client.describe();
         if let Some(fields) = shown.as_object_mut() {
@@ -344,8 +349,11 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
     let pool = app::open_pool(settings)?;
     let mut conn = pool.get()?;
     let now = SystemClock.now();
-    let user = users::create(&mut conn, &email, &hash, &claims, now)?;
-    audit(&mut conn, now, "user.created", &user.id, json!({ "email": user.email }))?;
+    let user = conn.transaction(|conn| -> Result<_, users::CreateError> {
+        let user = users::create(conn, &email, &hash, &claims, now)?;
+        audit(conn, now, "user.created", &user.id, json!({ "email": user.email }))?;
+        Ok(user)
+    })?;
     if as_json {
         println!("{}", user.describe());
     } else {
