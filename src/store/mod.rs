@@ -143,7 +143,7 @@ pub fn open(url: &str, options: &PoolOptions) -> Result<Pool, StoreError> {
 /// files the database file's permissions.
 fn prepare_sqlite_file(path: &str) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
-    if path == ":memory:" || path.starts_with("file:") {
+    if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
         return Ok(());
     }
     let failed = |at: &Path| {
@@ -154,11 +154,12 @@ fn prepare_sqlite_file(path: &str) -> Result<(), StoreError> {
     if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::keys::master::create_private_dir(parent).map_err(failed(parent))?;
     }
-    // An existing file is left as it is: opening it is all `create` does then.
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(false).mode(0o600);
-    options.open(file).map_err(failed(file))?;
-    Ok(())
+    // Only a new file: an existing one (perhaps read-only, on read-only media) is left alone.
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(failed(file)(e)),
+    }
 }
 
 /// Runs the migrations embedded for the connection's backend.
