@@ -406,15 +406,25 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   echo
   echo "| target | measured | ratio | goal | result |"
   echo "| --- | --- | ---: | ---: | --- |"
-  target() { # NAME MEASURED RATIO OP GOAL
+  target() { # NAME MEASURED RATIO OP GOAL [CEILING: the most this machine allows, a ratio]
     local result
     result=$(verdict "$3" "$4" "$5")
+    # A miss whose ceiling (computed below the table from this run's CPU times) is under the
+    # goal cannot be met on this machine: said so, with the ceiling.
+    if [ "$result" = MISS ] && [ "$4" = ">=" ] && [ -n "${6:-}" ] &&
+      awk -v c="$6" -v g="$5" 'BEGIN { exit !(c ~ /^[0-9.]+$/ && c + 0 < g + 0) }'; then
+      result="MISS, out of reach here (ceiling $6, below)"
+    fi
     [ "$quick" = 1 ] && result="($result, not judged)"
     printf '| %s | %s | %s | %s %s | %s |\n' "$1" "$2" "$3" "$4" "$5" "$result"
   }
   cc=$(num cc_pg rps)
   if [ "$peers" = 1 ]; then
-    target "client_credentials vs oidc-provider" "$cc vs $(num cc_oidc rps) req/s" "$(ratio "$cc" "$(num cc_oidc rps)")" ">=" 2.0
+    # Every token costs at least one RS256 signature: no server on these cores can issue tokens
+    # faster than oidc-provider by more than oidc-provider's CPU per token over one signature's.
+    cc_bound=$(awk -v o="$(num cc_oidc server_cpu_ms_per_req)" -v n="$(nproc)" -v r="$sign_rate" \
+      'BEGIN { if (o == "-" || r + 0 == 0) print "-"; else printf "%.2f", o / (n * 1000 / r) }')
+    target "client_credentials vs oidc-provider" "$cc vs $(num cc_oidc rps) req/s" "$(ratio "$cc" "$(num cc_oidc rps)")" ">=" 2.0 "$cc_bound"
     target "client_credentials vs express-design" "$cc vs $(num cc_express rps) req/s" "$(ratio "$cc" "$(num cc_express rps)")" ">=" 4.0
   fi
   target "client_credentials vs raw RS256 signing" "$cc vs $sign_rate /s" "$(ratio "$cc" "$sign_rate")" ">=" 0.75
@@ -422,8 +432,6 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     target "JWKS vs oidc-provider's JWKS" "$(num jwks_pg rps) vs $(num jwks_oidc rps) req/s" \
       "$(ratio "$(num jwks_pg rps)" "$(num jwks_oidc rps)")" ">=" 3.0
   fi
-  target "refresh rotations vs own client_credentials (PostgreSQL)" "$(num refresh_pg rps) vs $cc /s" \
-    "$(ratio "$(num refresh_pg rps)" "$cc")" ">=" 0.60
   # What this machine allows at most: a rotation costs at least what a client_credentials token
   # costs jwtd (HTTP, signing) plus what PostgreSQL spends on the rotation, all on the same cores.
   bound=$(awk -v n="$(nproc)" -v a="$(num cc_pg server_cpu_ms_per_req)" -v b="$(num refresh_pg db_cpu_ms_per_req)" \
@@ -435,6 +443,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   bound_trip=$(awk -v n="$(nproc)" -v a="$(num cc_pg server_cpu_ms_per_req)" -v b="$(num refresh_pg db_cpu_ms_per_req)" -v t="$trip" \
     'BEGIN { if (a != "-" && b != "-" && t != "-" && a + b + t > 0) printf "%.1f", n * 1000 / (a + b + t); else print "-" }')
   refresh_bound="$refresh_bound; with the one database round trip a rotation needs added (jwtd's CPU per /readyz minus per /healthz at the same rate: $trip ms): $bound_trip rotations/s, $(ratio "$bound_trip" "$cc") of client_credentials"
+  target "refresh rotations vs own client_credentials (PostgreSQL)" "$(num refresh_pg rps) vs $cc /s" \
+    "$(ratio "$(num refresh_pg rps)" "$cc")" ">=" 0.60 "$(ratio "$bound_trip" "$cc")"
   # With PostgreSQL on a host of its own (production), only jwtd's CPU counts.
   refresh_own="$(ratio "$(num cc_pg server_cpu_ms_per_req)" "$(num refresh_pg server_cpu_ms_per_req)") (jwtd's CPU per client_credentials token / per rotation: $(num cc_pg server_cpu_ms_per_req) / $(num refresh_pg server_cpu_ms_per_req) ms)"
   target "password logins vs raw argon2id" "$(num login_pg rps) vs $argon_rate /s" "$(ratio "$(num login_pg rps)" "$argon_rate")" ">=" 0.85
@@ -448,10 +458,6 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   fi
   echo
   if [ "$peers" = 1 ]; then
-    # Every token costs at least one RS256 signature: no server on these cores can issue tokens
-    # faster than oidc-provider by more than oidc-provider's CPU per token over one signature's.
-    cc_bound=$(awk -v o="$(num cc_oidc server_cpu_ms_per_req)" -v n="$(nproc)" -v r="$sign_rate" \
-      'BEGIN { if (o == "-" || r + 0 == 0) print "-"; else printf "%.2f", o / (n * 1000 / r) }')
     echo "client_credentials vs oidc-provider on this machine: a server whose only cost were the RS256 signature would reach at most oidc-provider's CPU per token / one signature's CPU ($(nproc) cores / raw signing rate) = $(num cc_oidc server_cpu_ms_per_req) / $(awk -v n="$(nproc)" -v r="$sign_rate" 'BEGIN { printf "%.4f", n * 1000 / r }') ms = ${cc_bound}x; jwtd spends $(num cc_pg server_cpu_ms_per_req) ms per token."
   fi
   echo "Refresh rotations on this machine, with PostgreSQL on the same cores: $refresh_bound."
