@@ -107,6 +107,18 @@ async fn the_audit_log_is_searchable(backend: Backend) {
         .unwrap();
     assert_eq!(future["events"], json!([]));
     assert_error(app.admin_get(&admin, "/admin/audit?colour=blue").await, 400, "invalid_request").await;
+    // Empty parameters count as omitted; a bad number is named.
+    let blank: Value = app
+        .admin_get(&admin, "/admin/audit?kind=client.created&subject=&since=&before_id=&limit=")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(blank["events"], all["events"]);
+    let (_, body) =
+        assert_error(app.admin_get(&admin, "/admin/audit?since=yesterday").await, 400, "invalid_request")
+            .await;
+    assert!(body["error_description"].as_str().unwrap().contains("since"), "{body}");
 }
 
 /// A whole session against the real binary with debug logging in JSON: every secret it handled

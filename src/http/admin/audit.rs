@@ -1,5 +1,6 @@
 //! `GET /admin/audit?kind=&subject=&since=&before_id=&limit=`: the audit log, newest first,
-//! paged by id (`next_before_id` in the answer).
+//! paged by id (`next_before_id` in the answer). Every parameter is optional; an empty one counts
+//! as omitted (as at the token endpoint), a number that does not parse is a 400 naming it.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
@@ -18,9 +19,19 @@ const MAX_LIMIT: i64 = 500;
 pub struct AuditParams {
     kind: Option<String>,
     subject: Option<String>,
-    since: Option<i64>,
-    before_id: Option<i64>,
-    limit: Option<i64>,
+    since: Option<String>,
+    before_id: Option<String>,
+    limit: Option<String>,
+}
+
+/// `value` without its empty case, as a number.
+fn number(name: &'static str, value: Option<String>) -> Result<Option<i64>, ApiError> {
+    match value.filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => {
+            v.parse().map(Some).map_err(|_| ApiError::invalid_request(format!("{name} must be an integer")))
+        }
+    }
 }
 
 pub async fn list(
@@ -29,12 +40,15 @@ pub async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
-    let limit = params.limit.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let limit = number("limit", params.limit)?.unwrap_or(100).clamp(1, MAX_LIMIT);
+    let text = |value: Option<String>, max: usize| {
+        value.filter(|v| !v.is_empty()).map(|v| v.chars().take(max).collect())
+    };
     let query = AuditQuery {
-        kind: params.kind.map(|k| k.chars().take(100).collect()),
-        subject: params.subject.map(|s| s.chars().take(300).collect()),
-        since: params.since,
-        before_id: params.before_id,
+        kind: text(params.kind, 100),
+        subject: text(params.subject, 300),
+        since: number("since", params.since)?,
+        before_id: number("before_id", params.before_id)?,
         limit,
     };
     let pool = state.pool.clone();
