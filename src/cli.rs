@@ -243,11 +243,7 @@ fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
         Ok((client, secret))
     })?;
     if args.json {
-        let mut shown = client.describe();
-        if let Some(fields) = shown.as_object_mut() {
-            fields.insert("client_secret".into(), secret.expose().into());
-        }
-        println!("{shown}");
+        println!("{}", client.describe_with_secret(&secret));
     } else {
         println!("client_id:     {}", client.id);
         println!("client_secret: {}", secret.expose());

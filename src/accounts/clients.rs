@@ -184,6 +184,15 @@ impl Client {
             "created_at": self.created_at,
         })
     }
+
+    /// `describe` plus the secret, for the one answer that shows it (creation, a new secret).
+    pub fn describe_with_secret(&self, secret: &ClientSecret) -> serde_json::Value {
+        let mut body = self.describe();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("client_secret".to_owned(), secret.expose().into());
+        }
+        body
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AdminCaller;
-use crate::accounts::clients::{self, Client, ClientRegistration, ClientSecret};
+use crate::accounts::clients::{self, ClientRegistration, ClientSecret};
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::store::{self, StoreError};
@@ -29,14 +29,6 @@ pub struct CreateClient {
 
 fn default_grants() -> Vec<String> {
     vec!["client_credentials".to_owned()]
-}
-
-fn with_secret(client: &Client, secret: &ClientSecret) -> serde_json::Value {
-    let mut body = client.describe();
-    if let Some(fields) = body.as_object_mut() {
-        fields.insert("client_secret".to_owned(), json!(secret.expose()));
-    }
-    body
 }
 
 fn not_found() -> ApiError {
@@ -73,7 +65,7 @@ pub async fn create(
     .await??;
     Ok(HttpResponse::Created()
         .insert_header(("cache-control", "no-store"))
-        .json(with_secret(&client, &secret)))
+        .json(client.describe_with_secret(&secret)))
 }
 
 pub async fn list(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -143,5 +135,7 @@ pub async fn rotate_secret(
     })
     .await??;
     state.clients.forget(&forget_id);
-    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(with_secret(&client, &secret)))
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(client.describe_with_secret(&secret)))
 }
