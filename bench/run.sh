@@ -427,17 +427,18 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     sed -n 's/^[^:]*:\(\(oidc-provider\|jose\|koa\|express\|jsonwebtoken\)@[^:]*\)\(:.*\)\?$/\1/p' | sort -u | paste -sd' ' -)"; fi
   echo "- load: one jwtd-loadgen thread, $conns keep-alive connections (closed loop) unless paced, ${warmup} s warm-up, ${secs} s measured"
   echo
-  echo "| scenario | server | req/s | p50 | p99 | peak RSS | server CPU/req | PostgreSQL CPU/req | errors |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| scenario | server | req/s | p50 | p99 | peak RSS | server CPU/req | PostgreSQL CPU/req | load generator CPU/req | errors |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for row in "${rows[@]}"; do
     IFS='|' read -r key scenario server <<<"$row"
-    printf '| %s | %s | %s | %s ms | %s ms | %s | %s | %s | %s |\n' "$scenario" "$server" "$(num "$key" rps)" \
+    printf '| %s | %s | %s | %s ms | %s ms | %s | %s | %s | %s | %s |\n' "$scenario" "$server" "$(num "$key" rps)" \
       "$(num "$key" p50_ms)" "$(num "$key" p99_ms)" "$(mib "$(num "$key" peak_rss_kib)")" \
-      "$(cpu_ms "$(num "$key" server_cpu_ms_per_req)")" "$(cpu_ms "$(num "$key" db_cpu_ms_per_req)")" "$(num "$key" errors)"
+      "$(cpu_ms "$(num "$key" server_cpu_ms_per_req)")" "$(cpu_ms "$(num "$key" db_cpu_ms_per_req)")" \
+      "$(cpu_ms "$(num "$key" client_cpu_ms_per_req)")" "$(num "$key" errors)"
   done
   echo
-  echo "CPU/req: CPU time of the server process (with its workers) or of the PostgreSQL backends serving it, in the"
-  echo "measured window, per successful request (from /proc, 10 ms ticks)."
+  echo "CPU/req: CPU time of the server process (with its workers), of the PostgreSQL backends serving it or of the"
+  echo "load generator (which shares the cores), in the measured window, per successful request (from /proc, 10 ms ticks)."
   echo
   echo "Raw limits on all $(field "$limits_line" threads) cores (jwtd-limits, no HTTP, no database):"
   echo "RS256 sign $sign_rate/s and verify $verify_rate/s (aws-lc-rs, 2048-bit, $(field "$limits_line" message_len)-byte message);"
@@ -472,10 +473,14 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   paired=
   [ "$rounds" -gt 1 ] && paired=" (median of $rounds paired windows' ratios)"
   if [ "$peers" = 1 ]; then
-    # Every token costs at least one RS256 signature: no server on these cores can issue tokens
-    # faster than oidc-provider by more than oidc-provider's CPU per token over one signature's.
-    cc_bound=$(awk -v o="$(num cc_oidc server_cpu_ms_per_req)" -v n="$(nproc)" -v r="$sign_rate" \
-      'BEGIN { if (o == "-" || r + 0 == 0) print "-"; else printf "%.2f", o / (n * 1000 / r) }')
+    # Every token costs at least one RS256 signature, and every request the load generator's own
+    # CPU on the same cores: no server here can issue more tokens per second than
+    # cores / (one signature's CPU + the load generator's CPU per request).
+    sig_ms=$(awk -v n="$(nproc)" -v r="$sign_rate" 'BEGIN { if (r + 0 > 0) printf "%.4f", n * 1000 / r; else print "-" }')
+    cc_client=$(num cc_pg client_cpu_ms_per_req)
+    cc_max=$(awk -v n="$(nproc)" -v s="$sig_ms" -v c="$cc_client" \
+      'BEGIN { if (s == "-" || c == "-") print "-"; else printf "%.1f", n * 1000 / (s + c) }')
+    cc_bound=$(ratio "$cc_max" "$(num cc_oidc rps)")
     target "client_credentials vs oidc-provider$paired" "$cc vs $(num cc_oidc rps) req/s" \
       "$(paired_median "$(fields rps "${cc_jwtd_lines[@]}")" "$(fields rps "${cc_oidc_lines[@]}")")" ">=" 2.0 "$cc_bound"
     target "client_credentials vs express-design" "$cc vs $(num cc_express rps) req/s" "$(ratio "$cc" "$(num cc_express rps)")" ">=" 4.0
@@ -486,18 +491,18 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
       "$(ratio "$(num jwks_pg rps)" "$(num jwks_oidc rps)")" ">=" 3.0
   fi
   # What this machine allows at most: a rotation costs at least what a client_credentials token
-  # costs jwtd (HTTP, signing) plus what PostgreSQL spends on the rotation, all on the same cores.
-  # Both from the windows paired with the rotations'.
+  # costs jwtd (HTTP, signing), one database round trip in jwtd (the hand-off to a blocking
+  # thread, the pool, the driver: /readyz minus /healthz at the same rate), PostgreSQL's CPU for
+  # the statement and the load generator's own CPU per refresh request, all on the same cores.
+  # The token from the windows paired with the rotations'.
   cc_beside=$(num cc_pg_beside rps) cc_beside_cpu=$(num cc_pg_beside server_cpu_ms_per_req)
-  bound=$(awk -v n="$(nproc)" -v a="$cc_beside_cpu" -v b="$(num refresh_pg db_cpu_ms_per_req)" \
-    'BEGIN { if (a + b > 0 && a != "-" && b != "-") printf "%.1f", n * 1000 / (a + b); else print "-" }')
-  refresh_bound="at most $(nproc) cores / (jwtd's CPU per client_credentials token + PostgreSQL's CPU per rotation) = $bound rotations/s, $(ratio "$bound" "$cc_beside") of client_credentials"
-  # A rotation also needs one database round trip, which costs jwtd CPU of its own.
   trip=$(awk -v r="$(num readyz_paced server_cpu_ms_per_req)" -v h="$(num healthz_paced server_cpu_ms_per_req)" \
     'BEGIN { if (r == "-" || h == "-" || r == "" || h == "") print "-"; else printf "%.4f", (r > h) ? r - h : 0 }')
-  bound_trip=$(awk -v n="$(nproc)" -v a="$cc_beside_cpu" -v b="$(num refresh_pg db_cpu_ms_per_req)" -v t="$trip" \
-    'BEGIN { if (a != "-" && b != "-" && t != "-" && a + b + t > 0) printf "%.1f", n * 1000 / (a + b + t); else print "-" }')
-  refresh_bound="$refresh_bound; with the one database round trip a rotation needs added (jwtd's CPU per /readyz minus per /healthz at the same rate: $trip ms): $bound_trip rotations/s, $(ratio "$bound_trip" "$cc_beside") of client_credentials"
+  rotation_parts="$cc_beside_cpu + $trip + $(num refresh_pg db_cpu_ms_per_req) + $(num refresh_pg client_cpu_ms_per_req)"
+  bound_trip=$(awk -v n="$(nproc)" -v p="$rotation_parts" 'BEGIN { k = split(p, x, " [+] "); t = 0
+    for (i = 1; i <= k; i++) { if (x[i] !~ /^[0-9.]+$/) { print "-"; exit } t += x[i] }
+    if (t > 0) printf "%.1f", n * 1000 / t; else print "-" }')
+  refresh_bound="at most $(nproc) cores / (jwtd's CPU per client_credentials token + jwtd's CPU for one database round trip + PostgreSQL's CPU per rotation + the load generator's CPU per rotation: $rotation_parts ms) = $bound_trip rotations/s, $(ratio "$bound_trip" "$cc_beside") of the client_credentials windows beside them ($cc_beside/s)"
   target "refresh rotations vs own client_credentials (PostgreSQL)$paired" "$(num refresh_pg rps) vs $cc_beside /s" \
     "$(paired_median "$(fields rps "${refresh_lines[@]}")" "$(fields rps "${cc_beside_lines[@]}")")" ">=" 0.60 "$(ratio "$bound_trip" "$cc_beside")"
   # With PostgreSQL on a host of its own (production), only jwtd's CPU counts.
@@ -514,7 +519,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   fi
   echo
   if [ "$peers" = 1 ]; then
-    echo "client_credentials vs oidc-provider on this machine: a server whose only cost were the RS256 signature would reach at most oidc-provider's CPU per token / one signature's CPU ($(nproc) cores / raw signing rate) = $(num cc_oidc server_cpu_ms_per_req) / $(awk -v n="$(nproc)" -v r="$sign_rate" 'BEGIN { printf "%.4f", n * 1000 / r }') ms = ${cc_bound}x; jwtd spends $(num cc_pg server_cpu_ms_per_req) ms per token."
+    echo "client_credentials vs oidc-provider on this machine: a server whose only cost were the RS256 signature would issue at most $(nproc) cores / (one signature's CPU, $(nproc) cores / raw signing rate, + the load generator's CPU per request: $sig_ms + $cc_client ms) = $cc_max tokens/s, ${cc_bound}x oidc-provider's $(num cc_oidc rps)/s; jwtd spends $(num cc_pg server_cpu_ms_per_req) ms per token."
   fi
   echo "Refresh rotations on this machine, with PostgreSQL on the same cores: $refresh_bound."
   echo "With PostgreSQL on a host of its own, jwtd's cores would rotate at $refresh_own of their client_credentials rate."

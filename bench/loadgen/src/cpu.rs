@@ -1,5 +1,6 @@
 //! CPU time the servers (and the database behind them) spend during the measured window, from
-//! `utime + stime` in `/proc/PID/stat`, so a report can say what one request costs and where.
+//! `utime + stime` in `/proc/PID/stat`, so a report can say what one request costs and where; and
+//! the load generator's own, which shares the cores with them.
 
 use std::collections::HashMap;
 
@@ -10,10 +11,11 @@ use tokio::time::Instant;
 const MS_PER_TICK: u64 = 10;
 
 /// CPU milliseconds used between `from` and `to`: of the watched processes (with their children,
-/// as for memory) and of the database processes.
+/// as for memory), of the database processes, and of this process.
 pub struct CpuWindow {
     pub server_ms: u64,
     pub db_ms: u64,
+    pub client_ms: u64,
 }
 
 /// Snapshots at `from` and at `to`; the task returns the differences, per process, of those
@@ -24,12 +26,17 @@ pub fn spawn(
     from: std::time::Instant,
     to: std::time::Instant,
 ) -> JoinHandle<CpuWindow> {
+    let me = [std::process::id()];
     tokio::spawn(async move {
         tokio::time::sleep_until(Instant::from_std(from)).await;
-        let (server0, db0) = (snapshot(&servers, true), snapshot(&db, false));
+        let (server0, db0, me0) = (snapshot(&servers, true), snapshot(&db, false), snapshot(&me, false));
         tokio::time::sleep_until(Instant::from_std(to)).await;
-        let (server1, db1) = (snapshot(&servers, true), snapshot(&db, false));
-        CpuWindow { server_ms: used(&server0, &server1) * MS_PER_TICK, db_ms: used(&db0, &db1) * MS_PER_TICK }
+        let (server1, db1, me1) = (snapshot(&servers, true), snapshot(&db, false), snapshot(&me, false));
+        CpuWindow {
+            server_ms: used(&server0, &server1) * MS_PER_TICK,
+            db_ms: used(&db0, &db1) * MS_PER_TICK,
+            client_ms: used(&me0, &me1) * MS_PER_TICK,
+        }
     })
 }
 

@@ -270,7 +270,7 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
     println!(
         "label={} requests={total} ok={ok} errors={errors} io_errors={} secs={secs} rps={:.1} p50_ms={:.3} \
          p90_ms={:.3} p99_ms={:.3} max_ms={:.3} peak_rss_kib={peak_rss_kib} server_cpu_ms_per_req={} \
-         db_cpu_ms_per_req={} statuses={}",
+         db_cpu_ms_per_req={} client_cpu_ms_per_req={} statuses={}",
         opts.label,
         tally.io_errors,
         ok as f64 / secs,
@@ -280,6 +280,7 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
         tally.histogram.max() as f64 / 1000.0,
         per_request(cpu.server_ms, &opts.watch_pids),
         per_request(cpu.db_ms, &opts.db_pids),
+        per_request(cpu.client_ms, &[std::process::id()]),
         if statuses.is_empty() { "-".to_owned() } else { statuses.join(",") },
     );
     let passed = ok > 0 && errors as f64 <= opts.max_error_ratio * total as f64;
