@@ -25,9 +25,11 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Pragmas every SQLite connection gets: WAL lets readers run beside the one writer,
-/// `busy_timeout` makes a writer wait for the lock instead of failing at once.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-     PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+/// `busy_timeout` makes a writer wait for the lock instead of failing at once. The timeout comes
+/// first: switching a new database to WAL takes its lock, and connections opened together (the
+/// pool filling up on a first start) must wait for each other there too.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
 
 /// Makes a hand-written PostgreSQL statement type (`Name<'a>`, with a `QueryFragment<Pg>`) one
 /// that diesel prepares once per connection, keyed by its type. diesel never caches `sql_query`,

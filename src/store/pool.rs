@@ -145,7 +145,7 @@ impl Instrumentation for Recorder {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use diesel::connection::SimpleConnection;
 
@@ -162,6 +162,34 @@ mod tests {
         conn.batch_execute("SELECT 1").unwrap();
         assert!(conn.proven_within(ALIVE_BYPASS));
         assert!(!conn.proven_within(Duration::ZERO));
+    }
+
+    /// A new database file opened by several connections at once (the pool filling up while
+    /// the first start migrates): each waits for the others' locks instead of failing with
+    /// "database is locked", which r2d2 would log as an error on a newcomer's first screen.
+    #[test]
+    fn connections_opening_a_new_database_together_all_succeed() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("jwtd.db").display().to_string();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let openers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let mut conn =
+                            DbManager::new(DatabaseLocation::Sqlite(path), ALIVE_BYPASS).connect()?;
+                        conn.batch_execute("SELECT 1").map_err(r2d2::Error::QueryError)
+                    })
+                })
+                .collect();
+            for opener in openers {
+                if let Err(e) = opener.join().unwrap() {
+                    panic!("a connection failed: {e}");
+                }
+            }
+        }
     }
 
     #[test]
