@@ -45,8 +45,15 @@ pub struct AppState {
     pub login_gate: AccountGate,
     pub feed: http::feed::FeedCache,
     pub feed_max_age: u64,
+    /// How far back the revocation feed reaches: the access-token lifetime plus the leeway a
+    /// verifier may allow (see [`Settings::revocation_window`]).
+    pub revocation_window_secs: i64,
+    /// The leeway a verifier may allow past `exp` (see [`Settings::verifier_leeway`]).
+    pub verifier_leeway_secs: i64,
     /// When the admin API has a listener of its own: its port. The admin API answers only there.
     pub admin_port: Option<u16>,
+    /// Whether `/metrics` answers on the main listener (see [`Settings::public_metrics`]).
+    pub public_metrics: bool,
     pub metrics: Arc<Metrics>,
     pub clients: http::client_auth::ClientCache,
     pub trusted_proxies: http::client_ip::TrustedProxies,
@@ -117,8 +124,9 @@ impl Application {
                 interval: settings.refresh.purge_interval,
                 keep_revoked: secs(settings.refresh.keep_revoked),
                 horizon: secs(settings.throttle.window.max(settings.throttle.lockout))
-                    .max(secs(settings.tokens.access_ttl) + secs(settings.keys.leeway)),
+                    .max(secs(settings.revocation_window())),
             },
+            metrics.background_restarts.clone(),
         );
 
         let metadata = http::discovery::metadata_document(&settings.issuer)
@@ -141,7 +149,10 @@ impl Application {
             login_gate: AccountGate::new(),
             feed: http::feed::FeedCache::default(),
             feed_max_age: settings.revocations.max_age.as_secs(),
+            revocation_window_secs: secs(settings.revocation_window()),
+            verifier_leeway_secs: secs(settings.verifier_leeway()),
             admin_port,
+            public_metrics: settings.public_metrics(),
             metrics: Arc::clone(&metrics),
             clients: http::client_auth::ClientCache::default(),
             trusted_proxies: http::client_ip::TrustedProxies::parse(&settings.http.trusted_proxies)
@@ -225,30 +236,49 @@ fn open_storage(settings: &Settings, now: i64) -> Result<(Pool, Arc<KeyLifecycle
     Ok((pool, lifecycle, ring))
 }
 
-/// Creates the bootstrap admin client on a new database and shows its secret, once: on
-/// standard output (not the log), and in the embedded default also in
-/// `{data_dir}/bootstrap-admin.json` (mode 0600).
+/// Creates the bootstrap admin client on a new database and shows its secret, once. In
+/// development: on standard output (not the log) and in `{data_dir}/bootstrap-admin.json` (or
+/// `JWTD_BOOTSTRAP_ADMIN_FILE`), mode 0600. In production a secret is never printed (it would
+/// land in container logs): the client is created only when `JWTD_BOOTSTRAP_ADMIN_FILE` names a
+/// file to write it to; otherwise the operator creates one with the CLI.
 fn bootstrap_admin(
     conn: &mut crate::store::DbConnection,
     settings: &Settings,
     now: i64,
 ) -> Result<(), StartupError> {
-    let created =
-        bootstrap::ensure_admin_client(conn, now).map_err(|e| StartupError::Other(e.to_string()))?;
-    let Some((client, secret)) = created else {
+    let failed = |e: &dyn std::fmt::Display| StartupError::Other(format!("bootstrap admin: {e}"));
+    let production = settings.environment == Environment::Production;
+    let path = match (&settings.bootstrap_admin_file, production) {
+        (Some(path), _) => path.clone(),
+        (None, false) => settings.data_dir.join("bootstrap-admin.json"),
+        (None, true) => {
+            if !bootstrap::has_admin_client(conn).map_err(|e| failed(&e))? {
+                log::warn!(
+                    "no admin client is created automatically in production: create one with                      `jwtd clients create --name admin --scope jwtd:admin` (its secret is shown on                      that terminal), or set JWTD_BOOTSTRAP_ADMIN_FILE to a path for jwtd to write it to"
+                );
+            }
+            return Ok(());
+        }
+    };
+    if !bootstrap::is_done(conn).map_err(|e| failed(&e))? && path.exists() {
+        return Err(failed(&format!("{} exists already; move it away or name another file", path.display())));
+    }
+    let Some((client, secret)) = bootstrap::ensure_admin_client(conn, now).map_err(|e| failed(&e))? else {
         return Ok(());
     };
-    println!(
-        "jwtd: created the bootstrap admin client (scope jwtd:admin). Its secret is shown once:\n  \
-         client_id={}\n  client_secret={}",
+    bootstrap::write_credentials(&path, &client, &secret).map_err(|e| failed(&e))?;
+    log::warn!(
+        "bootstrap admin client {} created; its credentials are in {} (mode 0600)",
         client.id,
-        secret.expose()
+        path.display()
     );
-    if settings.environment == Environment::Development {
-        let path = settings.data_dir.join("bootstrap-admin.json");
-        bootstrap::write_credentials(&path, &client, &secret)
-            .map_err(|e| StartupError::Other(e.to_string()))?;
-        log::warn!("bootstrap admin credentials written to {} (mode 0600)", path.display());
+    if !production {
+        println!(
+            "jwtd: created the bootstrap admin client (scope jwtd:admin). Its secret is shown once:\n  \
+             client_id={}\n  client_secret={}",
+            client.id,
+            secret.expose()
+        );
     }
     Ok(())
 }

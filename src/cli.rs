@@ -99,6 +99,10 @@ struct CreateClient {
     /// Browser client: send refresh tokens as a `__Host-jwtd_rt` cookie, not in the body.
     #[arg(long)]
     refresh_cookie: bool,
+    /// A resource server's client: it may introspect other clients' tokens whose `aud` names
+    /// this audience; repeat for several (without it, only its own tokens).
+    #[arg(long = "introspect-audience")]
+    introspection_audiences: Vec<String>,
     /// Print one JSON object with `client_id` and `client_secret`.
     #[arg(long)]
     json: bool,
@@ -231,7 +235,8 @@ fn audit(
 }
 
 fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
-    let mut registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?;
+    let mut registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?
+        .with_introspection(&args.introspection_audiences)?;
     registration.refresh_cookie = args.refresh_cookie;
     let pool = app::open_pool(settings)?;
     let mut conn = pool.get()?;

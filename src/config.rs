@@ -3,7 +3,7 @@
 //! then environment variables `JWTD__SECTION__KEY`. Unknown keys are an error.
 //!
 //! Reads: `JWTD_ENV` (`development` or `production`), `JWTD_CONFIG_DIR`, `JWTD__*`,
-//! `JWTD_MASTER_KEY`, `JWTD_MASTER_KEY_FILE`.
+//! `JWTD_MASTER_KEY`, `JWTD_MASTER_KEY_FILE`, `JWTD_BOOTSTRAP_ADMIN_FILE`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +14,15 @@ use serde::Deserialize;
 use crate::keys::master::MasterKeySource;
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// The leeway the revocation feed and key retirement allow verifiers, at least: `jwtd-verify`'s
+/// default and largest leeway. A verifier may accept a token until its `exp` plus its own
+/// leeway, whatever jwtd's `keys.leeway` says, so what jwtd publishes about a token (a revoked
+/// family in the feed, a key in the JWKS) must last that long too.
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(86_400);
+
+pub const VERIFIER_LEEWAY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -44,6 +53,10 @@ pub struct Settings {
     /// `JWTD_MASTER_KEY_FILE`: a file holding the same base64 text.
     #[serde(skip)]
     pub master_key_file: Option<PathBuf>,
+    /// `JWTD_BOOTSTRAP_ADMIN_FILE`: where the bootstrap admin client's credentials are written
+    /// (in production, the only way jwtd creates one).
+    #[serde(skip)]
+    pub bootstrap_admin_file: Option<PathBuf>,
 }
 
 fn development() -> Environment {
@@ -99,6 +112,20 @@ pub struct KeySettings {
 pub struct AdminSettings {
     pub bootstrap: bool,
     pub addr: String,
+    pub metrics: MetricsExposure,
+}
+
+/// Where `GET /metrics` answers (it shows key ids, key ages and reuse counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsExposure {
+    /// Development: on the main listener unless `admin.addr` is set. Production: only on the
+    /// admin listener.
+    Auto,
+    /// On the main listener too.
+    Public,
+    /// Only on the admin listener (`admin.addr`); nowhere without one.
+    Admin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -155,6 +182,7 @@ pub struct ThrottleSettings {
     pub address_limit: i64,
     #[serde(with = "humantime_serde")]
     pub lockout: Duration,
+    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -231,6 +259,8 @@ impl Settings {
         settings.environment = environment;
         settings.master_key = var("JWTD_MASTER_KEY").filter(|v| !v.is_empty()).map(SecretString::from);
         settings.master_key_file = var("JWTD_MASTER_KEY_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
+        settings.bootstrap_admin_file =
+            var("JWTD_BOOTSTRAP_ADMIN_FILE").filter(|v| !v.is_empty()).map(PathBuf::from);
         settings.validate()?;
         Ok(settings)
     }
@@ -283,6 +313,17 @@ impl Settings {
         if self.refresh.reuse_grace > Duration::from_secs(60) {
             return invalid("refresh.reuse_grace must be at most 60 seconds");
         }
+        if self.refresh.keep_revoked < self.revocation_window() {
+            return Err(SettingsError::Invalid(format!(
+                "refresh.keep_revoked ({}s) must be at least tokens.access_ttl + max(keys.leeway, {}s) = {}s: \
+                 a revoked family purged earlier leaves the revocation feed while its access tokens \
+                 still verify",
+                self.refresh.keep_revoked.as_secs(),
+                VERIFIER_LEEWAY.as_secs(),
+                self.revocation_window().as_secs()
+            )));
+        }
+        self.validate_durations()?;
         if self.passwords.memory_kib < 19_456
             || self.passwords.iterations < 2
             || self.passwords.parallelism == 0
@@ -296,6 +337,9 @@ impl Settings {
             || self.throttle.address_limit < self.throttle.slow_after
         {
             return invalid("throttle: limits must be at least slow_after, which must be at least 1");
+        }
+        if !(32..=128).contains(&self.throttle.ipv6_prefix) {
+            return invalid("throttle.ipv6_prefix must be between 32 and 128");
         }
         if let Err(e) = crate::http::client_ip::TrustedProxies::parse(&self.http.trusted_proxies) {
             return Err(SettingsError::Invalid(e.to_string()));
@@ -329,6 +373,42 @@ impl Settings {
         Ok(())
     }
 
+    /// Durations that must be positive and bounded: a zero interval would spin or panic a
+    /// background task, a zero timeout would refuse every request.
+    fn validate_durations(&self) -> Result<(), SettingsError> {
+        let ranges: [(&str, Duration, Duration, Duration); 6] = [
+            ("refresh.purge_interval", self.refresh.purge_interval, Duration::from_secs(1), DAY),
+            ("database.checkout_timeout", self.database.checkout_timeout, Duration::from_millis(10), MINUTE),
+            ("throttle.window", self.throttle.window, Duration::from_secs(1), DAY),
+            ("throttle.lockout", self.throttle.lockout, Duration::from_secs(1), DAY),
+            ("throttle.slow_delay", self.throttle.slow_delay, Duration::ZERO, MINUTE),
+            ("revocations.max_age", self.revocations.max_age, Duration::ZERO, MINUTE),
+        ];
+        for (key, value, min, max) in ranges {
+            if value < min || value > max {
+                return Err(SettingsError::Invalid(format!(
+                    "{key} must be between {} and {}, not {}",
+                    humantime_serde::re::humantime::format_duration(min),
+                    humantime_serde::re::humantime::format_duration(max),
+                    humantime_serde::re::humantime::format_duration(value)
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The leeway verifiers are allowed: jwtd's own, or jwtd-verify's if larger.
+    pub fn verifier_leeway(&self) -> Duration {
+        self.keys.leeway.max(VERIFIER_LEEWAY)
+    }
+
+    /// How long after a revocation resource servers may still see one of its access tokens:
+    /// the access-token lifetime plus the verifiers' leeway. The revocation feed lists a revoked
+    /// family or subject this long, and nothing it lists may be purged sooner.
+    pub fn revocation_window(&self) -> Duration {
+        self.tokens.access_ttl + self.verifier_leeway()
+    }
+
     /// Where the master key comes from: the environment, a file, or the embedded default's
     /// generated file (never in production: `validate` refused that already).
     pub fn master_key_source(&self) -> MasterKeySource<'_> {
@@ -336,6 +416,18 @@ impl Settings {
             (Some(inline), _) => MasterKeySource::Inline(inline),
             (None, Some(path)) => MasterKeySource::File(path),
             (None, None) => MasterKeySource::Generated(self.data_dir.join("master.key")),
+        }
+    }
+
+    /// Whether `GET /metrics` answers on the main (public) listener; it always answers on the
+    /// admin listener.
+    pub fn public_metrics(&self) -> bool {
+        match self.admin.metrics {
+            MetricsExposure::Public => true,
+            MetricsExposure::Admin => false,
+            MetricsExposure::Auto => {
+                self.environment == Environment::Development && self.admin.addr.is_empty()
+            }
         }
     }
 
@@ -477,6 +569,43 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_revoked_family_is_kept_as_long_as_verifiers_may_accept_its_tokens() {
+        // 15 min of access-token lifetime plus jwtd-verify's 60 s leeway, though jwtd's own is 5 s.
+        let s = Settings::load_from(&vars(&[("JWTD__KEYS__LEEWAY", "5s")])).unwrap();
+        assert_eq!(s.revocation_window(), Duration::from_secs(960));
+        let err = Settings::load_from(&vars(&[("JWTD__REFRESH__KEEP_REVOKED", "959s")])).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("refresh.keep_revoked") && message.contains("tokens.access_ttl"),
+            "{message}"
+        );
+        assert!(Settings::load_from(&vars(&[("JWTD__REFRESH__KEEP_REVOKED", "960s")])).is_ok());
+        // A larger leeway of jwtd's own counts instead.
+        let err = Settings::load_from(&vars(&[
+            ("JWTD__KEYS__LEEWAY", "120s"),
+            ("JWTD__REFRESH__KEEP_REVOKED", "1000s"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("1020s"), "{err}");
+    }
+
+    #[test]
+    fn durations_that_would_stop_a_task_or_every_request_are_errors() {
+        for (key, value) in [
+            ("JWTD__REFRESH__PURGE_INTERVAL", "0s"),
+            ("JWTD__REFRESH__PURGE_INTERVAL", "2d"),
+            ("JWTD__DATABASE__CHECKOUT_TIMEOUT", "0s"),
+            ("JWTD__THROTTLE__WINDOW", "0s"),
+            ("JWTD__THROTTLE__LOCKOUT", "0s"),
+            ("JWTD__REVOCATIONS__MAX_AGE", "2h"),
+        ] {
+            let err = Settings::load_from(&vars(&[(key, value)])).unwrap_err();
+            let name = key.trim_start_matches("JWTD__").replace("__", ".").to_lowercase();
+            assert!(err.to_string().contains(&name), "{key}={value}: {err}");
+        }
     }
 
     #[test]

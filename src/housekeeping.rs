@@ -30,22 +30,31 @@ pub fn purge_once(
     Ok(families)
 }
 
-pub fn spawn(pool: Pool, clock: Arc<dyn Clock>, policy: PurgePolicy) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(policy.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let (pool, now) = (pool.clone(), clock.now());
-            let result = web::block(move || -> Result<usize, StoreError> {
-                purge_once(&mut *pool.get()?, now, &policy)
-            })
-            .await;
-            match result {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => log::info!("purged {n} expired or revoked refresh families"),
-                Ok(Err(e)) => log::warn!("purge failed (will retry): {e}"),
-                Err(e) => log::warn!("purge failed (will retry): {e}"),
+/// Purges every `policy.interval`, restarted if it ever fails (see [`crate::background`]).
+pub fn spawn(
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    policy: PurgePolicy,
+    restarts: prometheus::IntCounterVec,
+) -> tokio::task::JoinHandle<()> {
+    crate::background::supervise("purge", restarts, move || {
+        let (pool, clock) = (pool.clone(), Arc::clone(&clock));
+        async move {
+            let mut ticker = tokio::time::interval(policy.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let (pool, now) = (pool.clone(), clock.now());
+                let result = web::block(move || -> Result<usize, StoreError> {
+                    purge_once(&mut *pool.get()?, now, &policy)
+                })
+                .await;
+                match result {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => log::info!("purged {n} expired or revoked refresh families"),
+                    Ok(Err(e)) => log::warn!("purge failed (will retry): {e}"),
+                    Err(e) => log::warn!("purge failed (will retry): {e}"),
+                }
             }
         }
     })

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub password_queue: IntGauge,
     pub password_verifications: IntCounter,
     pub requests_in_flight: IntGauge,
+    pub background_restarts: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -51,6 +52,11 @@ impl Metrics {
             counter("token_errors_total", "Token endpoint errors, by OAuth error code.", &["error"])?;
         let families_revoked =
             counter("refresh_families_revoked_total", "Refresh families revoked, by reason.", &["reason"])?;
+        let background_restarts = counter(
+            "background_task_restarts_total",
+            "Background tasks (key-ring maintenance, purge) that failed and were started again.",
+            &["task"],
+        )?;
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
         let refresh_reuse =
@@ -100,6 +106,7 @@ impl Metrics {
             password_queue,
             password_verifications,
             requests_in_flight,
+            background_restarts,
         })
     }
 

@@ -26,6 +26,17 @@ pub enum BootstrapError {
     Write { path: String, source: std::io::Error },
 }
 
+/// Whether this database had its bootstrap admin client.
+pub fn is_done(conn: &mut DbConnection) -> Result<bool, diesel::result::Error> {
+    Ok(meta::table.find(MARKER).select(meta::value).first::<String>(conn).optional()?.is_some())
+}
+
+/// Whether any client may ask for `jwtd:admin` (the bootstrap one, or an operator's).
+pub fn has_admin_client(conn: &mut DbConnection) -> Result<bool, diesel::result::Error> {
+    let clients = store::clients::list(conn)?;
+    Ok(clients.iter().any(|c| c.to_client().scope.contains(crate::tokens::ADMIN_SCOPE)))
+}
+
 /// Registers the bootstrap admin client unless this database already had one. Returns it with
 /// its secret the one time it is created.
 pub fn ensure_admin_client(
@@ -42,7 +53,7 @@ pub fn ensure_admin_client(
         }
         let registration = ClientRegistration::new(
             "bootstrap-admin",
-            crate::http::admin::ADMIN_SCOPE,
+            crate::tokens::ADMIN_SCOPE,
             &[],
             &["client_credentials".to_owned()],
         )

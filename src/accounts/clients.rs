@@ -93,6 +93,8 @@ pub struct ClientRegistration {
     pub grant_types: Vec<GrantType>,
     /// Browser clients: refresh tokens travel in a `__Host-` cookie instead of the body.
     pub refresh_cookie: bool,
+    /// Audiences of other clients' tokens this client may introspect (none by default).
+    pub introspection_audiences: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -122,15 +124,7 @@ impl ClientRegistration {
         if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
             return Err(RegistrationError::Name);
         }
-        if audiences.len() > MAX_AUDIENCES
-            || audiences.iter().any(|a| {
-                a.is_empty()
-                    || a.len() > MAX_AUDIENCE_LEN
-                    || a.chars().any(|c| c.is_whitespace() || c.is_control())
-            })
-        {
-            return Err(RegistrationError::Audience);
-        }
+        let audiences = audience_list(audiences)?;
         let mut grants = grant_types
             .iter()
             .map(|g| GrantType::parse(g).ok_or_else(|| RegistrationError::GrantType(g.clone())))
@@ -140,16 +134,43 @@ impl ClientRegistration {
         if grants.is_empty() {
             return Err(RegistrationError::NoGrant);
         }
-        let mut audiences = audiences.to_vec();
-        audiences.dedup();
         Ok(Self {
             name: name.to_owned(),
             scope: Scope::parse(scope)?,
             audiences,
             grant_types: grants,
             refresh_cookie: false,
+            introspection_audiences: Vec::new(),
         })
     }
+
+    /// Lets this client (a resource server) introspect tokens of other clients whose `aud`
+    /// names one of `audiences` (RFC 7662 §4).
+    pub fn with_introspection(mut self, audiences: &[String]) -> Result<Self, RegistrationError> {
+        self.introspection_audiences = audience_list(audiences)?;
+        Ok(self)
+    }
+}
+
+/// A bounded list of audience URIs without spaces (they are stored space-separated), in order,
+/// without repeats.
+fn audience_list(audiences: &[String]) -> Result<Vec<String>, RegistrationError> {
+    if audiences.len() > MAX_AUDIENCES
+        || audiences.iter().any(|a| {
+            a.is_empty()
+                || a.len() > MAX_AUDIENCE_LEN
+                || a.chars().any(|c| c.is_whitespace() || c.is_control())
+        })
+    {
+        return Err(RegistrationError::Audience);
+    }
+    let mut list: Vec<String> = Vec::with_capacity(audiences.len());
+    for audience in audiences {
+        if !list.contains(audience) {
+            list.push(audience.clone());
+        }
+    }
+    Ok(list)
 }
 
 /// A registered client as the token endpoint sees it.
@@ -163,11 +184,20 @@ pub struct Client {
     pub refresh_cookie: bool,
     pub disabled: bool,
     pub created_at: i64,
+    /// Audiences of other clients' tokens this client may introspect.
+    pub introspection_audiences: Vec<String>,
 }
 
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// Whether this client may see, by introspection, a token issued to `issued_to` for `aud`:
+    /// its own tokens always; another client's only through an introspection permission naming
+    /// one of the token's audiences (RFC 7662 §4: the server decides who may learn what).
+    pub fn may_introspect(&self, issued_to: &str, aud: &crate::tokens::Audience) -> bool {
+        issued_to == self.id || self.introspection_audiences.iter().any(|a| aud.contains(a))
     }
 
     /// The client as the admin API and the CLI show it (never with a secret).
@@ -180,6 +210,7 @@ impl Client {
             "audiences": self.audiences,
             "grant_types": grants,
             "refresh_cookie": self.refresh_cookie,
+            "introspection_audiences": self.introspection_audiences,
             "disabled": self.disabled,
             "created_at": self.created_at,
         })
@@ -223,6 +254,7 @@ pub fn register(
         refresh_cookie: registration.refresh_cookie,
         disabled: false,
         created_at: now,
+        introspection_audiences: registration.introspection_audiences.clone(),
     };
     Ok((client, secret))
 }

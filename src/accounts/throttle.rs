@@ -8,6 +8,7 @@
 //! before the first failure was written, and the limit would count none of them.
 
 use std::hash::{BuildHasher, RandomState};
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
@@ -24,6 +25,9 @@ pub struct ThrottlePolicy {
     pub account_limit: i64,
     pub address_limit: i64,
     pub lockout: i64,
+    /// IPv6 clients are counted per network of this prefix length: one host usually holds a
+    /// whole /64, and counting its addresses one by one would give it 2^64 fresh counters.
+    pub ipv6_prefix: u8,
 }
 
 impl ThrottlePolicy {
@@ -36,6 +40,7 @@ impl ThrottlePolicy {
             account_limit: s.account_limit,
             address_limit: s.address_limit,
             lockout: secs(s.lockout),
+            ipv6_prefix: s.ipv6_prefix,
         }
     }
 }
@@ -93,8 +98,19 @@ pub struct Subjects {
 }
 
 impl Subjects {
-    pub fn new(email: &str, ip: Option<&str>) -> Self {
-        Self { account: format!("account:{email}"), address: ip.map(|ip| format!("address:{ip}")) }
+    /// The account, and the client's address: an IPv4 address as it is, an IPv6 address as its
+    /// network of `ipv6_prefix` bits (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn new(email: &str, ip: Option<&str>, ipv6_prefix: u8) -> Self {
+        let address = ip.map(|ip| match ip.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+            Ok(IpAddr::V6(v6)) => {
+                let bits = u32::from(ipv6_prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                format!("address:{}/{bits}", Ipv6Addr::from(u128::from(v6) & mask))
+            }
+            Ok(IpAddr::V4(v4)) => format!("address:{v4}"),
+            Err(_) => format!("address:{ip}"),
+        });
+        Self { account: format!("account:{email}"), address }
     }
 
     fn all(&self) -> Vec<String> {
@@ -179,8 +195,23 @@ pub fn record_success(conn: &mut DbConnection, subjects: &Subjects) -> diesel::Q
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_count_per_network_and_ipv4_per_address() {
+        let address =
+            |ip: &str, prefix: u8| Subjects::new("a@example.com", Some(ip), prefix).address.unwrap();
+        assert_eq!(address("2001:db8:1:2:ffff::1", 64), "address:2001:db8:1:2::/64");
+        assert_eq!(address("2001:db8:1:2::99", 64), address("2001:db8:1:2:abcd::7", 64), "same /64");
+        assert_ne!(address("2001:db8:1:2::1", 64), address("2001:db8:1:3::1", 64), "another /64");
+        assert_eq!(address("2001:db8:1:2::1", 48), address("2001:db8:1:3::1", 48), "same /48");
+        assert_eq!(address("2001:db8::1", 128), "address:2001:db8::1/128");
+        assert_eq!(address("203.0.113.9", 64), "address:203.0.113.9");
+        assert_eq!(address("::ffff:203.0.113.9", 64), "address:203.0.113.9", "IPv4-mapped");
+        assert_eq!(address("2001:db8::1", 0), "address:::/0");
+    }
 
     #[test]
     fn logs_show_emails_and_addresses_but_no_other_usernames() {

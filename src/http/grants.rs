@@ -15,6 +15,7 @@ use crate::accounts::throttle::{self, Subjects, Verdict};
 use crate::accounts::users::{User, normalize_email};
 use crate::app::AppState;
 use crate::store::{self, StoreError};
+use crate::tokens::TokenFamily;
 use crate::tokens::families::{self, FamilyError, Login, Origin, Outcome, Refusal};
 use crate::tokens::refresh::RefreshToken;
 use crate::tokens::scope::Scope;
@@ -87,7 +88,8 @@ pub async fn password(
     let scope = narrowed_scope(params, &client.scope)?;
     let origin = RequestOrigin::of(req);
     let email = normalize_email(username).ok();
-    let subjects = Subjects::new(email.as_deref().unwrap_or(&username.to_lowercase()), origin.ip.as_deref());
+    let account = email.as_deref().unwrap_or(&username.to_lowercase()).to_owned();
+    let subjects = Subjects::new(&account, origin.ip.as_deref(), state.throttle.ipv6_prefix);
     // Held until this attempt's outcome is written, so the next attempt on the account reads it.
     let _turn =
         state.login_gate.turn(&subjects.account).await.ok_or(ApiError::Throttled { retry_after: 1 })?;
@@ -147,8 +149,8 @@ pub async fn password(
             .map_err(family_error)
     })
     .await??;
-    user_tokens(state, client, &user, scope, &login.family_id, now, now, login.token, login.token_expires_at)
-        .await
+    let family = UserFamily { id: &login.family_id, created_at: now, expires_at: login.family_expires_at };
+    user_tokens(state, client, &user, scope, &family, now, login.token, login.token_expires_at).await
 }
 
 pub async fn refresh(
@@ -217,8 +219,8 @@ pub async fn refresh(
     }
     let user = user.to_user();
     let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope).unwrap_or_default());
-    user_tokens(state, client, &user, scope, &family.id, family.created_at, now, token, token_expires_at)
-        .await
+    let family = UserFamily { id: &family.id, created_at: family.created_at, expires_at: family.expires_at };
+    user_tokens(state, client, &user, scope, &family, now, token, token_expires_at).await
 }
 
 fn family_error(e: FamilyError) -> ApiError {
@@ -244,6 +246,15 @@ struct UserTokenResponse<'a> {
     id_token: Option<&'a str>,
 }
 
+/// The login a user's tokens belong to: its refresh family.
+struct UserFamily<'a> {
+    id: &'a str,
+    /// When the user authenticated (`auth_time`).
+    created_at: i64,
+    /// The family's absolute end, which no token outlives.
+    expires_at: i64,
+}
+
 /// Signs the access token (and, for scope `openid`, the ID token) and answers RFC 6749 §5.1,
 /// with the refresh token in the body or, for cookie clients, in a `__Host-` cookie.
 #[allow(clippy::too_many_arguments)]
@@ -252,23 +263,23 @@ async fn user_tokens(
     client: &Client,
     user: &User,
     scope: Scope,
-    family_id: &str,
-    auth_time: i64,
+    family: &UserFamily<'_>,
     now: i64,
     refresh: RefreshToken,
     refresh_expires_at: i64,
 ) -> Result<HttpResponse, ApiError> {
     let ring = state.keys.signer_until(now + state.issuer.access_ttl_secs).await?;
     let openid = scope.contains("openid");
+    let login = TokenFamily { family_id: family.id, ends_at: family.expires_at };
     let access = state
         .issuer
-        .user_token(&ring.signer, client, user, scope, family_id, now)
+        .user_token(&ring.signer, client, user, scope, &login, now)
         .map_err(|e| ApiError::internal(&e))?;
     let id_token = if openid {
         Some(
             state
                 .issuer
-                .id_token(&ring.signer, client, user, family_id, auth_time, now)
+                .id_token(&ring.signer, client, user, &login, family.created_at, now)
                 .map_err(|e| ApiError::internal(&e))?,
         )
     } else {

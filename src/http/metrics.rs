@@ -1,5 +1,6 @@
-//! `GET /metrics`: Prometheus text format. With `admin.addr` set it is served on the admin
-//! listener only, like the admin API.
+//! `GET /metrics`: Prometheus text format. Always on the admin listener (`admin.addr`); on the
+//! main listener only as `admin.metrics` decides (by default: in development without an admin
+//! listener, never in production).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -9,7 +10,8 @@ use crate::app::AppState;
 use crate::store::{self, StoreError};
 
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if state.admin_port.is_some_and(|port| req.app_config().local_addr().port() != port) {
+    let on_admin_listener = state.admin_port == Some(req.app_config().local_addr().port());
+    if !on_admin_listener && !state.public_metrics {
         return Err(ApiError::for_status(StatusCode::NOT_FOUND));
     }
     let (pool, now) = (state.pool.clone(), state.clock.now());

@@ -50,20 +50,21 @@ async fn client_and_token(
     Ok((client, params.require("token")?.to_owned()))
 }
 
-/// Revokes the family the token belongs to, if it was issued to this client. Answers 200 for
-/// unknown tokens and other clients' tokens alike (RFC 7009 §2.2), 503 if storage fails. A
-/// client's own `client_credentials` access token belongs to no family and cannot be revoked
-/// (it lives out its short lifetime): 400 `unsupported_token_type` (§2.2.1), not a 200 that
-/// would claim it was.
+/// Revokes the family the token belongs to. Answers 200 for unknown, expired and already
+/// revoked tokens (RFC 7009 §2.2), 400 `unauthorized_client` for a token issued to another
+/// client (§2.1: the request is refused, never a 200 that would claim it was revoked), 503 if
+/// storage fails. A client's own `client_credentials` access token belongs to no family and
+/// cannot be revoked (it lives out its short lifetime): 400 `unsupported_token_type` (§2.2.1).
 pub async fn revoke(
     req: HttpRequest,
     body: Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token) = client_and_token(&req, &body, &state).await?;
-    let family_hint = match classify(&state, &token, state.leeway_secs) {
+    let family_hint = match classify(&state, &token, state.verifier_leeway_secs) {
         Presented::Refresh(refresh) => Some(FamilyRef::Token(refresh.hash())),
-        Presented::Access(claims) if claims.client_id == client.id => match claims.sid {
+        Presented::Access(claims) if claims.client_id != client.id => return Err(not_yours()),
+        Presented::Access(claims) => match claims.sid {
             Some(sid) => Some(FamilyRef::Id(sid)),
             None => {
                 return Err(ApiError::oauth(
@@ -72,16 +73,16 @@ pub async fn revoke(
                 ));
             }
         },
-        _ => None,
+        Presented::Unknown => None,
     };
     if let Some(family) = family_hint {
         let (pool, now, client_id) = (state.pool.clone(), state.clock.now(), client.id.clone());
         let ip = RequestOrigin::of(&req).ip;
-        let revoked = web::block(move || -> Result<bool, StoreError> {
-            let mut conn = pool.get()?;
+        let revoked = web::block(move || -> Result<bool, ApiError> {
+            let mut conn = pool.get().map_err(StoreError::from)?;
             let Some(family) = family.load(&mut conn)? else { return Ok(false) };
             if family.client_id != client_id {
-                return Ok(false);
+                return Err(not_yours());
             }
             let revoked = store::refresh::revoke_family(&mut conn, &family.id, now, "revoked_by_client")? > 0;
             if revoked {
@@ -109,6 +110,10 @@ pub async fn revoke(
         .finish())
 }
 
+fn not_yours() -> ApiError {
+    ApiError::oauth(OAuthCode::UnauthorizedClient, "the token was not issued to this client")
+}
+
 enum FamilyRef {
     Token(Vec<u8>),
     Id(String),
@@ -127,8 +132,9 @@ impl FamilyRef {
     }
 }
 
-/// RFC 7662: `{"active": false}` alone for anything not valid now, including access tokens of
-/// revoked families and other clients' refresh tokens.
+/// RFC 7662: `{"active": false}` alone for anything not valid now (see [`token_is_live`]), and
+/// for whatever the caller may not see: other clients' refresh tokens, and other clients' access
+/// tokens unless an introspection permission on the caller names one of their audiences.
 pub async fn introspect(
     req: HttpRequest,
     body: Bytes,
@@ -137,7 +143,7 @@ pub async fn introspect(
     let (client, token) = client_and_token(&req, &body, &state).await?;
     let answer = match classify(&state, &token, 0) {
         Presented::Refresh(refresh) => introspect_refresh(&state, &client, refresh).await?,
-        Presented::Access(claims) => introspect_access(&state, claims).await?,
+        Presented::Access(claims) => introspect_access(&state, &client, claims).await?,
         Presented::Unknown => None,
     };
     Ok(HttpResponse::Ok()
@@ -178,21 +184,39 @@ async fn introspect_refresh(
     }))
 }
 
-/// Whether the login (refresh family) a user's access token names is still live: neither
-/// revoked nor past its absolute lifetime.
-pub async fn login_is_live(state: &AppState, sid: &str) -> Result<bool, ApiError> {
-    let (pool, now, sid) = (state.pool.clone(), state.clock.now(), sid.to_owned());
+/// The one liveness rule for a validly signed, unexpired access token of jwtd's, shared by
+/// introspection, the admin API, `/userinfo` and (through what it publishes) the revocation
+/// feed: its client still exists and is enabled; its login (refresh family), if it names one,
+/// is neither revoked nor past its absolute lifetime; and no revocation of its subject or of
+/// its client (revoke-sessions, a disabled or deleted user, a deleted client) came after it
+/// was issued. The client row may come from the 5 s cache.
+pub async fn token_is_live(state: &AppState, claims: &AccessClaims) -> Result<bool, ApiError> {
+    let client = super::client_auth::client_row(state, &claims.client_id).await?;
+    if client.is_none_or(|row| row.disabled) {
+        return Ok(false);
+    }
+    let (pool, now) = (state.pool.clone(), state.clock.now());
+    let (sid, sub, client_id, iat) =
+        (claims.sid.clone(), claims.sub.clone(), claims.client_id.clone(), claims.iat);
     Ok(web::block(move || -> Result<bool, StoreError> {
-        let family = store::refresh::find_family(&mut *pool.get()?, &sid)?;
-        Ok(family.is_some_and(|f| f.is_active(now)))
+        let mut conn = pool.get()?;
+        if let Some(sid) = sid
+            && !store::refresh::find_family(&mut conn, &sid)?.is_some_and(|f| f.is_active(now))
+        {
+            return Ok(false);
+        }
+        let revoked_since = store::revocations::not_before(&mut conn, &sub, &client_id)?;
+        Ok(revoked_since.is_none_or(|not_before| iat >= not_before))
     })
     .await??)
 }
 
-async fn introspect_access(state: &AppState, claims: AccessClaims) -> Result<Option<Value>, ApiError> {
-    if let Some(sid) = &claims.sid
-        && !login_is_live(state, sid).await?
-    {
+async fn introspect_access(
+    state: &AppState,
+    client: &Client,
+    claims: AccessClaims,
+) -> Result<Option<Value>, ApiError> {
+    if !client.may_introspect(&claims.client_id, &claims.aud) || !token_is_live(state, &claims).await? {
         return Ok(None);
     }
     let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::internal(&e))?;

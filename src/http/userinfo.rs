@@ -30,16 +30,14 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<Ht
     if !claims.scope.split(' ').any(|s| s == "openid") {
         return Err(ApiError::Bearer { error: Some(BearerError::InsufficientScope), scope: Some("openid") });
     }
-    let sid = claims.sid.clone().ok_or_else(invalid)?;
+    if claims.sid.is_none() || !super::revocation::token_is_live(&state, &claims).await? {
+        return Err(invalid());
+    }
     let pool = state.pool.clone();
     let user_id = claims.sub.clone();
-    let user = web::block(move || -> Result<_, StoreError> {
-        let mut conn = pool.get()?;
-        let live = store::refresh::find_family(&mut conn, &sid)?
-            .is_some_and(|f| f.revoked_at.is_none() && now < f.expires_at);
-        Ok(if live { store::users::find(&mut conn, &user_id)? } else { None })
-    })
-    .await??;
+    let user =
+        web::block(move || -> Result<_, StoreError> { Ok(store::users::find(&mut *pool.get()?, &user_id)?) })
+            .await??;
     let user = user.filter(|u| !u.disabled).ok_or_else(invalid)?.to_user();
     let mut body = serde_json::Value::Object(user.claims.clone());
     if let Some(fields) = body.as_object_mut() {

@@ -1,8 +1,9 @@
 //! The key lifecycle: `next → current → previous → retired`, with its timing enforced.
 //!
-//! - A `next` key is published before it signs, for `jwks_max_age + leeway + reload_interval`:
-//!   every verifier that honours the JWKS max-age, and every instance that reloads on schedule,
-//!   knows it before the first token it signs appears.
+//! - A `next` key is published before it signs, for `jwks_max_age + leeway + reload_interval`
+//!   (`jwks_max_age` counted as at least [`VERIFIER_MIN_JWKS_TTL`]): every verifier that honours
+//!   the JWKS max-age, and every instance that reloads on schedule, knows it before the first
+//!   token it signs appears.
 //! - A `previous` key stays published until the latest `exp` it signed (`last_exp`, reserved in
 //!   the database before signing) plus the leeway has passed; then it retires, leaves the JWKS,
 //!   and its private key is erased.
@@ -19,6 +20,12 @@ use crate::store::keys::{self as rows, KeyRow, NewKey, STATE_CURRENT, STATE_NEXT
 use crate::store::{self, DbConnection};
 
 const KEYS_LOCK: &str = "keys";
+
+/// The shortest time `jwtd-verify` keeps a JWKS, whatever its `max-age` (its default
+/// `ttl_bounds` floor, which stops a `max-age=0` from turning every request into a fetch). A
+/// `next` key is published at least this long before it signs, or a verifier that fetched the
+/// JWKS just before the key appeared would refuse its first tokens.
+pub const VERIFIER_MIN_JWKS_TTL: i64 = 30;
 
 /// The lifecycle's timing, in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -45,9 +52,10 @@ impl KeySchedule {
         }
     }
 
-    /// How long a `next` key is published before it may sign.
+    /// How long a `next` key is published before it may sign: as long as a verifier may keep a
+    /// JWKS fetched just before it appeared, plus leeway and the instances' reload lag.
     pub fn publication_delay(&self) -> i64 {
-        self.jwks_max_age + self.leeway + self.reload_interval
+        self.jwks_max_age.max(VERIFIER_MIN_JWKS_TTL) + self.leeway + self.reload_interval
     }
 
     pub fn ready_at(&self, next: &KeyRow) -> i64 {
@@ -313,5 +321,21 @@ impl KeyLifecycle {
     pub fn load(&self, conn: &mut DbConnection) -> Result<KeyRing, KeyRingError> {
         let published = rows::published(conn)?;
         KeyRing::from_rows(published, &self.master, &self.schedule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// jwtd-verify keeps a JWKS at least 30 s whatever its max-age: a next key published for
+    /// less would sign tokens such a verifier, having fetched just before it appeared, refuses.
+    #[test]
+    fn a_next_key_is_published_at_least_as_long_as_a_verifier_keeps_a_jwks() {
+        let schedule =
+            |jwks_max_age| KeySchedule { jwks_max_age, leeway: 1, reload_interval: 1, rotate_every: None };
+        assert_eq!(schedule(1).publication_delay(), VERIFIER_MIN_JWKS_TTL + 2);
+        assert_eq!(schedule(0).publication_delay(), VERIFIER_MIN_JWKS_TTL + 2);
+        assert_eq!(schedule(300).publication_delay(), 302);
     }
 }

@@ -147,13 +147,17 @@ impl LiveKeyRing {
     /// Runs `tick` every `interval` until the returned task is aborted.
     pub fn spawn_maintenance(self: &Arc<Self>, interval: Duration) -> tokio::task::JoinHandle<()> {
         let live = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                if let Err(e) = live.tick(true).await {
-                    log::warn!("key ring maintenance failed (will retry): {e}");
+        let restarts = self.metrics.background_restarts.clone();
+        crate::background::supervise("key_maintenance", restarts, move || {
+            let live = Arc::clone(&live);
+            async move {
+                let mut ticker = tokio::time::interval(interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticker.tick().await;
+                    if let Err(e) = live.tick(true).await {
+                        log::warn!("key ring maintenance failed (will retry): {e}");
+                    }
                 }
             }
         })

@@ -22,6 +22,7 @@ pub struct ClientRow {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub introspection_audiences: String,
 }
 
 #[derive(Insertable)]
@@ -36,6 +37,7 @@ struct NewClient<'a> {
     refresh_cookie: bool,
     created_at: i64,
     updated_at: i64,
+    introspection_audiences: &'a str,
 }
 
 impl std::fmt::Debug for ClientRow {
@@ -56,13 +58,19 @@ impl ClientRow {
             id: self.id.clone(),
             name: self.name.clone(),
             scope: Scope::parse(&self.scopes).unwrap_or_default(),
-            audiences: self.audiences.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect(),
+            audiences: words(&self.audiences),
             grant_types: self.grant_types.split(' ').filter_map(GrantType::parse).collect(),
             refresh_cookie: self.refresh_cookie,
             disabled: self.disabled,
             created_at: self.created_at,
+            introspection_audiences: words(&self.introspection_audiences),
         }
     }
+}
+
+/// A stored space-separated list.
+fn words(list: &str) -> Vec<String> {
+    list.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect()
 }
 
 pub fn insert(
@@ -84,6 +92,7 @@ pub fn insert(
             refresh_cookie: registration.refresh_cookie,
             created_at: now,
             updated_at: now,
+            introspection_audiences: &registration.introspection_audiences.join(" "),
         })
         .execute(conn)
         .map(drop)

@@ -25,6 +25,8 @@ pub struct KeyRow {
     pub deactivated_at: Option<i64>,
     pub last_exp: Option<i64>,
     pub retired_at: Option<i64>,
+    /// Set when the key was retired before its tokens expired (see [`retire`]).
+    pub revoked_at: Option<i64>,
 }
 
 #[derive(Debug, Insertable)]
@@ -78,17 +80,29 @@ pub fn promote(conn: &mut DbConnection, kid: &str, now: i64) -> QueryResult<usiz
         .execute(conn)
 }
 
-/// Any state `→ retired`: leaves the JWKS, and its sealed private key is erased for good.
+/// Any state `→ retired` at once, before the tokens it signed expired (an emergency rotation,
+/// an operator's retire): it leaves the JWKS, its sealed private key is erased for good, and it
+/// counts as revoked (`revoked_at`), so the revocation feed tells verifiers that still cache it.
 /// `deactivated_at` is kept if set, else set to `now`.
 pub fn retire(conn: &mut DbConnection, key: &KeyRow, now: i64) -> QueryResult<usize> {
     diesel::update(signing_keys::table.find(&key.kid).filter(signing_keys::state.ne(STATE_RETIRED)))
         .set((
             signing_keys::state.eq(STATE_RETIRED),
             signing_keys::retired_at.eq(now),
+            signing_keys::revoked_at.eq(now),
             signing_keys::deactivated_at.eq(key.deactivated_at.unwrap_or(now)),
             signing_keys::private_key_sealed.eq(None::<Vec<u8>>),
         ))
         .execute(conn)
+}
+
+/// Kids of keys revoked at or after `since`, in order.
+pub fn revoked_since(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<String>> {
+    signing_keys::table
+        .filter(signing_keys::revoked_at.ge(since))
+        .order(signing_keys::kid.asc())
+        .select(signing_keys::kid)
+        .load(conn)
 }
 
 /// `previous → retired`, only if no token it signed is still valid: `last_exp` (re-read by the

@@ -1,9 +1,10 @@
-//! What the revocation feed publishes: recently revoked families and subject not-before times.
+//! What the revocation feed publishes: recently revoked families, and the not-before times of
+//! subjects and of clients.
 
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{refresh_families, subject_revocations};
+use super::schema::{client_revocations, refresh_families, subject_revocations};
 
 /// Records that every token of `subject` issued before `not_before` is revoked. Callers pass
 /// the revocation time plus one second: `iat` has one-second resolution, so a token issued in
@@ -30,6 +31,55 @@ pub fn revoke_subject(conn: &mut DbConnection, subject: &str, not_before: i64) -
     })
 }
 
+/// Records that every token issued through `client_id` before `not_before` is revoked, whatever
+/// its subject (the client was deleted). As with subjects, a later time wins.
+pub fn revoke_client(conn: &mut DbConnection, client_id: &str, not_before: i64) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let found = client_revocations::table.find(client_id).select(client_revocations::not_before);
+        match found.first::<i64>(conn).optional()? {
+            Some(at) if at >= not_before => {}
+            Some(_) => {
+                diesel::update(client_revocations::table.find(client_id))
+                    .set(client_revocations::not_before.eq(not_before))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::insert_into(client_revocations::table)
+                    .values((
+                        client_revocations::client_id.eq(client_id),
+                        client_revocations::not_before.eq(not_before),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Client not-before times set at or after `since`.
+pub fn clients_since(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<(String, i64)>> {
+    client_revocations::table
+        .filter(client_revocations::not_before.ge(since))
+        .order(client_revocations::client_id.asc())
+        .select((client_revocations::client_id, client_revocations::not_before))
+        .load(conn)
+}
+
+/// The latest time before which the tokens of `subject`, or of `client_id`, are revoked.
+pub fn not_before(conn: &mut DbConnection, subject: &str, client_id: &str) -> QueryResult<Option<i64>> {
+    let of_subject = subject_revocations::table
+        .find(subject)
+        .select(subject_revocations::not_before)
+        .first::<i64>(conn)
+        .optional()?;
+    let of_client = client_revocations::table
+        .find(client_id)
+        .select(client_revocations::not_before)
+        .first::<i64>(conn)
+        .optional()?;
+    Ok(of_subject.max(of_client))
+}
+
 /// Families revoked at or after `since`.
 pub fn families_revoked_since(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<String>> {
     refresh_families::table
@@ -50,6 +100,10 @@ pub fn subjects_since(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<(S
 
 /// Forgets not-before times older than `before` (every token they could refuse has expired).
 pub fn purge(conn: &mut DbConnection, before: i64) -> QueryResult<usize> {
-    diesel::delete(subject_revocations::table.filter(subject_revocations::not_before.lt(before)))
-        .execute(conn)
+    let subjects =
+        diesel::delete(subject_revocations::table.filter(subject_revocations::not_before.lt(before)))
+            .execute(conn)?;
+    let clients = diesel::delete(client_revocations::table.filter(client_revocations::not_before.lt(before)))
+        .execute(conn)?;
+    Ok(subjects + clients)
 }

@@ -14,6 +14,7 @@ diesel::table! {
         deactivated_at -> Nullable<BigInt>,
         last_exp -> Nullable<BigInt>,
         retired_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 
@@ -29,6 +30,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        introspection_audiences -> Text,
     }
 }
 
@@ -102,6 +104,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_revocations (client_id) {
+        client_id -> Text,
+        not_before -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_families -> clients (client_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -131,4 +140,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     meta,
     login_failures,
     subject_revocations,
+    client_revocations,
 );

@@ -50,6 +50,8 @@ pub struct Login {
     pub family_id: String,
     pub token: RefreshToken,
     pub token_expires_at: i64,
+    /// The family's absolute end: no token of this login outlives it.
+    pub family_expires_at: i64,
 }
 
 /// Starts a family for `user_id` at `client_id` with `scope`.
@@ -92,7 +94,7 @@ pub fn start(
             rows::insert_token(conn, &first)
         })?,
     }
-    Ok(Login { family_id, token, token_expires_at })
+    Ok(Login { family_id, token, token_expires_at, family_expires_at: expires_at })
 }
 
 /// Why a refresh was refused. Every case answers the client the same `invalid_grant`.

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::accounts::clients::{Client, random_id};
 use crate::accounts::users::User;
 use crate::keys::signing::{SigningError, SigningKey};
+pub use scope::ADMIN_SCOPE;
 use scope::Scope;
 
 /// The `typ` header of every access token (RFC 9068 §2.1).
@@ -77,6 +78,21 @@ pub struct TokenIssuer {
     pub default_audience: String,
 }
 
+/// The login (refresh family) a user's tokens are issued in.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenFamily<'a> {
+    pub family_id: &'a str,
+    /// The family's absolute expiry.
+    pub ends_at: i64,
+}
+
+impl TokenFamily<'_> {
+    /// A token's `exp`: its lifetime from `now`, but never past the end of the login.
+    pub fn token_exp(&self, now: i64, ttl: i64) -> i64 {
+        now.saturating_add(ttl).min(self.ends_at)
+    }
+}
+
 /// A signed token and the facts the token response repeats.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -95,10 +111,11 @@ impl TokenIssuer {
         scope: Scope,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
-        self.access_token(key, client, &client.id, scope, None, Map::new(), now)
+        let exp = now + self.access_ttl_secs;
+        self.access_token(key, client, &client.id, scope, None, Map::new(), now, exp)
     }
 
-    /// Signs an RFC 9068 access token for `subject` through `client`.
+    /// Signs an RFC 9068 access token for `subject` through `client`, valid until `exp`.
     #[allow(clippy::too_many_arguments)]
     fn access_token(
         &self,
@@ -109,12 +126,13 @@ impl TokenIssuer {
         sid: Option<String>,
         extra: Map<String, Value>,
         now: i64,
+        exp: i64,
     ) -> Result<IssuedToken, IssueError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: subject.to_owned(),
-            aud: self.audience(client),
-            exp: now + self.access_ttl_secs,
+            aud: self.audience(client, &scope),
+            exp,
             iat: now,
             nbf: now,
             jti: random_id().map_err(|_| IssueError::Random)?,
@@ -124,29 +142,37 @@ impl TokenIssuer {
             extra,
         };
         let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
-        Ok(IssuedToken { token, expires_in: self.access_ttl_secs, scope })
+        Ok(IssuedToken { token, expires_in: exp - now, scope })
     }
 
-    fn audience(&self, client: &Client) -> Audience {
-        if client.audiences.is_empty() {
+    /// The client's registered audiences, or the default; but a token carrying `jwtd:admin`
+    /// is for jwtd alone, whatever the client or the defaults say: a resource server must never
+    /// accept it, and jwtd's admin API accepts only tokens whose `aud` is the issuer.
+    fn audience(&self, client: &Client, scope: &Scope) -> Audience {
+        if scope.contains(ADMIN_SCOPE) {
+            Audience::One(self.issuer.clone())
+        } else if client.audiences.is_empty() {
             Audience::One(self.default_audience.clone())
         } else {
             Audience::from_list(client.audiences.clone())
         }
     }
 
-    /// A token for a user, through `client`, in refresh family `family_id`: `sub` is the user,
-    /// `sid` the family, and the user's custom claims ride along.
+    /// A token for a user, through `client`, in the refresh family `login` names: `sub` is the
+    /// user, `sid` the family, the user's custom claims ride along, and it expires no later
+    /// than the login ends.
     pub fn user_token(
         &self,
         key: &SigningKey,
         client: &Client,
         user: &User,
         scope: Scope,
-        family_id: &str,
+        login: &TokenFamily<'_>,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
-        self.access_token(key, client, &user.id, scope, Some(family_id.to_owned()), user.claims.clone(), now)
+        let sid = Some(login.family_id.to_owned());
+        let exp = login.token_exp(now, self.access_ttl_secs);
+        self.access_token(key, client, &user.id, scope, sid, user.claims.clone(), now, exp)
     }
 
     /// An OpenID Connect ID token (`typ: JWT`, `aud` = the client) for a user's login.
@@ -155,7 +181,7 @@ impl TokenIssuer {
         key: &SigningKey,
         client: &Client,
         user: &User,
-        family_id: &str,
+        login: &TokenFamily<'_>,
         auth_time: i64,
         now: i64,
     ) -> Result<String, IssueError> {
@@ -165,10 +191,10 @@ impl TokenIssuer {
             "sub": user.id,
             "aud": client.id,
             "azp": client.id,
-            "exp": now + self.access_ttl_secs,
+            "exp": login.token_exp(now, self.access_ttl_secs),
             "iat": now,
             "auth_time": auth_time,
-            "sid": family_id,
+            "sid": login.family_id,
             "email": user.email,
         });
         if let Value::Object(registered) = registered {

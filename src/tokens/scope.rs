@@ -7,6 +7,9 @@ use std::fmt;
 const MAX_TOKEN_LEN: usize = 128;
 const MAX_TOKENS: usize = 64;
 
+/// The scope of jwtd's own admin API. A token carrying it is always for jwtd alone.
+pub const ADMIN_SCOPE: &str = "jwtd:admin";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope(BTreeSet<String>);
 

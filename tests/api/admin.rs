@@ -15,7 +15,27 @@ on_both_backends!(
     clients_are_managed_through_the_admin_api,
     the_bootstrap_admin_client_is_created_once,
     the_admin_api_can_have_a_listener_of_its_own,
+    admin_tokens_are_for_jwtd_alone_whatever_the_default_audience,
 );
+
+/// `tokens.default_audience` names a resource server: a token carrying `jwtd:admin` is still for
+/// jwtd alone (`aud` = the issuer), so the admin API takes it and no resource server would,
+/// even for a client registered with audiences. Its other tokens keep the usual audience.
+async fn admin_tokens_are_for_jwtd_alone_whatever_the_default_audience(backend: Backend) {
+    let db = std::sync::Arc::new(crate::helpers::TestDb::new(backend));
+    let extra = [("JWTD__TOKENS__DEFAULT_AUDIENCE", "https://api")];
+    let app = spawn_app_on(db, &crate::helpers::new_master_key(), &extra).await;
+    let aud =
+        |token: &str| jsonwebtoken::dangerous::insecure_decode::<Value>(token).unwrap().claims["aud"].clone();
+    let operator = app.register_client("jwtd:admin read", &[], &["client_credentials"]);
+    let admin = app.token_of(&operator).await;
+    assert_eq!(aud(&admin), json!(ISSUER));
+    assert_eq!(app.admin_get(&admin, "/admin/keys").await.status(), 200);
+    let read: Value = app.client_token(&operator, &[("scope", "read")]).await.json().await.unwrap();
+    assert_eq!(aud(read["access_token"].as_str().unwrap()), json!("https://api"));
+    let registered = app.register_client("jwtd:admin", &["https://api"], &["client_credentials"]);
+    assert_eq!(aud(&app.token_of(&registered).await), json!(ISSUER));
+}
 
 async fn the_admin_api_can_have_a_listener_of_its_own(backend: Backend) {
     let db = std::sync::Arc::new(crate::helpers::TestDb::new(backend));

@@ -252,3 +252,61 @@ async fn sigterm_lets_in_flight_requests_finish() {
     assert_eq!(answered.json::<Value>().await.unwrap()["error"], "invalid_grant");
     assert!(status.success(), "{status:?}");
 }
+
+/// In production jwtd never prints a secret (it would land in container logs): without
+/// `JWTD_BOOTSTRAP_ADMIN_FILE` it creates no admin client and says how to make one; with it, the
+/// credentials go to that file (0600) and work. `/metrics` stays off the public listener.
+#[tokio::test]
+async fn production_prints_no_secret_and_keeps_metrics_private() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_master_key();
+    let data_dir = dir.path().join("data").display().to_string();
+    let mut env = vars(&[
+        ("JWTD_ENV", "production"),
+        ("JWTD__ISSUER", "https://auth.example"),
+        ("JWTD_MASTER_KEY", &key),
+        ("JWTD__HTTP__ADDR", "127.0.0.1:0"),
+        ("JWTD__DATA_DIR", &data_dir),
+    ]);
+    let http = reqwest::Client::new();
+    let stdout_of = |mut jwtd: JwtdProcess| async move {
+        assert!(jwtd.terminate().await.success());
+        let mut out = String::new();
+        jwtd.child.stdout.take().unwrap().read_to_string(&mut out).await.unwrap();
+        (out, jwtd.log)
+    };
+
+    let jwtd = JwtdProcess::start(&env, dir.path()).await;
+    let metrics = http.get(format!("{}/metrics", jwtd.address)).send().await.unwrap();
+    assert_eq!(metrics.status(), 404, "/metrics on the public listener in production");
+    let (out, log) = stdout_of(jwtd).await;
+    assert!(!out.contains("client_secret") && !out.contains("jwtd_cs_"), "{out}");
+    assert!(log.iter().any(|l| l.contains("jwtd clients create")), "{log:?}");
+
+    let file = dir.path().join("secrets").join("admin.json");
+    env.push(("JWTD_BOOTSTRAP_ADMIN_FILE".to_owned(), file.display().to_string()));
+    let jwtd = JwtdProcess::start(&env, dir.path()).await;
+    let credentials: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    let token: Value = http
+        .post(format!("{}/oauth2/token", jwtd.address))
+        .basic_auth(credentials["client_id"].as_str().unwrap(), credentials["client_secret"].as_str())
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys = http
+        .get(format!("{}/admin/keys", jwtd.address))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keys.status(), 200);
+    let (out, log) = stdout_of(jwtd).await;
+    let secret = credentials["client_secret"].as_str().unwrap();
+    assert!(!out.contains(secret) && !log.iter().any(|l| l.contains(secret)), "the secret was printed");
+}

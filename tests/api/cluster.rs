@@ -48,7 +48,8 @@ impl Cluster {
         jwtd::app::open_pool(&jwtd::config::Settings::load_from(&self.env).unwrap()).unwrap()
     }
 
-    /// A client whose tokens are for `https://api` and for jwtd itself (its admin API).
+    /// A client whose tokens are for `https://api` and for jwtd itself (its admin API; a token
+    /// with `jwtd:admin` is for jwtd alone, whatever the registered audiences).
     fn client(&self, scope: &str, grants: &[&str]) -> (String, String) {
         let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
         let audiences = ["https://api".to_owned(), crate::helpers::ISSUER.to_owned()];
@@ -136,8 +137,12 @@ async fn three_instances_on_one_postgres() {
     let mut switched = HashSet::new();
     for round in 0..200 {
         let i = round % 3;
-        let body: Value =
-            cluster.token(i, &service, &[("grant_type", "client_credentials")]).await.json().await.unwrap();
+        let body: Value = cluster
+            .token(i, &service, &[("grant_type", "client_credentials"), ("scope", "read")])
+            .await
+            .json()
+            .await
+            .unwrap();
         let token = body["access_token"].as_str().unwrap();
         if cached_at.elapsed() >= Duration::from_secs(2) {
             cached = cluster.jwks(i).await;

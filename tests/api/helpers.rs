@@ -229,6 +229,40 @@ impl TestApp {
         TestClient { id: client.id, secret: secret.expose().to_owned() }
     }
 
+    /// A resource server's client (`client_credentials`) allowed to introspect other clients'
+    /// tokens for `audiences`.
+    pub fn register_introspector(&self, audiences: &[&str]) -> TestClient {
+        let audiences: Vec<String> = audiences.iter().map(|s| (*s).to_owned()).collect();
+        let registration =
+            ClientRegistration::new("resource server", "", &[], &["client_credentials".to_owned()])
+                .unwrap()
+                .with_introspection(&audiences)
+                .unwrap();
+        let pool = jwtd::app::open_pool(&self.settings()).unwrap();
+        let (client, secret) =
+            clients::register(&mut pool.get().unwrap(), &registration, self.clock.now()).unwrap();
+        TestClient { id: client.id, secret: secret.expose().to_owned() }
+    }
+
+    /// `POST /oauth2/introspect` by `client`: the JSON answer.
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> Value {
+        self.client_post(client, "/oauth2/introspect", &[("token", token)]).await.json().await.unwrap()
+    }
+
+    /// The payload of `GET /revocations`, its signature checked against the JWKS.
+    pub async fn revocation_feed(&self) -> Value {
+        let jws = self.http.get(self.url("/revocations")).send().await.unwrap().text().await.unwrap();
+        let header = jsonwebtoken::decode_header(&jws).unwrap();
+        assert_eq!(header.typ.as_deref(), Some("jwtd-revocations+jwt"));
+        let jwks = self.jwks().await;
+        let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+        let key = DecodingKey::from_jwk(jwk).unwrap();
+        let mut validation = Validation::new(header.alg);
+        validation.required_spec_claims.clear();
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<Value>(&jws, &key, &validation).unwrap().claims
+    }
+
     /// A first-party app client: password and refresh_token grants.
     pub fn register_app_client(&self, scope: &str) -> TestClient {
         self.register_client(scope, &["https://api"], &["password", "refresh_token"])

@@ -23,6 +23,10 @@ on_both_backends!(
     revocation_and_introspection,
     client_credentials_tokens_expire_rather_than_revoke,
     another_clients_refresh_token_is_refused_and_revoked,
+    introspection_shows_other_clients_tokens_only_with_a_permission,
+    a_deleted_clients_tokens_stop_everywhere,
+    the_feed_lists_a_revocation_as_long_as_a_verifier_may_accept_its_tokens,
+    an_access_token_never_outlives_its_login,
     refresh_may_narrow_but_not_widen_the_scope,
     binding_audits_or_enforces_the_user_agent,
     the_revocation_feed_lists_revoked_families_and_subjects,
@@ -273,10 +277,10 @@ async fn revocation_and_introspection(backend: Backend) {
     let theirs: Value =
         app.client_post(&other, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
     assert_eq!(theirs, json!({"active": false}));
-    let at: Value =
-        app.client_post(&other, "/oauth2/introspect", &[("token", &access)]).await.json().await.unwrap();
+    let at = app.introspect(&client, &access).await;
     assert_eq!(at["active"], true);
     assert_eq!(at["sid"], sid_of(&access).as_str());
+    assert_eq!(app.introspect(&other, &access).await, json!({"active": false}), "another client's");
     for garbage in ["nope", "jwtd_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "a.b.c"] {
         let answer: Value =
             app.client_post(&client, "/oauth2/introspect", &[("token", garbage)]).await.json().await.unwrap();
@@ -285,8 +289,19 @@ async fn revocation_and_introspection(backend: Backend) {
     assert_error(app.post_form("/oauth2/introspect", &[("token", &token)]).await, 401, "invalid_client")
         .await;
 
-    // Another client's revocation is answered 200 and changes nothing.
-    assert_eq!(app.client_post(&other, "/oauth2/revoke", &[("token", &token)]).await.status(), 200);
+    // Another client's revocation is refused (RFC 7009 §2.1) and changes nothing.
+    assert_error(
+        app.client_post(&other, "/oauth2/revoke", &[("token", &token)]).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
+    assert_error(
+        app.client_post(&other, "/oauth2/revoke", &[("token", &access)]).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
     let still: Value =
         app.client_post(&client, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
     assert_eq!(still["active"], true);
@@ -330,8 +345,13 @@ async fn client_credentials_tokens_expire_rather_than_revoke(backend: Backend) {
 
     let revoked = app.client_post(&service, "/oauth2/revoke", &[("token", &token)]).await;
     assert_error(revoked, 400, "unsupported_token_type").await;
-    // Another client's token is none of its business: 200, as for any token it does not own.
-    assert_eq!(app.client_post(&other, "/oauth2/revoke", &[("token", &token)]).await.status(), 200);
+    // Another client's token is none of its business: refused (RFC 7009 §2.1).
+    assert_error(
+        app.client_post(&other, "/oauth2/revoke", &[("token", &token)]).await,
+        400,
+        "unauthorized_client",
+    )
+    .await;
     let active: Value =
         app.client_post(&service, "/oauth2/introspect", &[("token", &token)]).await.json().await.unwrap();
     assert_eq!(active["active"], true);
@@ -419,6 +439,8 @@ async fn the_revocation_feed_lists_revoked_families_and_subjects(backend: Backen
     assert_eq!(payload["sids"], json!([sid]));
     assert_eq!(payload["iss"], crate::helpers::ISSUER);
     assert_eq!(payload["window"], 15 * 60 + 60);
+    assert_eq!(payload["ver"], 2);
+    assert_eq!((&payload["clients"], &payload["kids"]), (&json!({}), &json!([])));
     drop(t2);
 
     // Revoking every session of a user publishes a subject not-before.
@@ -492,4 +514,98 @@ async fn the_purge_removes_only_dead_families() {
         jwtd::housekeeping::purge_once(&mut pool.get().unwrap(), now + 31 * 86_400, &policy).unwrap();
     assert_eq!(purged, 2);
     assert_eq!(app.refresh(&client, &sids[2].1, &[]).await.status(), 400);
+}
+
+/// RFC 7662 §4: a client sees its own tokens; a resource server sees other clients' access
+/// tokens only through an introspection permission naming one of their audiences, and never
+/// other clients' refresh tokens. Everyone else learns only `{"active": false}`.
+async fn introspection_shows_other_clients_tokens_only_with_a_permission(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, refresh, access) = logged_in(&app, "read").await; // aud https://api
+    let service = app.register_client("read", &["https://api"], &["client_credentials"]);
+    let service_token = app.token_of(&service).await;
+    let api = app.register_introspector(&["https://api"]);
+    let elsewhere = app.register_introspector(&["https://other"]);
+    let stranger = app.register_app_client("read");
+
+    assert_eq!(app.introspect(&client, &access).await["active"], true, "its own");
+    assert_eq!(app.introspect(&service, &service_token).await["active"], true, "its own");
+    let seen = app.introspect(&api, &access).await;
+    assert_eq!((&seen["active"], &seen["client_id"]), (&json!(true), &json!(client.id)), "{seen}");
+    assert_eq!(app.introspect(&api, &service_token).await["active"], true);
+    for (who, token) in [(&elsewhere, &access), (&stranger, &access), (&stranger, &service_token)] {
+        assert_eq!(app.introspect(who, token).await, json!({"active": false}));
+    }
+    assert_eq!(app.introspect(&api, &refresh).await, json!({"active": false}), "refresh tokens: own only");
+}
+
+/// Deleting a client stops every token issued through it, whatever its `sub`: introspection
+/// says inactive at once, and the revocation feed lists the client (version 2, `clients`) so
+/// resource servers refuse its users' tokens too, and its own tokens by subject.
+async fn a_deleted_clients_tokens_stop_everywhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, _, access) = logged_in(&app, "read").await;
+    let service = app.register_client("read", &["https://api"], &["client_credentials"]);
+    let service_token = app.token_of(&service).await;
+    let api = app.register_introspector(&["https://api"]);
+    assert_eq!(app.introspect(&api, &access).await["active"], true);
+    assert_eq!(app.introspect(&api, &service_token).await["active"], true);
+
+    let admin = app.admin_token().await;
+    for id in [&client.id, &service.id] {
+        let deleted =
+            app.http.delete(app.url(&format!("/admin/clients/{id}"))).bearer_auth(&admin).send().await;
+        assert_eq!(deleted.unwrap().status(), 204);
+    }
+    let deleted_at = app.clock.now();
+    assert_eq!(app.introspect(&api, &access).await, json!({"active": false}), "the user's token");
+    assert_eq!(app.introspect(&api, &service_token).await, json!({"active": false}), "the client's own");
+
+    app.clock.advance(1);
+    let feed = app.revocation_feed().await;
+    assert_eq!(feed["ver"], 2);
+    for id in [&client.id, &service.id] {
+        assert_eq!(feed["clients"][id], deleted_at + 1, "{feed}");
+    }
+    assert_eq!(
+        feed["subjects"][&service.id],
+        deleted_at + 1,
+        "version-1 readers see the client's own tokens"
+    );
+}
+
+/// With `keys.leeway` shorter than jwtd-verify's 60 s, a revoked family stays in the feed for
+/// the access-token lifetime plus 60 s: a verifier with the default leeway accepts its tokens
+/// until then, so it must keep seeing the revocation.
+async fn the_feed_lists_a_revocation_as_long_as_a_verifier_may_accept_its_tokens(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let app = spawn_app_on(db, &new_master_key(), &[("JWTD__KEYS__LEEWAY", "5s")]).await;
+    let (client, refresh, access) = logged_in(&app, "read").await;
+    let exp =
+        jsonwebtoken::dangerous::insecure_decode::<Value>(&access).unwrap().claims["exp"].as_i64().unwrap();
+    assert_eq!(app.client_post(&client, "/oauth2/revoke", &[("token", &refresh)]).await.status(), 200);
+    let sid = sid_of(&access);
+    // The last instant a verifier with 60 s of leeway accepts the token: exp + 59.
+    app.clock.advance(exp + 59 - app.clock.now());
+    let feed = app.revocation_feed().await;
+    assert_eq!(feed["window"], 15 * 60 + 60);
+    assert_eq!(feed["sids"], json!([sid]), "still listed while a verifier may accept the token");
+    app.clock.advance(2);
+    assert_eq!(app.revocation_feed().await["sids"], json!([]));
+}
+
+/// An access token expires no later than its login (the family's absolute lifetime), however
+/// late in the family it is issued.
+async fn an_access_token_never_outlives_its_login(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let app = spawn_app_on(db, &new_master_key(), &[("JWTD__REFRESH__ABSOLUTE_TTL", "20m")]).await;
+    let (client, t1, first) = logged_in(&app, "read").await;
+    let claims = |token: &str| jsonwebtoken::dangerous::insecure_decode::<Value>(token).unwrap().claims;
+    let login_ends = claims(&first)["iat"].as_i64().unwrap() + 20 * 60;
+    assert_eq!(claims(&first)["exp"].as_i64().unwrap(), claims(&first)["iat"].as_i64().unwrap() + 15 * 60);
+    app.clock.advance(10 * 60);
+    let body = refreshed(&app, &client, &t1).await;
+    let late = body["access_token"].as_str().unwrap();
+    assert_eq!(claims(late)["exp"].as_i64().unwrap(), login_ends, "capped at the end of the login");
+    assert_eq!(body["expires_in"].as_i64().unwrap(), login_ends - app.clock.now());
 }

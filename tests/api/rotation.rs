@@ -200,6 +200,13 @@ async fn emergency_rotation_drops_the_key_at_once(backend: Backend) {
     let events = jwtd::store::audit::recent(&mut app.pool().get().unwrap(), 10).unwrap();
     let revoked = events.iter().find(|e| e.kind == "key.revoked").expect("a key.revoked event");
     assert_eq!(revoked.subject.as_deref(), Some(compromised.as_str()));
+    // The revocation feed names the key, so verifiers whose JWKS cache still holds it refuse
+    // its tokens at their next poll; keys that merely expire are not listed.
+    app.clock.advance(1);
+    let feed = app.revocation_feed().await;
+    assert_eq!(feed["kids"], serde_json::json!([compromised]));
+    app.clock.advance(29 * 86_400);
+    assert_eq!(app.revocation_feed().await["kids"], serde_json::json!([compromised]), "listed for 30 days");
 }
 
 async fn rotation_waits_for_the_next_key_to_be_known(backend: Backend) {

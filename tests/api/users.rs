@@ -7,8 +7,8 @@ use jwtd::clock::Clock;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, TestDb, assert_error, new_master_key, sample, spawn_app, spawn_app_on, spawn_app_with,
-    verify_offline_at,
+    Backend, TestApp, TestClient, TestDb, assert_error, new_master_key, sample, spawn_app, spawn_app_on,
+    spawn_app_with, verify_offline_at,
 };
 use crate::on_both_backends;
 
@@ -368,28 +368,10 @@ async fn the_cli_creates_users_from_stdin(backend: Backend) {
 /// header is ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_proxy_names_the_client_address() {
-    let settings = [
-        ("JWTD__HTTP__TRUSTED_PROXIES", "127.0.0.1"),
-        ("JWTD__THROTTLE__SLOW_AFTER", "1"),
-        ("JWTD__THROTTLE__ADDRESS_LIMIT", "3"),
-        ("JWTD__THROTTLE__ACCOUNT_LIMIT", "100"),
-    ];
-    let app = spawn_app_on(Arc::new(TestDb::new(Backend::Sqlite)), &new_master_key(), &settings).await;
+    let app = behind_a_proxy_with_an_address_limit_of_three().await;
     let client = app.register_app_client("read");
     let login_from = |address: &'static str, email: String| {
-        let request = app.http.post(app.url("/oauth2/token")).basic_auth(&client.id, Some(&client.secret));
-        async move {
-            request
-                .header("x-forwarded-for", format!("198.18.0.1, {address}"))
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", email.as_str()),
-                    ("password", "wrong password"),
-                ])
-                .send()
-                .await
-                .unwrap()
-        }
+        wrong_password_from(&app, &client, format!("198.18.0.1, {address}"), email)
     };
     for i in 0..3 {
         assert_error(login_from("203.0.113.5", format!("a{i}@example.com")).await, 400, "invalid_grant")
@@ -401,4 +383,53 @@ async fn a_trusted_proxy_names_the_client_address() {
         jwtd::store::throttle::find_all(&mut app.pool().get().unwrap(), &["address:203.0.113.5".to_owned()])
             .unwrap();
     assert_eq!(events.len(), 1, "counted under the forwarded address");
+}
+
+/// Every address of one IPv6 /64 counts against one address limit: a host holding a /64 cannot
+/// rotate through its 2^64 addresses for fresh counters. Another /64 has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_network_shares_one_address_counter() {
+    let app = behind_a_proxy_with_an_address_limit_of_three().await;
+    let client = app.register_app_client("read");
+    let login_from = |address: String, email: String| wrong_password_from(&app, &client, address, email);
+    for i in 1..=3 {
+        let address = format!("2001:db8:7:9::{i:x}");
+        assert_error(login_from(address, format!("a{i}@example.com")).await, 400, "invalid_grant").await;
+    }
+    let fresh_address = "2001:db8:7:9:ffff:ffff:ffff:fffe".to_owned();
+    assert_error(login_from(fresh_address, "b@example.com".into()).await, 429, "too_many_attempts").await;
+    let other_network = "2001:db8:7:a::1".to_owned();
+    assert_error(login_from(other_network, "b@example.com".into()).await, 400, "invalid_grant").await;
+}
+
+/// A password login with a wrong password, through a proxy naming `forwarded_for`.
+fn wrong_password_from(
+    app: &TestApp,
+    client: &TestClient,
+    forwarded_for: String,
+    email: String,
+) -> impl std::future::Future<Output = reqwest::Response> + use<> {
+    let request = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .header("x-forwarded-for", forwarded_for);
+    async move {
+        request
+            .form(&[("grant_type", "password"), ("username", email.as_str()), ("password", "wrong password")])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A jwtd behind a trusted proxy (127.0.0.1) that locks an address out after three failures.
+async fn behind_a_proxy_with_an_address_limit_of_three() -> TestApp {
+    let settings = [
+        ("JWTD__HTTP__TRUSTED_PROXIES", "127.0.0.1"),
+        ("JWTD__THROTTLE__SLOW_AFTER", "1"),
+        ("JWTD__THROTTLE__ADDRESS_LIMIT", "3"),
+        ("JWTD__THROTTLE__ACCOUNT_LIMIT", "100"),
+    ];
+    spawn_app_on(Arc::new(TestDb::new(Backend::Sqlite)), &new_master_key(), &settings).await
 }

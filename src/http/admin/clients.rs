@@ -25,6 +25,9 @@ pub struct CreateClient {
     grant_types: Vec<String>,
     #[serde(default)]
     refresh_cookie: bool,
+    /// Audiences of other clients' tokens this client may introspect.
+    #[serde(default)]
+    introspection_audiences: Vec<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -45,13 +48,13 @@ pub async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let mut registration =
-        ClientRegistration::new(&body.name, &body.scope, &body.audiences, &body.grant_types).map_err(
-            |e| ApiError::Status {
+        ClientRegistration::new(&body.name, &body.scope, &body.audiences, &body.grant_types)
+            .and_then(|r| r.with_introspection(&body.introspection_audiences))
+            .map_err(|e| ApiError::Status {
                 status: StatusCode::BAD_REQUEST,
                 code: "invalid_request",
                 description: e.to_string().into(),
-            },
-        )?;
+            })?;
     registration.refresh_cookie = body.refresh_cookie;
     let pool = state.pool.clone();
     let now = state.clock.now();
@@ -104,7 +107,10 @@ pub async fn delete(
         if store::clients::delete(&mut conn, &id)? == 0 {
             return Err(not_found());
         }
-        // Its access tokens (sub = client id) are refused by resource servers reading the feed.
+        // Every access token issued through it is refused by resource servers reading the
+        // feed: its users' (by `client_id`, feed version 2; their refresh families went with
+        // the client row) and its own (`sub` = client id, which version-1 readers see too).
+        store::revocations::revoke_client(&mut conn, &id, now + 1)?;
         store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
         caller.audit(&mut conn, now, "client.deleted", Some(&id), json!({}))?;
         Ok(())

@@ -17,7 +17,7 @@ use crate::store::{DbConnection, StoreError};
 use crate::tokens::verify::verify_own_access_token;
 
 /// The scope an access token needs for the admin API.
-pub const ADMIN_SCOPE: &str = "jwtd:admin";
+pub use crate::tokens::scope::ADMIN_SCOPE;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -78,9 +78,9 @@ impl FromRequest for AdminCaller {
     }
 }
 
-/// A valid token with `jwtd:admin` is not enough: its client must still exist and be enabled
-/// (deleting a compromised admin client stops its tokens at once, not at their expiry), and a
-/// user's token must belong to a live login.
+/// A valid token with `jwtd:admin` is not enough: it must be live (its client still exists and
+/// is enabled, so deleting a compromised admin client stops its tokens at once, not at their
+/// expiry; a user's token belongs to a live login).
 async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
     let state = req.app_data::<web::Data<AppState>>().ok_or(ApiError::Internal)?;
     // With a listener of its own, the admin API does not exist on the public one.
@@ -117,14 +117,8 @@ async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
             scope: Some(ADMIN_SCOPE),
         });
     }
-    let client = super::client_auth::client_row(state, &claims.client_id).await?;
-    if client.is_none_or(|row| row.disabled) {
-        log::info!("admin API: token of a deleted or disabled client refused");
-        return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
-    }
-    if let Some(sid) = &claims.sid
-        && !super::revocation::login_is_live(state, sid).await?
-    {
+    if !super::revocation::token_is_live(state, &claims).await? {
+        log::info!("admin API: token of a deleted or disabled client, or of a revoked login, refused");
         return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
     }
     let ip = state.trusted_proxies.client_ip(req).map(|ip| ip.to_string());

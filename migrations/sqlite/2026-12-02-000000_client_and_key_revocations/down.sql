@@ -1,0 +1,3 @@
+ALTER TABLE clients DROP COLUMN introspection_audiences;
+ALTER TABLE signing_keys DROP COLUMN revoked_at;
+DROP TABLE client_revocations;
