@@ -18,9 +18,9 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/jwtd --shell /usr/sbin/nologin jwtd \
-    && mkdir -p /var/lib/jwtd \
-    && chown jwtd:jwtd /var/lib/jwtd \
-    && chmod 0700 /var/lib/jwtd
+    && mkdir -p /var/lib/jwtd/secrets \
+    && chown -R jwtd:jwtd /var/lib/jwtd \
+    && chmod 0700 /var/lib/jwtd /var/lib/jwtd/secrets
 COPY --from=build /src/target/release/jwtd /usr/local/bin/jwtd
 COPY --from=build /src/target/release/examples/resource_server /usr/local/bin/resource-server
 COPY config /etc/jwtd/config
