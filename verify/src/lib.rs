@@ -50,4 +50,4 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use jwks::{JwksCache, JwksCacheBuilder, KeySet};
 pub use revocations::{RevocationFeed, RevocationFeedBuilder, RevocationList, StalePolicy};
-pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, Verified, Verifier, VerifierBuilder};
+pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, Verified, Verifier, VerifierBuilder};

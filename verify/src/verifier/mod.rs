@@ -23,6 +23,12 @@ use signed::{KeySource, Pass};
 /// attempt to make the verifier work for nothing.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
+/// The most clock skew tolerated on `exp`, `nbf` and `iat`, and the default. Clocks further
+/// apart than a minute are broken, not skewed; and jwtd's revocation feed lists a revoked
+/// family only as long as a token of it could still verify with at most this leeway, so a
+/// longer one would let a revoked token verify after the feed stopped listing it.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
+
 /// What a verification makes of a payload whose signature verified, given the `kid` that
 /// signed it.
 type Finish<'a, T> = dyn Fn(&[u8], &str) -> Result<T, Error> + Sync + 'a;
@@ -72,9 +78,13 @@ pub struct VerifierBuilder {
 }
 
 impl VerifierBuilder {
-    /// Tolerance for clock skew on `exp`, `nbf` and `iat` (default 60 s).
+    /// Tolerance for clock skew on `exp`, `nbf` and `iat` (default and most: [`MAX_LEEWAY`];
+    /// a larger value is lowered to it, with a warning).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.policy.leeway_secs = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+        if leeway > MAX_LEEWAY {
+            log::warn!("jwtd-verify: a leeway of {leeway:?} is lowered to {MAX_LEEWAY:?}");
+        }
+        self.policy.leeway_secs = leeway_secs(leeway.min(MAX_LEEWAY));
         self
     }
 
@@ -144,7 +154,7 @@ impl Verifier {
             policy: ClaimsPolicy {
                 issuer: issuer.into(),
                 audience: audience.into(),
-                leeway_secs: 60,
+                leeway_secs: leeway_secs(MAX_LEEWAY),
                 required: Vec::new(),
             },
             clock: Arc::new(SystemClock),
@@ -217,4 +227,9 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// Whole seconds of a leeway no longer than [`MAX_LEEWAY`].
+fn leeway_secs(leeway: Duration) -> i64 {
+    i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX)
 }
