@@ -52,8 +52,8 @@ pub enum Error {
     WrongIssuer,
     #[error("token is not meant for this audience")]
     WrongAudience,
-    /// The token's `sid` (refresh family) is in the revocation feed, or it was issued before
-    /// its subject's not-before time there.
+    /// The token's `sid` (refresh family) or signing key (`kid`) is in the revocation feed,
+    /// or it was issued before its subject's or its client's not-before time there.
     #[error("token has been revoked")]
     Revoked,
 

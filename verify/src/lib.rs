@@ -21,8 +21,9 @@
 //! - [`JwksCache`]: the issuer's keys, cached per `Cache-Control`, refreshed ahead of expiry,
 //!   refetched (single flight, with a cool-down) on an unknown `kid`, last good set kept.
 //! - [`Verifier`]: a strict RFC 9068 / RFC 8725 check of compact JWS access tokens.
-//! - [`RevocationFeed`]: jwtd's signed feed of revoked refresh families and subjects, polled,
-//!   so revoked sessions' access tokens are refused within seconds; see [`revocations`].
+//! - [`RevocationFeed`]: jwtd's signed feed of revoked refresh families, subjects, clients
+//!   and signing keys, polled, so revoked sessions' access tokens are refused within seconds;
+//!   see [`revocations`].
 //! - `actix` feature (default): the [`Authenticated`] extractor answering RFC 6750 errors.
 
 mod algorithm;
@@ -49,4 +50,4 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use jwks::{JwksCache, JwksCacheBuilder, KeySet};
 pub use revocations::{RevocationFeed, RevocationFeedBuilder, RevocationList, StalePolicy};
-pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, Verified, Verifier, VerifierBuilder};
+pub use verifier::{DEFAULT_MAX_TOKEN_BYTES, MAX_LEEWAY, Verified, Verifier, VerifierBuilder};

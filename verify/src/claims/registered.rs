@@ -16,6 +16,7 @@ use super::{AccessClaims, Scope, required};
 use crate::Error;
 use crate::flat_json;
 use crate::member::{Member, MemberSeed};
+use crate::revocations::Revocable;
 use crate::strict_json::{
     NameSeed, SeenNames, StrictIgnore, StrictJsonError, StrictSeed, duplicate_error, parse_strict,
 };
@@ -145,18 +146,20 @@ impl<'de> RegisteredClaims<'de> {
         })
     }
 
-    /// `sid`, `sub` and `iat`, for the revocation feed; meaningful once the policy passed
-    /// (then `sub` is a string and `iat` a date).
-    pub fn revocation_keys(&self) -> (Option<&str>, &str, i64) {
-        let iat = match self.iat {
-            Some(Member::Int(iat)) => iat,
-            _ => 0,
-        };
-        (
-            self.sid.as_ref().and_then(Member::as_str),
-            self.sub.as_ref().and_then(Member::as_str).unwrap_or_default(),
-            iat,
-        )
+    /// What the revocation feed can name of a token signed by `kid`; meaningful once the
+    /// policy passed (then `sub` and `client_id` are strings and `iat` a date).
+    pub fn revocable<'a>(&'a self, kid: &'a str) -> Revocable<'a> {
+        let text = |member: &'a Option<Member<'de>>| member.as_ref().and_then(Member::as_str);
+        Revocable {
+            sid: text(&self.sid),
+            sub: text(&self.sub).unwrap_or_default(),
+            client_id: text(&self.client_id).unwrap_or_default(),
+            kid,
+            iat: match self.iat {
+                Some(Member::Int(iat)) => iat,
+                _ => 0,
+            },
+        }
     }
 
     pub fn scope(&self) -> Result<Scope, Error> {

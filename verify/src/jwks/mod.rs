@@ -65,6 +65,10 @@ struct Snapshot {
 #[derive(Debug, Default)]
 struct FetchState {
     last_attempt: Option<i64>,
+    /// When an unknown `kid` last caused a fetch. Only these fetches (and failures) start
+    /// the cool-down: a routine refresh just before a rotation must not hold back the
+    /// refetch that finds the new key.
+    last_unknown_kid_fetch: Option<i64>,
     last_error: Option<Error>,
     etag: Option<String>,
     /// The JWKS URL: configured, or discovered once from the issuer.
@@ -219,12 +223,13 @@ impl JwksCache {
             let mut state = self.inner.fetch.lock().await;
             let someone_fetched = self.inner.attempts.load(Ordering::SeqCst) != seen;
             let now = self.inner.clock.now();
-            let cooling = state.last_attempt.is_some_and(|at| now < at.saturating_add(self.cooldown_secs()));
-            if !someone_fetched
-                && !cooling
-                && let Err(error) = self.fetch_locked(&mut state).await
-            {
-                log::warn!("jwtd-verify: refetch for an unknown kid failed: {error}");
+            let cooling = self.within_cooldown(state.last_unknown_kid_fetch, now)
+                || self.in_failure_cooldown(&state, now);
+            if !someone_fetched && !cooling {
+                state.last_unknown_kid_fetch = Some(now);
+                if let Err(error) = self.fetch_locked(&mut state).await {
+                    log::warn!("jwtd-verify: refetch for an unknown kid failed: {error}");
+                }
             }
         }
         Ok(self.keys())
@@ -235,8 +240,12 @@ impl JwksCache {
     }
 
     fn in_failure_cooldown(&self, state: &FetchState, now: i64) -> bool {
-        state.last_error.is_some()
-            && state.last_attempt.is_some_and(|at| now < at.saturating_add(self.cooldown_secs()))
+        state.last_error.is_some() && self.within_cooldown(state.last_attempt, now)
+    }
+
+    /// Whether less than a cool-down has passed since `at`.
+    fn within_cooldown(&self, at: Option<i64>, now: i64) -> bool {
+        at.is_some_and(|at| now < at.saturating_add(self.cooldown_secs()))
     }
 
     /// One fetch, with the fetch lock held. On success the new set replaces the old one; on

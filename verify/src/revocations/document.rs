@@ -23,8 +23,22 @@ pub const FEED_TYPE: &str = "jwtd-revocations+jwt";
 pub struct RevocationList {
     iat: i64,
     window: i64,
+    version: u64,
     sids: HashSet<String>,
     subjects: HashMap<String, i64>,
+    clients: HashMap<String, i64>,
+    kids: HashSet<String>,
+}
+
+/// What of a token a revocation can name: its refresh family, subject, client, signing key
+/// and issue time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Revocable<'a> {
+    pub sid: Option<&'a str>,
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub kid: &'a str,
+    pub iat: i64,
 }
 
 impl RevocationList {
@@ -39,6 +53,12 @@ impl RevocationList {
         self.window
     }
 
+    /// The document's `ver`: 1 for a feed without one. Clients and keys are read from
+    /// version 2 on.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Whether the refresh family `sid` is revoked.
     pub fn is_family_revoked(&self, sid: &str) -> bool {
         self.sids.contains(sid)
@@ -49,19 +69,34 @@ impl RevocationList {
         self.subjects.get(sub).copied()
     }
 
-    /// Listed families and subjects.
+    /// The time before which every token issued to the client `client_id` (by `iat`) is
+    /// revoked, whatever its `sub`: a deleted client's users' tokens included.
+    pub fn client_not_before(&self, client_id: &str) -> Option<i64> {
+        self.clients.get(client_id).copied()
+    }
+
+    /// Whether the signing key `kid` is revoked (compromised): every token whose header
+    /// names it is refused, even while the cached JWKS still holds the key.
+    pub fn is_key_revoked(&self, kid: &str) -> bool {
+        self.kids.contains(kid)
+    }
+
+    /// Listed families, subjects, clients and keys.
     pub fn len(&self) -> usize {
-        self.sids.len() + self.subjects.len()
+        self.sids.len() + self.subjects.len() + self.clients.len() + self.kids.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Whether a token with these claims is revoked by this list.
-    pub(crate) fn revokes(&self, sid: Option<&str>, sub: &str, iat: i64) -> bool {
-        sid.is_some_and(|sid| self.sids.contains(sid))
-            || self.subjects.get(sub).is_some_and(|&not_before| iat < not_before)
+    /// Whether a token with these claims and this signing key is revoked by this list.
+    pub(crate) fn revokes(&self, token: &Revocable<'_>) -> bool {
+        let before = |not_before: Option<&i64>| not_before.is_some_and(|&not_before| token.iat < not_before);
+        token.sid.is_some_and(|sid| self.sids.contains(sid))
+            || before(self.subjects.get(token.sub))
+            || before(self.clients.get(token.client_id))
+            || self.kids.contains(token.kid)
     }
 }
 
@@ -70,6 +105,9 @@ pub(super) struct FeedPolicy<'a> {
     pub issuer: &'a str,
     pub now: i64,
     pub leeway_secs: i64,
+    /// The feed in force: a key it revokes cannot sign its successor (else whoever holds
+    /// the compromised key could publish a newer feed that no longer lists it).
+    pub held: Option<&'a RevocationList>,
 }
 
 /// Verifies `body` with `keys` and reads it. The signing key is found by `kid` (refetching
@@ -93,6 +131,9 @@ pub(super) async fn verify_feed(
     let payload = decode(payload_b64)?;
     let signature = decode(signature_b64)?;
 
+    if policy.held.is_some_and(|held| held.is_key_revoked(&kid)) {
+        return Err(invalid("signed by a revoked key"));
+    }
     let key_set = keys.key_set_with(&kid).await?;
     let key = key_set.find(&kid, alg).map_err(|e| match e {
         Error::UnknownKey => invalid("signed by an unknown key"),
@@ -101,7 +142,11 @@ pub(super) async fn verify_feed(
     let signing_input =
         text.get(..header_b64.len() + 1 + payload_b64.len()).ok_or(invalid("not a compact JWS"))?;
     key.verify_signature(signing_input.as_bytes(), &signature).map_err(|_| invalid("bad signature"))?;
-    read_payload(&payload, policy)
+    let list = read_payload(&payload, policy)?;
+    if list.is_key_revoked(&kid) {
+        return Err(invalid("signed by a revoked key"));
+    }
+    Ok(list)
 }
 
 /// `typ` exactly the feed's, no `crit`, an allowed `alg`, a usable `kid`.
@@ -144,17 +189,21 @@ fn read_payload(payload: &[u8], policy: &FeedPolicy<'_>) -> Result<RevocationLis
         return Err(invalid("issued in the future"));
     }
     let window = seconds(&map, "window").ok_or(invalid("window"))?;
-    let Some(Value::Array(listed)) = map.remove("sids") else { return Err(invalid("sids")) };
-    let sids = listed
-        .into_iter()
-        .map(|sid| match sid {
-            Value::String(sid) => Ok(sid),
-            _ => Err(invalid("sids")),
-        })
-        .collect::<Result<_, _>>()?;
-    let Some(Value::Object(listed)) = map.remove("subjects") else { return Err(invalid("subjects")) };
-    let subjects = subjects(listed).ok_or(invalid("subjects"))?;
-    Ok(RevocationList { iat, window, sids, subjects })
+    let version = match map.get("ver") {
+        None => 1,
+        Some(ver) => ver.as_u64().filter(|&ver| ver >= 1).ok_or(invalid("ver"))?,
+    };
+    let sids = map.remove("sids").and_then(strings).ok_or(invalid("sids"))?;
+    let subjects = map.remove("subjects").and_then(not_befores).ok_or(invalid("subjects"))?;
+    let (clients, kids) = if version == 1 {
+        (HashMap::new(), HashSet::new())
+    } else {
+        (
+            since_version_2(map.remove("clients"), version, not_befores).ok_or(invalid("clients"))?,
+            since_version_2(map.remove("kids"), version, strings).ok_or(invalid("kids"))?,
+        )
+    };
+    Ok(RevocationList { iat, window, version, sids, subjects, clients, kids })
 }
 
 /// A non-negative integer number of seconds.
@@ -162,6 +211,32 @@ fn seconds(map: &Map<String, Value>, name: &str) -> Option<i64> {
     map.get(name).and_then(Value::as_i64).filter(|&s| s >= 0)
 }
 
-fn subjects(listed: Map<String, Value>) -> Option<HashMap<String, i64>> {
-    listed.into_iter().map(|(sub, at)| Some((sub, at.as_i64().filter(|&s| s >= 0)?))).collect()
+/// A member added in version 2: required there, optional (empty) in later versions, which
+/// may replace it, and well-typed whenever present. `None` when refused.
+fn since_version_2<T: Default>(
+    member: Option<Value>,
+    version: u64,
+    read: fn(Value) -> Option<T>,
+) -> Option<T> {
+    match member {
+        Some(value) => read(value),
+        None => (version > 2).then(T::default),
+    }
+}
+
+/// An array of strings.
+fn strings(value: Value) -> Option<HashSet<String>> {
+    let Value::Array(all) = value else { return None };
+    all.into_iter()
+        .map(|item| match item {
+            Value::String(text) => Some(text),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An object of names to not-before times (non-negative integers).
+fn not_befores(value: Value) -> Option<HashMap<String, i64>> {
+    let Value::Object(listed) = value else { return None };
+    listed.into_iter().map(|(name, at)| Some((name, at.as_i64().filter(|&s| s >= 0)?))).collect()
 }

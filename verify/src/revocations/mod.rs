@@ -1,13 +1,37 @@
 //! jwtd's revocation feed, polled, so a verifier refuses the access tokens of a revoked
-//! refresh family (logout, refresh-token reuse, an operator revoking a user) within seconds
-//! instead of when they expire.
+//! refresh family (logout, refresh-token reuse, an operator revoking a user), of a deleted
+//! client, or signed by a compromised key within seconds instead of when they expire.
 //!
 //! jwtd serves `GET {issuer}/revocations`: a compact JWS (`typ: jwtd-revocations+jwt`) signed
-//! by a key of its JWKS, holding `iss`, `iat`, `window`, `sids` (every family revoked since
-//! `iat - window`) and `subjects` (`sub` → a time before which all that subject's tokens, by
-//! `iat`, are revoked). `window` is jwtd's access-token lifetime plus leeway, so a token of a
-//! family revoked before the window has expired anyway. Responses carry `Cache-Control:
-//! max-age` (5 s by default), an `ETag` over the content and answer 304 to `If-None-Match`.
+//! by a key of its JWKS. Its payload, version 2:
+//!
+//! ```json
+//! {"iss": "https://auth.example.com", "iat": 1700000000, "window": 960, "ver": 2,
+//!  "sids": ["fam1"],
+//!  "subjects": {"user-or-client-id": 1700000001},
+//!  "clients": {"client-id": 1700000001},
+//!  "kids": ["kid1"]}
+//! ```
+//!
+//! - `sids`: every refresh family revoked since `iat - window`; a token whose `sid` is listed
+//!   is revoked. `window` is jwtd's access-token lifetime plus leeway, so a token of a family
+//!   revoked before the window has expired anyway.
+//! - `subjects`: `sub` → a time before which all that subject's tokens, by `iat`, are revoked.
+//! - `clients`: `client_id` → a time before which every token issued to that client, by
+//!   `iat`, is revoked whatever its `sub`, so a deleted client's users' tokens stop too.
+//! - `kids`: signing keys revoked in an emergency (compromised). Every token whose header
+//!   `kid` is listed is refused, even while the cached JWKS still holds the key; a feed signed
+//!   by a listed key, or by a key the feed in force lists, is refused as well.
+//! - `ver`: absent in version 1, which has neither `clients` nor `kids`. Version 2 requires
+//!   both. A later version is read for the members this crate knows (forward compatible); any
+//!   of them that is present must still be well-typed, or the whole feed is refused.
+//!
+//! An older jwtd-verify (a version 1 reader) ignores `ver`, `clients` and `kids`: it does not
+//! refuse a deleted client's users' tokens, nor tokens signed by a revoked key until its JWKS
+//! cache drops that key (after jwtd stops publishing it, within the cache's lifetime).
+//!
+//! Responses carry `Cache-Control: max-age` (5 s by default), an `ETag` over the content and
+//! answer 304 to `If-None-Match`.
 //!
 //! # How fresh
 //!
@@ -23,7 +47,8 @@
 //!
 //! A feed is taken only if its signature verifies with a JWKS key (the key's JWK decides the
 //! algorithm), its `typ` and `iss` are exactly jwtd's, its `iat` is not in the future beyond
-//! the leeway, and it is not older than the feed held: a replayed old feed cannot un-revoke.
+//! the leeway, it is not older than the feed held (a replayed old feed cannot un-revoke), and
+//! neither it nor the feed held lists its signing key.
 //! Anything else is logged and the last good feed kept. A 304 confirms the held feed; it is
 //! as trustworthy as the channel (use https, as for the JWKS).
 
@@ -37,6 +62,7 @@ use std::time::Duration;
 use config::FeedConfig;
 pub use config::{RevocationFeedBuilder, StalePolicy};
 use document::FeedPolicy;
+pub(crate) use document::Revocable;
 pub use document::{FEED_TYPE, RevocationList};
 
 use crate::fetch::{self, Fetched};
@@ -195,9 +221,9 @@ impl RevocationFeed {
     }
 
     /// Refuses a token the feed revokes, and applies the stale policy.
-    pub(crate) fn check(&self, sid: Option<&str>, sub: &str, iat: i64) -> Result<(), Error> {
+    pub(crate) fn check(&self, token: &Revocable<'_>) -> Result<(), Error> {
         let snapshot = self.inner.snapshot();
-        if snapshot.list.as_ref().is_some_and(|list| list.revokes(sid, sub, iat)) {
+        if snapshot.list.as_ref().is_some_and(|list| list.revokes(token)) {
             return Err(Error::Revoked);
         }
         let now = self.inner.clock.now();
@@ -254,10 +280,15 @@ impl RevocationFeed {
                 Ok(config.interval(max_age))
             }
             Fetched::Modified { body, max_age, etag } => {
-                let policy = FeedPolicy { issuer: &config.issuer, now, leeway_secs: config.leeway_secs };
+                let held = self.inner.snapshot().list.clone();
+                let policy = FeedPolicy {
+                    issuer: &config.issuer,
+                    now,
+                    leeway_secs: config.leeway_secs,
+                    held: held.as_deref(),
+                };
                 let list = document::verify_feed(&body, &self.inner.keys, &policy).await?;
-                let held = self.inner.snapshot().list.as_ref().map(|l| l.issued_at());
-                if held.is_some_and(|held| list.issued_at() < held) {
+                if held.is_some_and(|held| list.issued_at() < held.issued_at()) {
                     return Err(Error::RevocationsInvalid("older than the feed held"));
                 }
                 state.etag = etag;

@@ -23,8 +23,15 @@ use signed::{KeySource, Pass};
 /// attempt to make the verifier work for nothing.
 pub const DEFAULT_MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// What a verification makes of a payload whose signature verified.
-type Finish<'a, T> = dyn Fn(&[u8]) -> Result<T, Error> + Sync + 'a;
+/// The most clock skew tolerated on `exp`, `nbf` and `iat`, and the default. Clocks further
+/// apart than a minute are broken, not skewed; and jwtd's revocation feed lists a revoked
+/// family only as long as a token of it could still verify with at most this leeway, so a
+/// longer one would let a revoked token verify after the feed stopped listing it.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
+
+/// What a verification makes of a payload whose signature verified, given the `kid` that
+/// signed it.
+type Finish<'a, T> = dyn Fn(&[u8], &str) -> Result<T, Error> + Sync + 'a;
 
 /// Verifies jwtd access tokens against a [`JwksCache`]. Cloning is cheap.
 #[derive(Clone)]
@@ -71,9 +78,13 @@ pub struct VerifierBuilder {
 }
 
 impl VerifierBuilder {
-    /// Tolerance for clock skew on `exp`, `nbf` and `iat` (default 60 s).
+    /// Tolerance for clock skew on `exp`, `nbf` and `iat` (default and most: [`MAX_LEEWAY`];
+    /// a larger value is lowered to it, with a warning).
     pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.policy.leeway_secs = i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX);
+        if leeway > MAX_LEEWAY {
+            log::warn!("jwtd-verify: a leeway of {leeway:?} is lowered to {MAX_LEEWAY:?}");
+        }
+        self.policy.leeway_secs = leeway_secs(leeway.min(MAX_LEEWAY));
         self
     }
 
@@ -108,7 +119,8 @@ impl VerifierBuilder {
     }
 
     /// Refuse tokens that jwtd's revocation feed revokes, with [`Error::Revoked`]: a listed
-    /// `sid`, or an `iat` before its subject's not-before time. The check reads the feed's
+    /// `sid`, an `iat` before its subject's or its client's not-before time, or a header `kid`
+    /// naming a revoked signing key. The check reads the feed's
     /// current list and never waits for it; keep it current with
     /// [`RevocationFeed::spawn_refresh_task`] (see [`crate::revocations`] for how fresh).
     pub fn revocations(mut self, feed: RevocationFeed) -> Self {
@@ -142,7 +154,7 @@ impl Verifier {
             policy: ClaimsPolicy {
                 issuer: issuer.into(),
                 audience: audience.into(),
-                leeway_secs: 60,
+                leeway_secs: leeway_secs(MAX_LEEWAY),
                 required: Vec::new(),
             },
             clock: Arc::new(SystemClock),
@@ -158,9 +170,9 @@ impl Verifier {
 
     /// Verifies `token` and returns its typed claims.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
-        self.verify_with(token, &|payload| {
+        self.verify_with(token, &|payload, kid| {
             let mut claims = RegisteredClaims::new(true);
-            self.check_claims(&mut claims, payload)?;
+            self.check_claims(&mut claims, payload, kid)?;
             claims.take_access_claims()
         })
         .await
@@ -169,9 +181,9 @@ impl Verifier {
     /// Verifies `token` and decodes its claims as `C` (all checks of [`Self::verify`] apply
     /// first, so `C` only needs the fields the application cares about).
     pub async fn verify_as<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, Error> {
-        self.verify_with(token, &|payload| {
+        self.verify_with(token, &|payload, kid| {
             let mut registered = RegisteredClaims::new(false);
-            self.check_claims(&mut registered, payload)?;
+            self.check_claims(&mut registered, payload, kid)?;
             let scope = registered.scope()?;
             // The strict pass above already refused repeated names, so serde_json's
             // last-one-wins never comes into play here.
@@ -197,18 +209,27 @@ impl Verifier {
         }
     }
 
-    /// The claims of a signed payload, parsed strictly into `claims` and checked against the
-    /// policy and the revocation feed.
-    fn check_claims<'p>(&self, claims: &mut RegisteredClaims<'p>, payload: &'p [u8]) -> Result<(), Error> {
+    /// The claims of a payload signed by `kid`, parsed strictly into `claims` and checked
+    /// against the policy and the revocation feed.
+    fn check_claims<'p>(
+        &self,
+        claims: &mut RegisteredClaims<'p>,
+        payload: &'p [u8],
+        kid: &str,
+    ) -> Result<(), Error> {
         claims.parse_into(payload).map_err(|e| match e {
             StrictJsonError::DuplicateMember => Error::DuplicateMember,
             StrictJsonError::Invalid => Error::MalformedClaims,
         })?;
         self.inner.policy.check(claims, self.inner.clock.now())?;
         if let Some(feed) = &self.inner.revocations {
-            let (sid, sub, iat) = claims.revocation_keys();
-            feed.check(sid, sub, iat)?;
+            feed.check(&claims.revocable(kid))?;
         }
         Ok(())
     }
+}
+
+/// Whole seconds of a leeway no longer than [`MAX_LEEWAY`].
+fn leeway_secs(leeway: Duration) -> i64 {
+    i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX)
 }

@@ -77,7 +77,7 @@ impl Verifier {
         let signing_input_len = header_b64.len() + 1 + payload_b64.len();
         let signing_input = token.as_bytes().get(..signing_input_len).ok_or(Error::Malformed)?;
         key.verify_signature(signing_input, signature.as_ref())?;
-        finish(payload.as_ref()).map(Pass::Done)
+        finish(payload.as_ref(), kid).map(Pass::Done)
     }
 
     /// `alg` allowed, no `crit`, an access-token `typ`, a sane `kid`.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jwtd_verify::Error;
+use jwtd_verify::{Error, MAX_LEEWAY};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -38,24 +38,28 @@ async fn audience_may_be_an_array_and_typ_may_carry_the_media_type_prefix() {
 }
 
 #[tokio::test]
-async fn exp_nbf_and_iat_are_checked_with_the_leeway_on_the_injected_clock() {
-    let clock = clock();
-    let verifier = verifier_builder(&[key()], &clock).leeway(Duration::from_secs(60)).build();
-    let token = key().token(&claims());
-    // exp = NOW + 900: still accepted 59 s after it, refused at 60 s.
-    clock.set(NOW + 900 + 59);
-    assert!(verifier.verify(&token).await.is_ok());
-    clock.set(NOW + 900 + 60);
-    assert_eq!(verifier.verify(&token).await.unwrap_err(), Error::Expired);
+async fn exp_nbf_and_iat_are_checked_with_the_leeway_at_most_max_leeway_on_the_injected_clock() {
+    assert_eq!(MAX_LEEWAY, Duration::from_secs(60));
+    // A larger leeway is lowered to MAX_LEEWAY: the limits below are the same for all three.
+    for leeway in [MAX_LEEWAY, Duration::from_secs(3600), Duration::MAX] {
+        let clock = clock();
+        let verifier = verifier_builder(&[key()], &clock).leeway(leeway).build();
+        let token = key().token(&claims());
+        // exp = NOW + 900: still accepted 59 s after it, refused at 60 s.
+        clock.set(NOW + 900 + 59);
+        assert!(verifier.verify(&token).await.is_ok(), "{leeway:?}");
+        clock.set(NOW + 900 + 60);
+        assert_eq!(verifier.verify(&token).await.unwrap_err(), Error::Expired, "{leeway:?}");
 
-    // nbf and iat = NOW: accepted from 60 s before, refused earlier.
-    clock.set(NOW - 60);
-    assert!(verifier.verify(&token).await.is_ok());
-    clock.set(NOW - 61);
-    let no_iat_issue = key().token(&with(claims(), "iat", json!(NOW - 3600)));
-    assert_eq!(verifier.verify(&no_iat_issue).await.unwrap_err(), Error::NotYetValid);
-    let no_nbf = key().token(&without(claims(), "nbf"));
-    assert_eq!(verifier.verify(&no_nbf).await.unwrap_err(), Error::IssuedInFuture);
+        // nbf and iat = NOW: accepted from 60 s before, refused earlier.
+        clock.set(NOW - 60);
+        assert!(verifier.verify(&token).await.is_ok(), "{leeway:?}");
+        clock.set(NOW - 61);
+        let no_iat_issue = key().token(&with(claims(), "iat", json!(NOW - 3600)));
+        assert_eq!(verifier.verify(&no_iat_issue).await.unwrap_err(), Error::NotYetValid, "{leeway:?}");
+        let no_nbf = key().token(&without(claims(), "nbf"));
+        assert_eq!(verifier.verify(&no_nbf).await.unwrap_err(), Error::IssuedInFuture, "{leeway:?}");
+    }
 }
 
 #[tokio::test]

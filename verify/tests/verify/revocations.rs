@@ -1,7 +1,7 @@
 //! The revocation feed against a local fake jwtd serving the feed and its JWKS: refusal after
-//! the next poll, subject not-before, every bad feed ignored with the last good one kept,
-//! 304s, poll bounds, single flight, the stale policy. Time is the injected clock; nothing
-//! sleeps to wait.
+//! the next poll, subject and client not-before, revoked keys, versions 1 to 3, every bad
+//! feed ignored with the last good one kept, 304s, poll bounds, single flight, the stale
+//! policy. Time is the injected clock; nothing sleeps to wait.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -19,8 +19,22 @@ fn feed_payload(iat: i64, sids: &[&str], subjects: Value) -> Value {
     json!({ "iss": ISSUER, "iat": iat, "window": 960, "sids": sids, "subjects": subjects })
 }
 
+/// A version 2 payload with no families or subjects, and these `clients` and `kids`.
+fn feed_payload_v2(iat: i64, clients: Value, kids: &[&str]) -> Value {
+    let mut payload = feed_payload(iat, &[], json!({}));
+    payload["ver"] = json!(2);
+    payload["clients"] = clients;
+    payload["kids"] = json!(kids);
+    payload
+}
+
 fn signed_feed(signer: &TestKey, typ: &str, payload: &Value) -> String {
     signer.sign(&json!({ "alg": "RS256", "kid": signer.kid, "typ": typ }), payload)
+}
+
+/// Makes the fake jwtd serve `payload` signed by `signer`, with jwtd's `max-age`.
+fn serve(server: &FakeIssuer, signer: &TestKey, payload: &Value) {
+    server.set_feed(FeedReply::Feed { body: signed_feed(signer, FEED_TYPE, payload), max_age: Some(5) });
 }
 
 /// A good feed of `sids` issued at `iat`, with jwtd's `max-age`.
@@ -46,11 +60,8 @@ fn setup_with(
     let keys = JwksCache::from_url(&server.jwks_url()).clock(clock.clone()).build().unwrap();
     let builder = RevocationFeed::from_url(&server.feed_url(), ISSUER, keys.clone()).clock(clock.clone());
     let feed = configure(builder).build().unwrap();
-    let verifier = Verifier::builder(keys, ISSUER, AUDIENCE)
-        .clock(clock.clone())
-        .leeway(Duration::from_secs(1 << 30))
-        .revocations(feed.clone())
-        .build();
+    let verifier =
+        Verifier::builder(keys, ISSUER, AUDIENCE).clock(clock.clone()).revocations(feed.clone()).build();
     Setup { server, clock, feed, verifier }
 }
 
@@ -58,8 +69,11 @@ fn setup() -> Setup {
     setup_with(|builder| builder)
 }
 
+/// A token of `sid` and `sub` issued at `iat`, valid for a day (some tests move the clock
+/// hours ahead).
 fn token_of(sid: Option<&str>, sub: &str, iat: i64) -> String {
     let mut claims = with(with(claims(), "sub", json!(sub)), "iat", json!(iat));
+    claims = with(claims, "exp", json!(NOW + 86_400));
     claims = match sid {
         Some(sid) => with(claims, "sid", json!(sid)),
         None => without(claims, "sid"),
@@ -94,8 +108,7 @@ async fn a_listed_family_is_refused_from_the_next_poll_on_and_accepted_before() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subject_not_before_refuses_that_subjects_older_tokens_only() {
     let s = setup();
-    let payload = feed_payload(NOW + 20, &[], json!({ "user-42": NOW + 10 }));
-    s.server.set_feed(FeedReply::Feed { body: signed_feed(key(), FEED_TYPE, &payload), max_age: Some(5) });
+    serve(&s.server, key(), &feed_payload(NOW + 20, &[], json!({ "user-42": NOW + 10 })));
     s.clock.set(NOW + 20);
     s.feed.refresh().await.unwrap();
     for (iat, revoked) in [(NOW, true), (NOW + 9, true), (NOW + 10, false), (NOW + 15, false)] {
@@ -103,7 +116,76 @@ async fn a_subject_not_before_refuses_that_subjects_older_tokens_only() {
         assert_eq!(outcome.err(), revoked.then_some(Error::Revoked), "iat {iat}");
     }
     assert!(s.verifier.verify(&token_of(Some("family-9"), "user-43", NOW)).await.is_ok());
-    assert_eq!(s.feed.current().unwrap().subject_not_before("user-42"), Some(NOW + 10));
+    let list = s.feed.current().unwrap();
+    assert_eq!(list.subject_not_before("user-42"), Some(NOW + 10));
+    assert_eq!(list.version(), 1, "a feed without ver is version 1");
+    assert_eq!((list.client_not_before("billing"), list.is_key_revoked(&key().kid)), (None, false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_not_before_refuses_that_clients_older_tokens_whatever_their_subject() {
+    let s = setup();
+    serve(&s.server, key(), &feed_payload_v2(NOW + 20, json!({ "billing": NOW + 10 }), &[]));
+    s.clock.set(NOW + 20);
+    s.feed.refresh().await.unwrap();
+    // claims() are the client billing's; a client_credentials token has the client as sub.
+    for sub in ["user-42", "user-43", "billing"] {
+        for (iat, revoked) in [(NOW, true), (NOW + 9, true), (NOW + 10, false), (NOW + 15, false)] {
+            let outcome = s.verifier.verify(&token_of(Some("family-9"), sub, iat)).await;
+            assert_eq!(outcome.err(), revoked.then_some(Error::Revoked), "{sub} iat {iat}");
+        }
+    }
+    let other_client = key().token(&with(claims(), "client_id", json!("reports")));
+    assert!(s.verifier.verify(&other_client).await.is_ok());
+    let list = s.feed.current().unwrap();
+    assert_eq!(list.version(), 2);
+    assert_eq!(
+        (list.client_not_before("billing"), list.client_not_before("reports")),
+        (Some(NOW + 10), None)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_refuses_its_tokens_and_feeds_although_the_jwks_still_holds_it() {
+    let s = setup();
+    s.server.set_reply(Reply::Jwks { body: jwks(&[key(), other_key()]), max_age: Some(3600) });
+    let signed_by_revoked = Error::RevocationsInvalid("signed by a revoked key");
+    // A feed that revokes its own signing key is refused.
+    serve(&s.server, key(), &feed_payload_v2(NOW, json!({}), &[&key().kid]));
+    assert_eq!(s.feed.refresh().await.unwrap_err(), signed_by_revoked);
+    assert!(s.feed.current().is_none());
+
+    serve(&s.server, other_key(), &feed_payload_v2(NOW, json!({}), &[&key().kid]));
+    s.feed.refresh().await.unwrap();
+    assert!(s.verifier.keys().keys().contains_kid(&key().kid), "the JWKS still holds the key");
+    let token = key().token(&claims());
+    assert_eq!(s.verifier.verify(&token).await.unwrap_err(), Error::Revoked);
+    assert_eq!(s.verifier.verify_as::<Value>(&token).await.unwrap_err(), Error::Revoked);
+    assert!(s.verifier.verify(&other_key().token(&claims())).await.is_ok());
+    assert!(s.feed.current().unwrap().is_key_revoked(&key().kid));
+
+    // Whoever holds the revoked key cannot publish a newer feed that un-revokes it.
+    s.clock.advance(5);
+    serve(&s.server, key(), &feed_payload_v2(NOW + 5, json!({}), &[]));
+    assert_eq!(s.feed.refresh().await.unwrap_err(), signed_by_revoked);
+    assert_eq!(s.feed.current().unwrap().issued_at(), NOW);
+    assert_eq!(s.verifier.verify(&token).await.unwrap_err(), Error::Revoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_version_is_read_for_the_members_this_reader_knows() {
+    let s = setup();
+    let mut payload = feed_payload(NOW, &["family-7"], json!({}));
+    payload["ver"] = json!(3);
+    payload["kids"] = json!(["retired-key"]);
+    payload["sessions"] = json!({ "a member": "of version 3" });
+    serve(&s.server, key(), &payload);
+    s.feed.refresh().await.unwrap();
+    let list = s.feed.current().unwrap();
+    assert_eq!(list.version(), 3);
+    assert!(list.is_key_revoked("retired-key") && list.is_family_revoked("family-7"));
+    assert_eq!(list.client_not_before("billing"), None, "clients may be left out after version 2");
+    assert_eq!(s.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,6 +199,12 @@ async fn every_bad_feed_is_ignored_and_the_last_good_one_kept() {
 
     let now = held + 5; // every bad feed below arrives at this time
     let good = feed_payload(now, &[], json!({}));
+    let good_v2 = feed_payload_v2(now, json!({}), &[]);
+    let v2_with = |name: &str, value: Value| {
+        FeedReply::Raw(signed_feed(key(), FEED_TYPE, &with(good_v2.clone(), name, value)))
+    };
+    let v2_without =
+        |name: &str| FeedReply::Raw(signed_feed(key(), FEED_TYPE, &without(good_v2.clone(), name)));
     let with_typ = |typ: &str| signed_feed(key(), typ, &good);
     let header = |alg: &str| json!({ "alg": alg, "kid": key().kid, "typ": FEED_TYPE });
     let repeated_sids = format!(
@@ -189,6 +277,31 @@ async fn every_bad_feed_is_ignored_and_the_last_good_one_kept() {
             "sids named twice",
             FeedReply::Raw(key().sign_raw(header("RS256").to_string().as_bytes(), repeated_sids.as_bytes())),
             invalid("a member name appears twice"),
+        ),
+        ("version 2 without clients", v2_without("clients"), invalid("clients")),
+        ("version 2 without kids", v2_without("kids"), invalid("kids")),
+        ("clients a list", v2_with("clients", json!(["billing"])), invalid("clients")),
+        ("a client's not-before a string", v2_with("clients", json!({ "billing": "1" })), invalid("clients")),
+        ("a client's not-before negative", v2_with("clients", json!({ "billing": -1 })), invalid("clients")),
+        (
+            "a client's not-before a fraction",
+            v2_with("clients", json!({ "billing": 1.5 })),
+            invalid("clients"),
+        ),
+        ("kids holding a number", v2_with("kids", json!([7])), invalid("kids")),
+        ("kids a string", v2_with("kids", json!("kid1")), invalid("kids")),
+        ("kids an object", v2_with("kids", json!({ "kid1": true })), invalid("kids")),
+        ("ver a string", v2_with("ver", json!("2")), invalid("ver")),
+        ("ver 0", v2_with("ver", json!(0)), invalid("ver")),
+        ("ver a fraction", v2_with("ver", json!(2.5)), invalid("ver")),
+        (
+            "a later version with clients a list",
+            FeedReply::Raw(signed_feed(
+                key(),
+                FEED_TYPE,
+                &with(with(good_v2.clone(), "ver", json!(3)), "clients", json!([1])),
+            )),
+            invalid("clients"),
         ),
         ("garbage", FeedReply::Raw("<html>maintenance</html>".into()), invalid("not a compact JWS")),
         ("oversized", FeedReply::Oversized(1024 * 1024 + 1), Error::RevocationsTooLarge),
@@ -295,7 +408,8 @@ async fn a_stale_feed_fails_closed_only_when_configured_to() {
     kept.clock.advance(3600);
     assert!(kept.feed.refresh().await.is_err());
     assert!(kept.verifier.verify(&token).await.is_ok());
-    assert_eq!(kept.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
+    let revoked = token_of(Some("family-7"), "user-42", NOW);
+    assert_eq!(kept.verifier.verify(&revoked).await.unwrap_err(), Error::Revoked);
 }
 
 #[actix_web::test]
