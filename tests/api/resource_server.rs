@@ -97,3 +97,47 @@ async fn a_resource_server_accepts_tokens_across_rotations_and_refuses_revoked_o
     assert_eq!(call(&app, &api, &after).await, 200, "other tokens are not");
     handle.stop(true).await;
 }
+
+on_both_backends!(a_resource_server_refuses_a_deleted_clients_and_a_revoked_keys_tokens);
+
+/// Through the feed (version 2), jwtd-verify refuses a user's token issued through a client that
+/// was then deleted, and a token signed by a key revoked in an emergency while the verifier's
+/// cached JWKS still holds that key.
+async fn a_resource_server_refuses_a_deleted_clients_and_a_revoked_keys_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let keys = JwksCache::from_url(&app.url("/.well-known/jwks.json")).build().unwrap();
+    keys.refresh().await.unwrap();
+    let feed = RevocationFeed::from_url(&app.url("/revocations"), ISSUER, keys.clone()).build().unwrap();
+    feed.refresh().await.unwrap();
+    let verifier = Verifier::builder(keys, ISSUER, "https://api").revocations(feed.clone()).build();
+    let (api, handle) = resource_server(verifier);
+
+    let client = app.register_app_client("read");
+    app.create_user("alice@example.com", "correct horse battery", json!({}));
+    let login: Value =
+        app.login(&client, "alice@example.com", "correct horse battery", &[]).await.json().await.unwrap();
+    let users_token = login["access_token"].as_str().unwrap();
+    let service = app.register_client("read", &["https://api"], &["client_credentials"]);
+    let service_token = app.token_of(&service).await;
+    assert_eq!(call(&app, &api, users_token).await, 200);
+
+    let admin = app.admin_token().await;
+    let deleted = app.http.delete(app.url(&format!("/admin/clients/{}", client.id))).bearer_auth(&admin);
+    assert_eq!(deleted.send().await.unwrap().status(), 204);
+    app.clock.advance(1);
+    feed.refresh().await.unwrap();
+    assert_eq!(call(&app, &api, users_token).await, 401, "a token issued through the deleted client");
+    assert_eq!(call(&app, &api, &service_token).await, 200, "another client's");
+
+    // The current key is compromised: dropped from the JWKS at once, but this verifier fetched
+    // the JWKS before and still holds the key; the feed (signed by the former next key, which
+    // the verifier knows) tells it.
+    let rotated = app.admin_post(&admin, "/admin/keys/rotate?revoke_current=true", None).await;
+    assert_eq!(rotated.status(), 200);
+    app.clock.advance(1);
+    feed.refresh().await.unwrap();
+    assert_eq!(call(&app, &api, &service_token).await, 401, "a token of the revoked key");
+    let fresh = app.token_of(&service).await;
+    assert_eq!(call(&app, &api, &fresh).await, 200, "a token of the new key");
+    handle.stop(true).await;
+}

@@ -13,6 +13,7 @@ use crate::helpers::{
 use crate::on_both_backends;
 
 on_both_backends!(
+    an_ipv6_network_shares_one_address_counter,
     a_password_login_returns_user_tokens,
     login_failures_are_indistinguishable,
     failed_logins_are_throttled_across_instances,
@@ -368,7 +369,7 @@ async fn the_cli_creates_users_from_stdin(backend: Backend) {
 /// header is ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trusted_proxy_names_the_client_address() {
-    let app = behind_a_proxy_with_an_address_limit_of_three().await;
+    let app = behind_a_proxy_with_an_address_limit_of_three(Backend::Sqlite).await;
     let client = app.register_app_client("read");
     let login_from = |address: &'static str, email: String| {
         wrong_password_from(&app, &client, format!("198.18.0.1, {address}"), email)
@@ -387,9 +388,8 @@ async fn a_trusted_proxy_names_the_client_address() {
 
 /// Every address of one IPv6 /64 counts against one address limit: a host holding a /64 cannot
 /// rotate through its 2^64 addresses for fresh counters. Another /64 has its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ipv6_network_shares_one_address_counter() {
-    let app = behind_a_proxy_with_an_address_limit_of_three().await;
+async fn an_ipv6_network_shares_one_address_counter(backend: Backend) {
+    let app = behind_a_proxy_with_an_address_limit_of_three(backend).await;
     let client = app.register_app_client("read");
     let login_from = |address: String, email: String| wrong_password_from(&app, &client, address, email);
     for i in 1..=3 {
@@ -424,12 +424,12 @@ fn wrong_password_from(
 }
 
 /// A jwtd behind a trusted proxy (127.0.0.1) that locks an address out after three failures.
-async fn behind_a_proxy_with_an_address_limit_of_three() -> TestApp {
+async fn behind_a_proxy_with_an_address_limit_of_three(backend: Backend) -> TestApp {
     let settings = [
         ("JWTD__HTTP__TRUSTED_PROXIES", "127.0.0.1"),
         ("JWTD__THROTTLE__SLOW_AFTER", "1"),
         ("JWTD__THROTTLE__ADDRESS_LIMIT", "3"),
         ("JWTD__THROTTLE__ACCOUNT_LIMIT", "100"),
     ];
-    spawn_app_on(Arc::new(TestDb::new(Backend::Sqlite)), &new_master_key(), &settings).await
+    spawn_app_on(Arc::new(TestDb::new(backend)), &new_master_key(), &settings).await
 }
