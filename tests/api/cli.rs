@@ -152,6 +152,7 @@ async fn the_embedded_default_serves_from_an_empty_folder() {
         "{:?}",
         jwtd.log
     );
+    assert!(!jwtd.log.iter().any(|l| l.contains("ERROR")), "a newcomer's first screen: {:?}", jwtd.log);
 
     let http = reqwest::Client::new();
     let ready = http.get(format!("{address}/readyz")).send().await.unwrap();
