@@ -24,12 +24,13 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
-/// Pragmas every SQLite connection gets: WAL lets readers run beside the one writer,
-/// `busy_timeout` makes a writer wait for the lock instead of failing at once. The timeout comes
-/// first: switching a new database to WAL takes its lock, and connections opened together (the
-/// pool filling up on a first start) must wait for each other there too.
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// Pragmas every SQLite connection gets: `busy_timeout` makes a writer wait for the lock
+/// instead of failing at once. WAL (readers beside the one writer) is set once per database
+/// file, before the pool opens (see [`prepare_sqlite_file`]): the mode is stored in the file,
+/// and switching it takes a lock that connections opening together (the pool filling up on a
+/// first start) failed on with "database is locked", busy timeout or not.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON;";
 
 /// Makes a hand-written PostgreSQL statement type (`Name<'a>`, with a `QueryFragment<Pg>`) one
 /// that diesel prepares once per connection, keyed by its type. diesel never caches `sql_query`,
@@ -143,7 +144,7 @@ pub fn open(url: &str, options: &PoolOptions) -> Result<Pool, StoreError> {
 /// Creates the database's folder and, if it is new, the database file, both accessible to their
 /// owner only: they hold password hashes and sealed keys. SQLite gives its `-wal` and `-shm`
 /// files the database file's permissions.
-fn prepare_sqlite_file(path: &str) -> Result<(), StoreError> {
+pub(crate) fn prepare_sqlite_file(path: &str) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
     if path.is_empty() || path == ":memory:" || path.starts_with("file:") {
         return Ok(());
@@ -158,9 +159,16 @@ fn prepare_sqlite_file(path: &str) -> Result<(), StoreError> {
     }
     // Only a new file: an existing one (perhaps read-only, on read-only media) is left alone.
     match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(failed(file)(e)),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed(file)(e)),
+    }
+    // WAL is stored in the file: one connection switches it (a no-op when it is WAL already)
+    // before any other opens. A read-only database stays as it is.
+    let mut conn = SqliteConnection::establish(path).map_err(|e| StoreError::Migration(e.to_string()))?;
+    match conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;") {
+        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("readonly") => Ok(()),
+        result => Ok(result?),
     }
 }
 
