@@ -4,13 +4,11 @@
 //! parameter (`jku`, `x5u`, `jwk`, `x5c`, anything new) is checked for well-formedness and
 //! repeated names, then dropped unread, so it can never point the verifier anywhere.
 
-use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, MapAccess, Visitor};
 
-use crate::flat_json;
 use crate::member::{Member, MemberSeed};
 use crate::strict_json::{NameSeed, SeenNames, StrictIgnore, StrictJsonError, duplicate_error, parse_strict};
 
@@ -26,22 +24,6 @@ pub(crate) struct Header<'de> {
 impl<'de> Header<'de> {
     /// Parses a decoded header segment: one JSON object, no name twice at any depth.
     pub fn parse(bytes: &'de [u8]) -> Result<Self, StrictJsonError> {
-        let mut header = Header::default();
-        let mut others = SeenNames::default();
-        let fast = flat_json::read(bytes, |name, value| {
-            let slot = match name {
-                "alg" => &mut header.alg,
-                "typ" => &mut header.typ,
-                "kid" => &mut header.kid,
-                "crit" => return !std::mem::replace(&mut header.crit, true),
-                _ => return others.insert(Cow::Borrowed(name)),
-            };
-            slot.replace(value).is_none()
-        });
-        if fast.is_some() {
-            return Ok(header);
-        }
-        // Not the common flat shape, or a repeated name: the strict path decides.
         parse_strict(bytes, |deserializer, duplicate| {
             de::Deserializer::deserialize_map(deserializer, HeaderVisitor { duplicate })
         })

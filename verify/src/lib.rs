@@ -31,7 +31,6 @@ mod claims;
 mod clock;
 mod error;
 mod fetch;
-mod flat_json;
 mod header;
 mod jwks;
 mod member;

@@ -28,20 +28,6 @@ pub(crate) enum Member<'de> {
 }
 
 impl<'de> Member<'de> {
-    /// The JSON value this was read from (for values the fast reader takes, which are
-    /// exactly these shapes).
-    pub fn into_value(self) -> serde_json::Value {
-        use serde_json::Value;
-        match self {
-            Self::Str(s) => Value::String(s.into_owned()),
-            Self::Int(n) => Value::from(n),
-            Self::Strings(all) => {
-                Value::Array(all.into_iter().map(|s| Value::String(s.into_owned())).collect())
-            }
-            Self::Other => Value::Null,
-        }
-    }
-
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Self::Str(s) => Some(s),

@@ -277,4 +277,29 @@ mod tests {
         assert_eq!(parse_object(deep.as_bytes()), Err(StrictJsonError::Invalid));
         assert_eq!(parse_object(b"{\"a\":\"\xff\"}"), Err(StrictJsonError::Invalid));
     }
+
+    #[test]
+    fn anything_that_is_not_json_is_invalid() {
+        for text in [
+            r#"{"a":1,}"#,
+            r#"{"a":[1,]}"#,
+            r#"{"a":01}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":NaN}"#,
+            r#"{"a":Infinity}"#,
+            r#"{'a':1}"#,
+            r#"{a:1}"#,
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\x41"}"#,
+            "{\"a\":\"\t\"}",
+            r#"{"a":1}{"b":2}"#,
+            r#"{"a":1 /* comment */}"#,
+            r#"{"a":tru}"#,
+            "",
+        ] {
+            assert_eq!(parse_object(text.as_bytes()), Err(StrictJsonError::Invalid), "{text:?}");
+        }
+    }
 }

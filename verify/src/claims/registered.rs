@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use super::{AccessClaims, Scope, required};
 use crate::Error;
-use crate::flat_json;
 use crate::member::{Member, MemberSeed};
 use crate::revocations::Revocable;
 use crate::strict_json::{
@@ -70,27 +69,9 @@ impl<'de> RegisteredClaims<'de> {
     /// Fills the slots from a decoded payload. In place rather than returned: the slots are a
     /// few hundred bytes, and this runs on every verification.
     pub fn parse_into(&mut self, payload: &'de [u8]) -> Result<(), StrictJsonError> {
-        let keep_others = matches!(self.others, Others::Values(_));
-        if flat_json::read(payload, |name, value| self.put(name, value)).is_some() {
-            return Ok(());
-        }
-        // Not the common flat shape, or a repeated name: start over on the strict path,
-        // which has the last word on every such document.
-        *self = Self::new(keep_others);
         parse_strict(payload, |deserializer, duplicate| {
             de::Deserializer::deserialize_map(deserializer, ClaimsVisitor { duplicate, claims: self })
         })
-    }
-
-    /// One member from the fast reader; false (give up) on a repeated name.
-    fn put(&mut self, name: &'de str, value: Member<'de>) -> bool {
-        if let Some(slot) = self.slot_mut(name) {
-            return slot.replace(value).is_none();
-        }
-        match &mut self.others {
-            Others::Names(names) => names.insert(Cow::Borrowed(name)),
-            Others::Values(map) => map.insert(name.to_owned(), value.into_value()).is_none(),
-        }
     }
 
     /// Reads the claims from any deserializer, keeping unregistered claims' values.
