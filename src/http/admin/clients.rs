@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 use actix_web::{HttpResponse, Responder};
+use diesel::Connection;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -104,20 +105,31 @@ pub async fn delete(
     let now = state.clock.now();
     web::block(move || -> Result<_, ApiError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
-        if store::clients::delete(&mut conn, &id)? == 0 {
-            return Err(not_found());
-        }
-        // Every access token issued through it is refused by resource servers reading the
-        // feed: its users' (by `client_id`, feed version 2; their refresh families went with
-        // the client row) and its own (`sub` = client id, which version-1 readers see too).
-        store::revocations::revoke_client(&mut conn, &id, now + 1)?;
-        store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
-        caller.audit(&mut conn, now, "client.deleted", Some(&id), json!({}))?;
-        Ok(())
+        // One transaction: a client deleted without its revocations would leave its users'
+        // tokens verifying at resource servers.
+        conn.transaction(|conn| -> Result<_, ApiError> { delete_and_revoke(conn, &caller, &id, now) })
     })
     .await??;
     state.clients.forget(&forget_id);
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes the client and revokes every access token issued through it: its users' (by
+/// `client_id`, feed version 2; their refresh families went with the client row) and its own
+/// (`sub` = client id, which version-1 readers see too).
+fn delete_and_revoke(
+    conn: &mut store::DbConnection,
+    caller: &AdminCaller,
+    id: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    if store::clients::delete(conn, id)? == 0 {
+        return Err(not_found());
+    }
+    store::revocations::revoke_client(conn, id, now + 1)?;
+    store::revocations::revoke_subject(conn, id, now + 1)?;
+    caller.audit(conn, now, "client.deleted", Some(id), json!({}))?;
+    Ok(())
 }
 
 pub async fn rotate_secret(
