@@ -34,20 +34,27 @@ fn resource_server(verifier: Verifier) -> (String, actix_web::dev::ServerHandle)
     (address, handle)
 }
 
-async fn call(app: &TestApp, api: &str, token: &str) -> u16 {
-    app.http.get(format!("{api}/invoices")).bearer_auth(token).send().await.unwrap().status().as_u16()
-}
-
-async fn a_resource_server_accepts_tokens_across_rotations_and_refuses_revoked_ones(backend: Backend) {
-    let app = spawn_app(backend).await;
-    // jwtd's tests run it under the issuer name http://jwtd.test; the verifier fetches from
-    // the real address but checks `iss` against that name.
+/// A resource server for audience `https://api` verifying `app`'s tokens, with the JWKS and the
+/// revocation feed fetched once (tests refresh the feed themselves). jwtd's tests run it under
+/// the issuer name http://jwtd.test; the verifier fetches from the real address but checks `iss`
+/// against that name.
+async fn protected_api(app: &TestApp) -> (RevocationFeed, String, actix_web::dev::ServerHandle) {
     let keys = JwksCache::from_url(&app.url("/.well-known/jwks.json")).build().unwrap();
     keys.refresh().await.unwrap();
     let feed = RevocationFeed::from_url(&app.url("/revocations"), ISSUER, keys.clone()).build().unwrap();
     feed.refresh().await.unwrap();
     let verifier = Verifier::builder(keys, ISSUER, "https://api").revocations(feed.clone()).build();
     let (api, handle) = resource_server(verifier);
+    (feed, api, handle)
+}
+
+async fn call(app: &TestApp, api: &str, token: &str) -> u16 {
+    app.http.get(format!("{api}/invoices")).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+async fn a_resource_server_accepts_tokens_across_rotations_and_refuses_revoked_ones(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (feed, api, handle) = protected_api(&app).await;
 
     let service = app.register_client("read", &["https://api"], &["client_credentials"]);
     let before = app.token_of(&service).await;
@@ -105,12 +112,7 @@ on_both_backends!(a_resource_server_refuses_a_deleted_clients_and_a_revoked_keys
 /// cached JWKS still holds that key.
 async fn a_resource_server_refuses_a_deleted_clients_and_a_revoked_keys_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
-    let keys = JwksCache::from_url(&app.url("/.well-known/jwks.json")).build().unwrap();
-    keys.refresh().await.unwrap();
-    let feed = RevocationFeed::from_url(&app.url("/revocations"), ISSUER, keys.clone()).build().unwrap();
-    feed.refresh().await.unwrap();
-    let verifier = Verifier::builder(keys, ISSUER, "https://api").revocations(feed.clone()).build();
-    let (api, handle) = resource_server(verifier);
+    let (feed, api, handle) = protected_api(&app).await;
 
     let client = app.register_app_client("read");
     app.create_user("alice@example.com", "correct horse battery", json!({}));
