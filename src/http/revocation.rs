@@ -216,7 +216,13 @@ async fn introspect_access(
     client: &Client,
     claims: AccessClaims,
 ) -> Result<Option<Value>, ApiError> {
-    if !client.may_introspect(&claims.client_id, &claims.aud) || !token_is_live(state, &claims).await? {
+    // A token for jwtd itself (an admin token, a token of the default audience) is nobody
+    // else's business: an introspection permission covers resource servers' audiences only.
+    let for_jwtd = claims.aud.contains(&state.issuer.issuer) && claims.client_id != client.id;
+    if for_jwtd
+        || !client.may_introspect(&claims.client_id, &claims.aud)
+        || !token_is_live(state, &claims).await?
+    {
         return Ok(None);
     }
     let mut answer = serde_json::to_value(&claims).map_err(|e| ApiError::internal(&e))?;

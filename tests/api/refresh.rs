@@ -537,6 +537,10 @@ async fn introspection_shows_other_clients_tokens_only_with_a_permission(backend
         assert_eq!(app.introspect(who, token).await, json!({"active": false}));
     }
     assert_eq!(app.introspect(&api, &refresh).await, json!({"active": false}), "refresh tokens: own only");
+    // A permission naming jwtd itself shows nothing of jwtd's own tokens (admin tokens above all).
+    let nosy = app.register_introspector(&[crate::helpers::ISSUER]);
+    let admin = app.admin_token().await;
+    assert_eq!(app.introspect(&nosy, &admin).await, json!({"active": false}), "an admin token");
 }
 
 /// Deleting a client stops every token issued through it, whatever its `sub`: introspection
