@@ -56,7 +56,7 @@ pub struct AppState {
     pub public_metrics: bool,
     pub metrics: Arc<Metrics>,
     pub clients: http::client_auth::ClientCache,
-    pub trusted_proxies: http::client_ip::TrustedProxies,
+    pub trusted_proxies: crate::net::TrustedProxies,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,8 +155,7 @@ impl Application {
             public_metrics: settings.public_metrics(),
             metrics: Arc::clone(&metrics),
             clients: http::client_auth::ClientCache::default(),
-            trusted_proxies: http::client_ip::TrustedProxies::parse(&settings.http.trusted_proxies)
-                .map_err(|e| StartupError::Other(e.to_string()))?,
+            trusted_proxies: settings.http.trusted_proxies.clone(),
         });
 
         let max_body = settings.http.max_body_bytes;

@@ -71,7 +71,7 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     #[serde(with = "humantime_serde")]
     pub shutdown_timeout: Duration,
-    pub trusted_proxies: String,
+    pub trusted_proxies: crate::net::TrustedProxies,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,9 +341,6 @@ impl Settings {
         if !(32..=128).contains(&self.throttle.ipv6_prefix) {
             return invalid("throttle.ipv6_prefix must be between 32 and 128");
         }
-        if let Err(e) = crate::http::client_ip::TrustedProxies::parse(&self.http.trusted_proxies) {
-            return Err(SettingsError::Invalid(e.to_string()));
-        }
         if self.database.url.expose_secret().is_empty() {
             let path = self.data_dir.join("jwtd.db");
             if let Some(legacy) = stranded_database(Path::new(""), &path) {
@@ -499,6 +496,14 @@ mod tests {
     }
 
     #[test]
+    fn trusted_proxies_are_parsed_once_at_load() {
+        let s = Settings::load_from(&vars(&[("JWTD__HTTP__TRUSTED_PROXIES", "10.0.0.0/8, ::1")])).unwrap();
+        assert_eq!(s.http.trusted_proxies, crate::net::TrustedProxies::parse("10.0.0.0/8,::1").unwrap());
+        let err = Settings::load_from(&vars(&[("JWTD__HTTP__TRUSTED_PROXIES", "10.0.0.0/33")])).unwrap_err();
+        assert!(err.to_string().contains("trusted_proxies"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let err = Settings::load_from(&vars(&[("JWTD__HTTP__ADRR", "x")])).unwrap_err();
         assert!(err.to_string().contains("adrr"), "{err}");
@@ -615,6 +620,7 @@ mod tests {
             ("JWTD__KEYS__RSA_BITS", "1024"),
             ("JWTD__ISSUER", "ftp://x"),
             ("JWTD_ENV", "staging"),
+            ("JWTD__HTTP__TRUSTED_PROXIES", "localhost"),
         ] {
             assert!(Settings::load_from(&vars(&[(key, value)])).is_err(), "{key}={value}");
         }

@@ -15,5 +15,6 @@ pub mod http;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
+pub mod net;
 pub mod store;
 pub mod tokens;

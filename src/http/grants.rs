@@ -47,7 +47,7 @@ impl RequestOrigin {
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
         let ip = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => state.trusted_proxies.client_ip(req),
+            Some(state) => crate::http::client_ip::client_ip(&state.trusted_proxies, req),
             None => req.peer_addr().map(|a| a.ip()),
         };
         Self { ip: ip.map(|ip| ip.to_string()), user_agent }

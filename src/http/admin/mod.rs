@@ -121,7 +121,7 @@ async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
         log::info!("admin API: token of a deleted or disabled client, or of a revoked login, refused");
         return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
     }
-    let ip = state.trusted_proxies.client_ip(req).map(|ip| ip.to_string());
+    let ip = crate::http::client_ip::client_ip(&state.trusted_proxies, req).map(|ip| ip.to_string());
     Ok(AdminCaller { client_id: claims.client_id, ip })
 }
 
