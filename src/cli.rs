@@ -6,15 +6,16 @@ use clap::{Args, Parser, Subcommand};
 use diesel::Connection;
 use serde_json::json;
 
-use crate::accounts::clients::{self, ClientRegistration};
+use crate::accounts::clients::ClientRegistration;
 use crate::accounts::passwords::{self, PasswordHasher};
 use crate::accounts::users;
-use crate::app::{self, Application};
+use crate::authority::{self, audit::Actor};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::keys::lifecycle::{KeyLifecycle, RotateError, RotateRequest};
 use crate::keys::master::MasterKey;
 use crate::keys::signing::Algorithm;
+use crate::startup::{self, Application};
 use crate::store;
 
 #[derive(Debug, Parser)]
@@ -154,7 +155,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => {
-            app::open_pool(&settings).map(|_| println!("migrations applied")).map_err(Box::from)
+            startup::open_pool(&settings).map(|_| println!("migrations applied")).map_err(Box::from)
         }
         Command::Healthcheck { addr: _, path, expect } => {
             let addr = settings.http.addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
@@ -223,30 +224,16 @@ fn audit(
     subject: &str,
     detail: serde_json::Value,
 ) -> diesel::QueryResult<()> {
-    let event = store::audit::AuditEvent {
-        at,
-        kind,
-        actor: Some("cli"),
-        subject: Some(subject),
-        ip: None,
-        detail: detail.to_string(),
-    };
-    store::audit::record(conn, &event)
+    Actor::cli().audit(conn, at, kind, Some(subject), detail)
 }
 
 fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
     let mut registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?
         .with_introspection(&args.introspection_audiences)?;
     registration.refresh_cookie = args.refresh_cookie;
-    let pool = app::open_pool(settings)?;
-    let mut conn = pool.get()?;
-    let now = SystemClock.now();
-    // One transaction: a client whose audit event failed would exist with its secret unshown.
-    let (client, secret) = conn.transaction(|conn| -> Result<_, clients::RegisterError> {
-        let (client, secret) = clients::register(conn, &registration, now)?;
-        audit(conn, now, "client.created", &client.id, client.describe())?;
-        Ok((client, secret))
-    })?;
+    let pool = startup::open_pool(settings)?;
+    let (client, secret) =
+        authority::clients::register(&mut *pool.get()?, &Actor::cli(), &registration, SystemClock.now())?;
     if args.json {
         println!("{}", client.describe_with_secret(&secret));
     } else {
@@ -258,9 +245,8 @@ fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
 }
 
 fn list_clients(settings: &Settings, as_json: bool) -> CliResult {
-    let pool = app::open_pool(settings)?;
-    let rows = store::clients::list(&mut *pool.get()?)?;
-    let clients: Vec<_> = rows.iter().map(store::clients::ClientRow::to_client).collect();
+    let pool = startup::open_pool(settings)?;
+    let clients = authority::clients::list(&mut *pool.get()?)?;
     if as_json {
         let list: Vec<_> = clients
             .iter()
@@ -287,9 +273,9 @@ fn key_admin(
     settings: &Settings,
 ) -> Result<(KeyLifecycle, store::PooledConnection), Box<dyn std::error::Error>> {
     let master = std::sync::Arc::new(MasterKey::load(settings.master_key_source())?);
-    let pool = app::open_pool(settings)?;
+    let pool = startup::open_pool(settings)?;
     let conn = pool.get()?;
-    Ok((app::key_lifecycle(settings, master), conn))
+    Ok((startup::key_lifecycle(settings, master), conn))
 }
 
 fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bits: Option<u32>) -> CliResult {
@@ -347,7 +333,7 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
     let password = line.trim_end_matches(['\n', '\r']);
     passwords::check_length(password)?;
     let hash = PasswordHasher::new(&settings.passwords)?.hash_blocking(password)?;
-    let pool = app::open_pool(settings)?;
+    let pool = startup::open_pool(settings)?;
     let mut conn = pool.get()?;
     let now = SystemClock.now();
     let user = conn.transaction(|conn| -> Result<_, users::CreateError> {
@@ -364,7 +350,7 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
 }
 
 fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
-    let pool = app::open_pool(settings)?;
+    let pool = startup::open_pool(settings)?;
     let rows = store::keys::all(&mut *pool.get()?)?;
     if as_json {
         let list: Vec<_> = rows

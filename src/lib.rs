@@ -1,11 +1,11 @@
 //! jwtd: a standalone token authority. It signs short-lived JWT access tokens (RFC 9068),
 //! publishes its keys as a JWKS, and keeps clients and keys in PostgreSQL or SQLite.
 //!
-//! `main.rs` is a thin CLI over this library; `app::Application` builds the server for it and
-//! for the integration tests alike.
+//! `main.rs` is a thin CLI over this library; `startup::Application` builds the server for it
+//! and for the integration tests alike. `docs/architecture.md` maps the layers.
 
 pub mod accounts;
-pub mod app;
+pub mod authority;
 pub mod background;
 pub mod cli;
 pub mod clock;
@@ -16,5 +16,6 @@ pub mod keys;
 pub mod logging;
 pub mod metrics;
 pub mod net;
+pub mod startup;
 pub mod store;
 pub mod tokens;

@@ -4,7 +4,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::app::AppState;
+use super::Edge;
+use crate::authority::Authority;
 
 /// The metadata document, built once at start-up: nothing in it changes while jwtd runs.
 pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
@@ -30,14 +31,14 @@ pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
     serde_json::to_vec(&document).map(Bytes::from)
 }
 
-pub async fn metadata(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metadata(edge: web::Data<Edge>) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, state.public_cache_control.clone()))
+        .insert_header((header::CACHE_CONTROL, edge.public_cache_control.clone()))
         .content_type("application/json")
-        .body(state.metadata.clone())
+        .body(edge.metadata.clone())
 }
 
-pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn jwks(req: HttpRequest, state: web::Data<Authority>) -> HttpResponse {
     let ring = state.keys.current();
     let cache_control = cache_control(u64::try_from(state.keys.jwks_max_age(&ring)).unwrap_or(0));
     let etag = &ring.jwks.etag;

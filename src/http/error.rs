@@ -14,31 +14,7 @@ use serde::Serialize;
 
 use crate::store::StoreError;
 
-/// Error codes of RFC 6749 §5.2, and RFC 7009 §2.2.1's `unsupported_token_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OAuthCode {
-    InvalidRequest,
-    InvalidClient,
-    InvalidGrant,
-    UnauthorizedClient,
-    UnsupportedGrantType,
-    InvalidScope,
-    UnsupportedTokenType,
-}
-
-impl OAuthCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidClient => "invalid_client",
-            Self::InvalidGrant => "invalid_grant",
-            Self::UnauthorizedClient => "unauthorized_client",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidScope => "invalid_scope",
-            Self::UnsupportedTokenType => "unsupported_token_type",
-        }
-    }
-}
+pub use crate::authority::OAuthCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BearerError {
@@ -129,6 +105,30 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code(), self.description())
+    }
+}
+
+impl From<crate::authority::Error> for ApiError {
+    fn from(e: crate::authority::Error) -> Self {
+        use crate::authority::Error;
+        match e {
+            Error::Store(e) => e.into(),
+            Error::Keys(e) => e.into(),
+            Error::Interrupted(cause) => {
+                log::error!("blocking task failed: {cause}");
+                Self::Unavailable
+            }
+            Error::Internal(cause) => Self::internal(&cause),
+            Error::NotFound(what) => Self::Status {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                description: format!("no such {what}").into(),
+            },
+            Error::Invalid(description) => {
+                Self::Status { status: StatusCode::BAD_REQUEST, code: "invalid_request", description }
+            }
+            Error::OAuth { code, description } => Self::OAuth { code, description },
+        }
     }
 }
 

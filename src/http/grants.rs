@@ -13,7 +13,7 @@ use crate::accounts::clients::Client;
 use crate::accounts::passwords::{MAX_PASSWORD_BYTES, PasswordError, Verification};
 use crate::accounts::throttle::{self, Subjects, Verdict};
 use crate::accounts::users::{User, normalize_email};
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::store::{self, StoreError};
 use crate::tokens::TokenFamily;
 use crate::tokens::families::{self, FamilyError, Login, Origin, Outcome, Refusal};
@@ -46,8 +46,8 @@ impl RequestOrigin {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
-        let ip = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => crate::http::client_ip::client_ip(&state.trusted_proxies, req),
+        let ip = match req.app_data::<web::Data<super::Edge>>() {
+            Some(edge) => crate::http::client_ip::client_ip(&edge.trusted_proxies, req),
             None => req.peer_addr().map(|a| a.ip()),
         };
         Self { ip: ip.map(|ip| ip.to_string()), user_agent }
@@ -76,7 +76,7 @@ pub fn narrowed_scope(params: &Params, allowed: &Scope) -> Result<Scope, ApiErro
 
 pub async fn password(
     req: &HttpRequest,
-    state: &web::Data<AppState>,
+    state: &web::Data<Authority>,
     client: &Client,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
@@ -155,7 +155,7 @@ pub async fn password(
 
 pub async fn refresh(
     req: &HttpRequest,
-    state: &web::Data<AppState>,
+    state: &web::Data<Authority>,
     client: &Client,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
@@ -259,7 +259,7 @@ struct UserFamily<'a> {
 /// with the refresh token in the body or, for cookie clients, in a `__Host-` cookie.
 #[allow(clippy::too_many_arguments)]
 async fn user_tokens(
-    state: &web::Data<AppState>,
+    state: &web::Data<Authority>,
     client: &Client,
     user: &User,
     scope: Scope,

@@ -5,7 +5,7 @@ use actix_web::web;
 use actix_web::{HttpResponse, ResponseError};
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::store;
 
 /// The process answers: nothing more is checked.
@@ -14,7 +14,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Ready when the database answers (a signing key is loaded before the server starts).
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<Authority>) -> HttpResponse {
     let pool = state.pool.clone();
     let database = web::block(move || -> Result<(), store::StoreError> {
         let mut conn = pool.get()?;

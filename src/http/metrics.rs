@@ -6,12 +6,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::store::{self, StoreError};
 
-pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let on_admin_listener = state.admin_port == Some(req.app_config().local_addr().port());
-    if !on_admin_listener && !state.public_metrics {
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<Authority>,
+    edge: web::Data<super::Edge>,
+) -> Result<HttpResponse, ApiError> {
+    let on_admin_listener = edge.admin_port == Some(req.app_config().local_addr().port());
+    if !on_admin_listener && !edge.public_metrics {
         return Err(ApiError::for_status(StatusCode::NOT_FOUND));
     }
     let (pool, now) = (state.pool.clone(), state.clock.now());

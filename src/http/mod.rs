@@ -1,4 +1,5 @@
-//! Routes. Handlers are thin: parse, call the domain, map the result.
+//! The HTTP edge: routes, extractors, the error policy. Handlers are thin: parse, call one
+//! operation of [`crate::authority`], map the result. [`Edge`] holds what only HTTP needs.
 
 pub mod admin;
 pub mod client_auth;
@@ -19,7 +20,28 @@ use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{ResponseError, web};
 
+use actix_web::http::header::HeaderValue;
+use actix_web::web::Bytes;
 use error::ApiError;
+
+use crate::net::TrustedProxies;
+
+/// What the HTTP edge alone needs, beside the [`crate::authority::Authority`]: documents built
+/// at start-up, listeners, and who may name the client's address.
+pub struct Edge {
+    /// The discovery document (nothing in it changes while jwtd runs).
+    pub metadata: Bytes,
+    /// `Cache-Control` of the public documents (discovery).
+    pub public_cache_control: HeaderValue,
+    /// `Cache-Control` of the revocation feed.
+    pub feed_cache_control: HeaderValue,
+    /// When the admin API has a listener of its own: its port. The admin API answers only there.
+    pub admin_port: Option<u16>,
+    /// Whether `/metrics` answers on the main listener (see
+    /// [`crate::config::Settings::public_metrics`]).
+    pub public_metrics: bool,
+    pub trusted_proxies: TrustedProxies,
+}
 
 /// Each path is a resource, so a wrong method answers 405 with `Allow` rather than 404. The
 /// public documents and probes answer HEAD as GET without the body (RFC 9110 §9.3.2: uptime

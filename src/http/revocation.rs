@@ -11,7 +11,7 @@ use super::error::{ApiError, OAuthCode};
 use super::grants::RequestOrigin;
 use super::params::Params;
 use crate::accounts::clients::Client;
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::store::audit::{self, AuditEvent};
 use crate::store::{self, StoreError};
 use crate::tokens::AccessClaims;
@@ -28,7 +28,7 @@ enum Presented {
 /// `leeway_secs`: how long past `exp` an access token still counts as one (revocation allows
 /// the resource servers' leeway, as they may still accept it; introspection none, as jwtd's own
 /// clock says whether it is active, RFC 7662 §4).
-fn classify(state: &AppState, token: &str, leeway_secs: i64) -> Presented {
+fn classify(state: &Authority, token: &str, leeway_secs: i64) -> Presented {
     if let Some(refresh) = RefreshToken::parse(token) {
         return Presented::Refresh(refresh);
     }
@@ -43,7 +43,7 @@ fn classify(state: &AppState, token: &str, leeway_secs: i64) -> Presented {
 async fn client_and_token(
     req: &HttpRequest,
     body: &[u8],
-    state: &AppState,
+    state: &Authority,
 ) -> Result<(Client, String), ApiError> {
     let params = Params::from_body(req, body)?;
     let client = authenticate_client(req, state, &params).await?;
@@ -58,7 +58,7 @@ async fn client_and_token(
 pub async fn revoke(
     req: HttpRequest,
     body: Bytes,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token) = client_and_token(&req, &body, &state).await?;
     let family_hint = match classify(&state, &token, state.verifier_leeway_secs) {
@@ -138,7 +138,7 @@ impl FamilyRef {
 pub async fn introspect(
     req: HttpRequest,
     body: Bytes,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token) = client_and_token(&req, &body, &state).await?;
     let answer = match classify(&state, &token, 0) {
@@ -152,7 +152,7 @@ pub async fn introspect(
 }
 
 async fn introspect_refresh(
-    state: &AppState,
+    state: &Authority,
     client: &Client,
     refresh: RefreshToken,
 ) -> Result<Option<Value>, ApiError> {
@@ -190,8 +190,8 @@ async fn introspect_refresh(
 /// is neither revoked nor past its absolute lifetime; and no revocation of its subject or of
 /// its client (revoke-sessions, a disabled or deleted user, a deleted client) came after it
 /// was issued. The client row may come from the 5 s cache.
-pub async fn token_is_live(state: &AppState, claims: &AccessClaims) -> Result<bool, ApiError> {
-    let client = super::client_auth::client_row(state, &claims.client_id).await?;
+pub async fn token_is_live(state: &Authority, claims: &AccessClaims) -> Result<bool, ApiError> {
+    let client = state.client_row(&claims.client_id).await?;
     if client.is_none_or(|row| row.disabled) {
         return Ok(false);
     }
@@ -212,7 +212,7 @@ pub async fn token_is_live(state: &AppState, claims: &AccessClaims) -> Result<bo
 }
 
 async fn introspect_access(
-    state: &AppState,
+    state: &Authority,
     client: &Client,
     claims: AccessClaims,
 ) -> Result<Option<Value>, ApiError> {

@@ -10,13 +10,13 @@ use super::error::{ApiError, OAuthCode};
 use super::grants;
 use super::params::Params;
 use crate::accounts::clients::{Client, GrantType};
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::tokens::IssuedToken;
 
 pub async fn token(
     req: HttpRequest,
     body: Bytes,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let params = Params::from_body(&req, &body)?;
     let grant = params.require("grant_type")?;
@@ -34,7 +34,7 @@ pub async fn token(
 
 async fn grant_for(
     req: &HttpRequest,
-    state: &web::Data<AppState>,
+    state: &web::Data<Authority>,
     client: &Client,
     params: &Params,
     grant: &str,
@@ -60,7 +60,7 @@ async fn grant_for(
 }
 
 async fn client_credentials(
-    state: &AppState,
+    state: &Authority,
     client: &Client,
     params: &Params,
 ) -> Result<IssuedToken, ApiError> {

@@ -6,11 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::error::{ApiError, BearerError};
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::store::{self, StoreError};
 use crate::tokens::verify::verify_own_access_token;
 
-pub async fn userinfo(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn userinfo(req: HttpRequest, state: web::Data<Authority>) -> Result<HttpResponse, ApiError> {
     let invalid = || ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None };
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::Bearer { error: None, scope: None });

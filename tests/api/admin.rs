@@ -16,7 +16,40 @@ on_both_backends!(
     the_bootstrap_admin_client_is_created_once,
     the_admin_api_can_have_a_listener_of_its_own,
     admin_tokens_are_for_jwtd_alone_whatever_the_default_audience,
+    an_admin_action_whose_audit_event_fails_changes_nothing,
 );
+
+/// An admin action and its audit event commit together: when the event cannot be written, the
+/// client is neither created (no secret exists that was never shown) nor deleted.
+async fn an_admin_action_whose_audit_event_fails_changes_nothing(backend: Backend) {
+    use diesel::RunQueryDsl;
+    let app = spawn_app(backend).await;
+    let token = app.admin_token().await;
+    let service = app.register_client("read", &[], &["client_credentials"]);
+    let refuse = |kind: &str| match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_{0} BEFORE INSERT ON audit_events WHEN NEW.kind = 'client.{0}' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            kind
+        ),
+        Backend::Postgres => format!(
+            "ALTER TABLE audit_events ADD CONSTRAINT refuse_{0} CHECK (kind <> 'client.{0}') NOT VALID",
+            kind
+        ),
+    };
+    for kind in ["created", "deleted"] {
+        diesel::sql_query(refuse(kind)).execute(&mut **app.pool().get().unwrap()).unwrap();
+    }
+    let before = jwtd::store::clients::list(&mut app.pool().get().unwrap()).unwrap().len();
+    let created = app.admin_post(&token, "/admin/clients", Some(json!({"name": "half-made"}))).await;
+    assert_eq!(created.status(), 503);
+    let deleted = app.http.delete(app.url(&format!("/admin/clients/{}", service.id))).bearer_auth(&token);
+    assert_eq!(deleted.send().await.unwrap().status(), 503);
+    let after = jwtd::store::clients::list(&mut app.pool().get().unwrap()).unwrap();
+    assert_eq!(after.len(), before, "no client created, none deleted");
+    assert!(after.iter().any(|c| c.id == service.id));
+    app.token_of(&service).await; // the client still works (200)
+}
 
 /// `tokens.default_audience` names a resource server: a token carrying `jwtd:admin` is still for
 /// jwtd alone (`aud` = the issuer), so the admin API takes it and no resource server would,
@@ -95,7 +128,7 @@ async fn the_admin_guard_refuses_what_it_must(backend: Backend) {
     assert_bearer(basic, 401, invalid).await;
 
     // Signed with jwtd's own current key, but for another issuer.
-    let pool = jwtd::app::open_pool(&app.settings()).unwrap();
+    let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     let rows = jwtd::store::keys::all(&mut pool.get().unwrap()).unwrap();
     let current = rows.iter().find(|k| k.state == "current").unwrap();
     let master = MasterKey::from_base64(&app.master_key).unwrap();
@@ -244,7 +277,7 @@ async fn clients_are_managed_through_the_admin_api(backend: Backend) {
     assert_error(app.client_token(&client, &[]).await, 401, "invalid_client").await;
     assert_error(app.admin_get(&token, &format!("/admin/clients/{id}")).await, 404, "not_found").await;
 
-    let pool = jwtd::app::open_pool(&app.settings()).unwrap();
+    let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     let events = jwtd::store::audit::recent(&mut pool.get().unwrap(), 10).unwrap();
     let ours: Vec<_> = events.iter().filter(|e| e.subject.as_deref() == Some(id.as_str())).collect();
     let kinds: Vec<&str> = ours.iter().rev().map(|e| e.kind.as_str()).collect();

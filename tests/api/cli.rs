@@ -214,7 +214,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let registration =
         jwtd::accounts::clients::ClientRegistration::new("app", "read", &[], &["password".to_owned()])
             .unwrap();
-    let pool = jwtd::app::open_pool(&settings).unwrap();
+    let pool = jwtd::startup::open_pool(&settings).unwrap();
     let (client, secret) =
         jwtd::accounts::clients::register(&mut pool.get().unwrap(), &registration, 0).unwrap();
     let http = reqwest::Client::new();

@@ -45,7 +45,7 @@ impl Cluster {
     }
 
     fn pool(&self) -> jwtd::store::Pool {
-        jwtd::app::open_pool(&jwtd::config::Settings::load_from(&self.env).unwrap()).unwrap()
+        jwtd::startup::open_pool(&jwtd::config::Settings::load_from(&self.env).unwrap()).unwrap()
     }
 
     /// A client whose tokens are for `https://api` and for jwtd itself (its admin API; a token

@@ -8,10 +8,10 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use jwtd::accounts::clients::{self, ClientRegistration};
-use jwtd::app::Application;
 use jwtd::clock::{Clock, ManualClock};
 use jwtd::config::Settings;
 use jwtd::keys::master::MasterKey;
+use jwtd::startup::Application;
 use jwtd::tokens::AccessClaims;
 use serde_json::Value;
 
@@ -223,7 +223,7 @@ impl TestApp {
         let audiences: Vec<String> = audiences.iter().map(|s| (*s).to_owned()).collect();
         let grants: Vec<String> = grants.iter().map(|s| (*s).to_owned()).collect();
         let registration = ClientRegistration::new("test client", scope, &audiences, &grants).unwrap();
-        let pool = jwtd::app::open_pool(&self.settings()).unwrap();
+        let pool = jwtd::startup::open_pool(&self.settings()).unwrap();
         let (client, secret) =
             clients::register(&mut pool.get().unwrap(), &registration, self.clock.now()).unwrap();
         TestClient { id: client.id, secret: secret.expose().to_owned() }
@@ -238,7 +238,7 @@ impl TestApp {
                 .unwrap()
                 .with_introspection(&audiences)
                 .unwrap();
-        let pool = jwtd::app::open_pool(&self.settings()).unwrap();
+        let pool = jwtd::startup::open_pool(&self.settings()).unwrap();
         let (client, secret) =
             clients::register(&mut pool.get().unwrap(), &registration, self.clock.now()).unwrap();
         TestClient { id: client.id, secret: secret.expose().to_owned() }
@@ -275,7 +275,7 @@ impl TestApp {
             .unwrap()
             .hash_blocking(password)
             .unwrap();
-        let pool = jwtd::app::open_pool(&settings).unwrap();
+        let pool = jwtd::startup::open_pool(&settings).unwrap();
         let email = jwtd::accounts::users::normalize_email(email).unwrap();
         let claims = claims.as_object().cloned().unwrap_or_default();
         jwtd::accounts::users::create(&mut pool.get().unwrap(), &email, &hash, &claims, self.clock.now())
@@ -330,7 +330,7 @@ impl TestApp {
     }
 
     pub fn pool(&self) -> jwtd::store::Pool {
-        jwtd::app::open_pool(&self.settings()).unwrap()
+        jwtd::startup::open_pool(&self.settings()).unwrap()
     }
 
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use aws_lc_rs::signature::KeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwtd::app::Application;
 use jwtd::config::Settings;
 use jwtd::keys::master::MasterKey;
+use jwtd::startup::Application;
 
 use crate::helpers::{Backend, new_master_key, spawn_app, test_env};
 use crate::on_both_backends;
@@ -16,7 +16,7 @@ on_both_backends!(private_keys_are_sealed_under_the_master_key, a_wrong_master_k
 
 async fn private_keys_are_sealed_under_the_master_key(backend: Backend) {
     let app = spawn_app(backend).await;
-    let pool = jwtd::app::open_pool(&app.settings()).unwrap();
+    let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     let rows = jwtd::store::keys::all(&mut pool.get().unwrap()).unwrap();
     let mut states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
     states.sort_unstable();

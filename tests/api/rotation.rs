@@ -29,11 +29,11 @@ const PUBLICATION_DELAY: i64 = 361;
 
 fn lifecycle(app: &TestApp) -> KeyLifecycle {
     let master = Arc::new(MasterKey::from_base64(&app.master_key).unwrap());
-    jwtd::app::key_lifecycle(&app.settings(), master)
+    jwtd::startup::key_lifecycle(&app.settings(), master)
 }
 
 fn key_rows(app: &TestApp) -> Vec<KeyRow> {
-    let pool = jwtd::app::open_pool(&app.settings()).unwrap();
+    let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     jwtd::store::keys::all(&mut pool.get().unwrap()).unwrap()
 }
 
@@ -145,7 +145,7 @@ async fn a_previous_key_leaves_only_after_its_last_token_expired(backend: Backen
 
     // Just before the old token's exp + leeway: still published.
     let lifecycle = lifecycle(&app);
-    let pool = jwtd::app::open_pool(&app.settings()).unwrap();
+    let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     app.clock.advance(exp_of(&old_token) + 29 - app.clock.now());
     lifecycle.maintain(&mut pool.get().unwrap(), app.clock.now()).unwrap();
     assert_eq!(key(&app, &old_kid).state, "previous");
@@ -237,7 +237,7 @@ async fn rotation_waits_for_the_next_key_to_be_known(backend: Backend) {
 
 /// Pretends the next key was published an hour ago.
 fn backdate_next_key(app: &TestApp) {
-    let pool = jwtd::app::open_pool(&app.settings()).unwrap();
+    let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     diesel::update(signing_keys::table.filter(signing_keys::state.eq("next")))
         .set(signing_keys::published_at.eq(signing_keys::published_at - 3600))
         .execute(&mut **pool.get().unwrap())
@@ -282,9 +282,11 @@ async fn the_cli_rotates_and_every_instance_follows(backend: Backend) {
         !jwks_kids(&app).await.contains(&old_current)
     })
     .await;
-    let events =
-        jwtd::store::audit::recent(&mut jwtd::app::open_pool(&app.settings()).unwrap().get().unwrap(), 10)
-            .unwrap();
+    let events = jwtd::store::audit::recent(
+        &mut jwtd::startup::open_pool(&app.settings()).unwrap().get().unwrap(),
+        10,
+    )
+    .unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert!(kinds.contains(&"key.rotated") && kinds.contains(&"key.retired"), "{kinds:?}");
 }

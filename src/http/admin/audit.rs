@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AdminCaller;
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::http::error::ApiError;
 use crate::store::StoreError;
 use crate::store::audit::{self, AuditQuery};
@@ -37,7 +37,7 @@ fn number(name: &'static str, value: Option<String>) -> Result<Option<i64>, ApiE
 pub async fn list(
     _caller: AdminCaller,
     params: web::Query<AuditParams>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
     let limit = number("limit", params.limit)?.unwrap_or(100).clamp(1, MAX_LIMIT);

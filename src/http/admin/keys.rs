@@ -8,14 +8,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AdminCaller;
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::http::error::ApiError;
 use crate::keys::lifecycle::{RetireError, RotateError, RotateRequest};
 use crate::keys::signing::Algorithm;
 use crate::store::keys::{STATE_NEXT, STATE_PREVIOUS};
 use crate::store::{self, StoreError};
 
-pub async fn list(_caller: AdminCaller, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(_caller: AdminCaller, state: web::Data<Authority>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     let rows =
         web::block(move || -> Result<_, StoreError> { Ok(store::keys::all(&mut *pool.get()?)?) }).await??;
@@ -92,7 +92,7 @@ pub async fn rotate(
     caller: AdminCaller,
     query: web::Query<RotateQuery>,
     body: Bytes,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let request = rotate_request(&body, query.revoke_current)?;
     let pool = state.pool.clone();
@@ -106,7 +106,7 @@ pub async fn rotate(
             Err(RotateError::Keys(e)) => return Err(e.into()),
         };
         let (kind, subject) = rotation.audit_kind_and_subject();
-        caller.audit(&mut conn, now, kind, Some(subject), json!(rotation))?;
+        caller.actor().audit(&mut conn, now, kind, Some(subject), json!(rotation))?;
         Ok(Ok(rotation))
     })
     .await??;
@@ -137,7 +137,7 @@ pub async fn rotate(
 pub async fn retire(
     caller: AdminCaller,
     kid: web::Path<String>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<impl Responder, ApiError> {
     let kid = kid.into_inner();
     let pool = state.pool.clone();
@@ -166,7 +166,7 @@ pub async fn retire(
             }
             Err(RetireError::Keys(e)) => return Err(e.into()),
         }
-        caller.audit(&mut conn, now, "key.retired", Some(&retired), json!({}))?;
+        caller.actor().audit(&mut conn, now, "key.retired", Some(&retired), json!({}))?;
         Ok(())
     })
     .await??;

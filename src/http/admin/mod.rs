@@ -11,9 +11,8 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
 use super::error::{ApiError, BearerError};
-use crate::app::AppState;
-use crate::store::audit::{AuditEvent, record};
-use crate::store::{DbConnection, StoreError};
+use crate::authority::Authority;
+use crate::authority::audit::Actor;
 use crate::tokens::verify::verify_own_access_token;
 
 /// The scope an access token needs for the admin API.
@@ -82,9 +81,10 @@ impl FromRequest for AdminCaller {
 /// is enabled, so deleting a compromised admin client stops its tokens at once, not at their
 /// expiry; a user's token belongs to a live login).
 async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
-    let state = req.app_data::<web::Data<AppState>>().ok_or(ApiError::Internal)?;
+    let state = req.app_data::<web::Data<Authority>>().ok_or(ApiError::Internal)?;
+    let edge = req.app_data::<web::Data<crate::http::Edge>>().ok_or(ApiError::Internal)?;
     // With a listener of its own, the admin API does not exist on the public one.
-    if state.admin_port.is_some_and(|port| req.app_config().local_addr().port() != port) {
+    if edge.admin_port.is_some_and(|port| req.app_config().local_addr().port() != port) {
         return Err(ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND));
     }
     let invalid = ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None };
@@ -121,28 +121,13 @@ async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
         log::info!("admin API: token of a deleted or disabled client, or of a revoked login, refused");
         return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
     }
-    let ip = crate::http::client_ip::client_ip(&state.trusted_proxies, req).map(|ip| ip.to_string());
+    let ip = crate::http::client_ip::client_ip(&edge.trusted_proxies, req).map(|ip| ip.to_string());
     Ok(AdminCaller { client_id: claims.client_id, ip })
 }
 
 impl AdminCaller {
-    /// Records what this caller did.
-    pub fn audit(
-        &self,
-        conn: &mut DbConnection,
-        now: i64,
-        kind: &str,
-        subject: Option<&str>,
-        detail: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let event = AuditEvent {
-            at: now,
-            kind,
-            actor: Some(&self.client_id),
-            subject,
-            ip: self.ip.as_deref(),
-            detail: detail.to_string(),
-        };
-        record(conn, &event).map_err(StoreError::from)
+    /// The caller as the audit trail names it.
+    pub fn actor(&self) -> Actor {
+        Actor { id: self.client_id.clone(), ip: self.ip.clone() }
     }
 }

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::AdminCaller;
 use crate::accounts::passwords::{self, PasswordError};
 use crate::accounts::users::{self, CreateError, normalize_email, validate_claims};
-use crate::app::AppState;
+use crate::authority::Authority;
 use crate::http::error::ApiError;
 use crate::store::{self, StoreError};
 
@@ -59,7 +59,7 @@ impl std::fmt::Debug for CreateUser {
 pub async fn create(
     caller: AdminCaller,
     body: web::Json<CreateUser>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = normalize_email(&body.email).map_err(|e| bad_request(e.to_string()))?;
@@ -73,7 +73,13 @@ pub async fn create(
     let user = web::block(move || -> Result<_, ApiError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
         let user = users::create(&mut conn, &email, &hash, &claims, now).map_err(create_error)?;
-        caller.audit(&mut conn, now, "user.created", Some(&user.id), json!({ "email": user.email }))?;
+        caller.actor().audit(
+            &mut conn,
+            now,
+            "user.created",
+            Some(&user.id),
+            json!({ "email": user.email }),
+        )?;
         Ok(user)
     })
     .await??;
@@ -106,7 +112,7 @@ pub struct Import {
 pub async fn import(
     caller: AdminCaller,
     body: web::Json<Import>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if body.users.len() > MAX_IMPORT {
@@ -139,7 +145,7 @@ pub async fn import(
                 ),
             }
         }
-        caller.audit(
+        caller.actor().audit(
             &mut conn,
             now,
             "user.imported",
@@ -163,7 +169,7 @@ pub struct Page {
 pub async fn list(
     _caller: AdminCaller,
     page: web::Query<Page>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let (pool, after) = (state.pool.clone(), page.after.clone());
@@ -181,7 +187,7 @@ pub async fn list(
 pub async fn get(
     _caller: AdminCaller,
     id: web::Path<String>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let (pool, id) = (state.pool.clone(), id.into_inner());
     let row =
@@ -203,7 +209,7 @@ pub async fn update(
     caller: AdminCaller,
     id: web::Path<String>,
     body: web::Json<UpdateUser>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if let Some(claims) = &body.claims {
@@ -223,7 +229,7 @@ pub async fn update(
         if let Some(claims) = &body.claims {
             store::users::set_claims(&mut conn, &id, &Value::Object(claims.clone()).to_string(), now)?;
         }
-        caller.audit(
+        caller.actor().audit(
             &mut conn,
             now,
             "user.updated",
@@ -239,7 +245,7 @@ pub async fn update(
 pub async fn delete(
     caller: AdminCaller,
     id: web::Path<String>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let (pool, now, id) = (state.pool.clone(), state.clock.now(), id.into_inner());
     web::block(move || -> Result<_, ApiError> {
@@ -248,7 +254,7 @@ pub async fn delete(
             return Err(not_found());
         }
         store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
-        caller.audit(&mut conn, now, "user.deleted", Some(&id), json!({}))?;
+        caller.actor().audit(&mut conn, now, "user.deleted", Some(&id), json!({}))?;
         Ok(())
     })
     .await??;
@@ -260,7 +266,7 @@ pub async fn delete(
 pub async fn revoke_sessions(
     caller: AdminCaller,
     id: web::Path<String>,
-    state: web::Data<AppState>,
+    state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let (pool, now, id) = (state.pool.clone(), state.clock.now(), id.into_inner());
     let revoked = web::block(move || -> Result<_, ApiError> {
@@ -268,7 +274,13 @@ pub async fn revoke_sessions(
         store::users::find(&mut conn, &id)?.ok_or_else(not_found)?;
         let revoked = store::refresh::revoke_user_families(&mut conn, &id, now, "revoked_by_admin")?;
         store::revocations::revoke_subject(&mut conn, &id, now + 1)?;
-        caller.audit(&mut conn, now, "user.sessions_revoked", Some(&id), json!({ "families": revoked }))?;
+        caller.actor().audit(
+            &mut conn,
+            now,
+            "user.sessions_revoked",
+            Some(&id),
+            json!({ "families": revoked }),
+        )?;
         Ok(revoked)
     })
     .await??;

@@ -5,14 +5,16 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::http::header::HeaderValue;
-use actix_web::web::{self, Bytes};
+use actix_web::web;
 use actix_web::{App, HttpServer};
 use secrecy::ExposeSecret;
 
 use crate::accounts::bootstrap;
 use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
+use crate::authority::Authority;
+use crate::authority::client_cache::ClientCache;
+use crate::authority::feed::FeedCache;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
 use crate::housekeeping::{self, PurgePolicy};
@@ -26,38 +28,6 @@ use crate::metrics::{Metrics, RequestTimer};
 use crate::store::{self, Pool, PoolOptions, StoreError};
 use crate::tokens::TokenIssuer;
 use crate::tokens::families::FamilyPolicy;
-
-/// What every request handler can reach. Built per application, never global, so each test
-/// runs its own.
-pub struct AppState {
-    pub pool: Pool,
-    pub keys: Arc<LiveKeyRing>,
-    pub clock: Arc<dyn Clock>,
-    pub issuer: TokenIssuer,
-    pub metadata: Bytes,
-    pub public_cache_control: HeaderValue,
-    /// Clock skew tolerated when jwtd checks its own tokens (admin API).
-    pub leeway_secs: i64,
-    pub passwords: Arc<PasswordHasher>,
-    pub families: FamilyPolicy,
-    pub throttle: ThrottlePolicy,
-    /// Password attempts on one account take turns (see [`AccountGate`]).
-    pub login_gate: AccountGate,
-    pub feed: http::feed::FeedCache,
-    pub feed_max_age: u64,
-    /// How far back the revocation feed reaches: the access-token lifetime plus the leeway a
-    /// verifier may allow (see [`Settings::revocation_window`]).
-    pub revocation_window_secs: i64,
-    /// The leeway a verifier may allow past `exp` (see [`Settings::verifier_leeway`]).
-    pub verifier_leeway_secs: i64,
-    /// When the admin API has a listener of its own: its port. The admin API answers only there.
-    pub admin_port: Option<u16>,
-    /// Whether `/metrics` answers on the main listener (see [`Settings::public_metrics`]).
-    pub public_metrics: bool,
-    pub metrics: Arc<Metrics>,
-    pub clients: http::client_auth::ClientCache,
-    pub trusted_proxies: crate::net::TrustedProxies,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -131,7 +101,7 @@ impl Application {
 
         let metadata = http::discovery::metadata_document(&settings.issuer)
             .map_err(|e| StartupError::Other(e.to_string()))?;
-        let state = web::Data::new(AppState {
+        let state = web::Data::new(Authority {
             pool,
             keys,
             clock,
@@ -140,21 +110,23 @@ impl Application {
                 access_ttl_secs: i64::try_from(settings.tokens.access_ttl.as_secs()).unwrap_or(900),
                 default_audience: settings.default_audience().to_owned(),
             },
-            metadata,
-            public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
             leeway_secs: i64::try_from(settings.keys.leeway.as_secs()).unwrap_or(60),
             passwords: Arc::new(passwords.counting(metrics.password_verifications.clone())),
             families: family_policy(&settings),
             throttle: ThrottlePolicy::from_settings(&settings.throttle),
             login_gate: AccountGate::new(),
-            feed: http::feed::FeedCache::default(),
-            feed_max_age: settings.revocations.max_age.as_secs(),
+            feed: FeedCache::default(),
             revocation_window_secs: secs(settings.revocation_window()),
             verifier_leeway_secs: secs(settings.verifier_leeway()),
+            metrics: Arc::clone(&metrics),
+            clients: ClientCache::default(),
+        });
+        let edge = web::Data::new(http::Edge {
+            metadata,
+            public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
+            feed_cache_control: http::feed::cache_control(settings.revocations.max_age.as_secs()),
             admin_port,
             public_metrics: settings.public_metrics(),
-            metrics: Arc::clone(&metrics),
-            clients: http::client_auth::ClientCache::default(),
             trusted_proxies: settings.http.trusted_proxies.clone(),
         });
 
@@ -164,6 +136,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(edge.clone())
                 .app_data(web::PayloadConfig::new(max_body))
                 .wrap(http::json_errors())
                 .wrap(RequestTimer(Arc::clone(&metrics)))

@@ -1,0 +1,103 @@
+//! Client operations: register, delete, rotate a secret (the admin API and the CLI call the
+//! same functions), and the lookups client authentication and liveness need.
+
+use diesel::Connection;
+use serde_json::json;
+
+use super::audit::Actor;
+use super::{Authority, Error, OAuthCode};
+use crate::accounts::clients::{self, Client, ClientRegistration, ClientSecret, secret_matches};
+use crate::store::{self, DbConnection, clients::ClientRow};
+
+/// Compared against when the client id is unknown, so an unknown client costs the same as a
+/// wrong secret.
+const DUMMY_SECRET_HASH: [u8; 32] = [0; 32];
+
+/// Registers a client and its audit event in one transaction: a client whose event failed would
+/// exist with its secret never shown. Returns the client with its secret, shown this once.
+pub fn register(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    registration: &ClientRegistration,
+    now: i64,
+) -> Result<(Client, ClientSecret), Error> {
+    conn.transaction(|conn| {
+        let (client, secret) = clients::register(conn, registration, now).map_err(|e| match e {
+            clients::RegisterError::Store(e) => Error::from(e),
+            other => Error::internal(&other),
+        })?;
+        actor.audit(conn, now, "client.created", Some(&client.id), client.describe())?;
+        Ok((client, secret))
+    })
+}
+
+/// Deletes the client and revokes every access token issued through it, in one transaction: its
+/// users' (by `client_id`, feed version 2; their refresh families go with the client row) and
+/// its own (`sub` = client id, which version-1 readers of the feed see too).
+pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Result<(), Error> {
+    conn.transaction(|conn| {
+        if store::clients::delete(conn, id)? == 0 {
+            return Err(Error::NotFound("client"));
+        }
+        store::revocations::revoke_client(conn, id, now + 1)?;
+        store::revocations::revoke_subject(conn, id, now + 1)?;
+        actor.audit(conn, now, "client.deleted", Some(id), json!({}))?;
+        Ok(())
+    })
+}
+
+/// Gives the client a new secret; the old one stops working at once.
+pub fn rotate_secret(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    now: i64,
+) -> Result<(Client, ClientSecret), Error> {
+    conn.transaction(|conn| {
+        let secret = ClientSecret::generate().map_err(|_| Error::internal(&"random generator failed"))?;
+        if store::clients::set_secret_hash(conn, id, &secret.hash(), now)? == 0 {
+            return Err(Error::NotFound("client"));
+        }
+        let client = store::clients::find(conn, id)?.ok_or(Error::NotFound("client"))?.to_client();
+        actor.audit(conn, now, "client.secret_rotated", Some(id), json!({}))?;
+        Ok((client, secret))
+    })
+}
+
+impl Authority {
+    /// The client's row, from the cache (5 s) or the database; `None` if there is no such client.
+    pub async fn client_row(&self, client_id: &str) -> Result<Option<ClientRow>, Error> {
+        let now = self.clock.now();
+        if let Some(row) = self.clients.get(client_id, now) {
+            return Ok(Some(row));
+        }
+        let id = client_id.to_owned();
+        let row = self.with_conn(move |conn| Ok(store::clients::find(conn, &id)?)).await?;
+        if let Some(row) = &row {
+            self.clients.put(row.clone(), now);
+        }
+        Ok(row)
+    }
+
+    /// Authenticates a client by its id and secret: the secret is compared in constant time, and
+    /// an unknown id costs the same as a wrong secret. A disabled client fails too.
+    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Client, Error> {
+        let row = self.client_row(client_id).await?;
+        let stored_hash = row.as_ref().map_or(&DUMMY_SECRET_HASH[..], |r| r.secret_hash.as_slice());
+        let matches = secret_matches(secret, stored_hash);
+        match row {
+            Some(row) if matches && !row.disabled => Ok(row.to_client()),
+            _ => Err(Error::oauth(OAuthCode::InvalidClient, "client authentication failed")),
+        }
+    }
+}
+
+/// Every client, oldest first.
+pub fn list(conn: &mut DbConnection) -> Result<Vec<Client>, Error> {
+    Ok(store::clients::list(conn)?.iter().map(ClientRow::to_client).collect())
+}
+
+/// One client by id.
+pub fn find(conn: &mut DbConnection, id: &str) -> Result<Client, Error> {
+    store::clients::find(conn, id)?.map(|row| row.to_client()).ok_or(Error::NotFound("client"))
+}

@@ -1,0 +1,65 @@
+//! The operations layer: one function per thing jwtd does, between the edges (HTTP handlers,
+//! the admin API, the CLI) and storage. An operation runs its reads and writes in one
+//! transaction together with its audit event; the edges parse, call one operation and map the
+//! result. [`Authority`] is what the operations share at run time: the pool, the live key ring,
+//! the clock, the token and family policies, and the caches. It knows nothing of HTTP.
+
+pub mod audit;
+pub mod client_cache;
+pub mod clients;
+mod error;
+pub mod feed;
+
+pub use error::{Error, OAuthCode};
+
+use std::sync::Arc;
+
+use crate::accounts::passwords::PasswordHasher;
+use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
+use crate::clock::Clock;
+use crate::keys::live::LiveKeyRing;
+use crate::metrics::Metrics;
+use crate::store::{DbConnection, Pool, StoreError};
+use crate::tokens::TokenIssuer;
+use crate::tokens::families::FamilyPolicy;
+use client_cache::ClientCache;
+use feed::FeedCache;
+
+/// The running authority. Built per application, never global, so each test runs its own.
+pub struct Authority {
+    pub pool: Pool,
+    pub keys: Arc<LiveKeyRing>,
+    pub clock: Arc<dyn Clock>,
+    pub issuer: TokenIssuer,
+    /// Clock skew tolerated when jwtd checks its own tokens (admin API).
+    pub leeway_secs: i64,
+    pub passwords: Arc<PasswordHasher>,
+    pub families: FamilyPolicy,
+    pub throttle: ThrottlePolicy,
+    /// Password attempts on one account take turns (see [`AccountGate`]).
+    pub login_gate: AccountGate,
+    pub feed: FeedCache,
+    /// How far back the revocation feed reaches: the access-token lifetime plus the leeway a
+    /// verifier may allow (see [`crate::config::Settings::revocation_window`]).
+    pub revocation_window_secs: i64,
+    /// The leeway a verifier may allow past `exp` (see
+    /// [`crate::config::Settings::verifier_leeway`]).
+    pub verifier_leeway_secs: i64,
+    pub metrics: Arc<Metrics>,
+    pub clients: ClientCache,
+}
+
+impl Authority {
+    /// Runs `work` with a pooled connection on the blocking pool (statements, and so
+    /// transactions, never run on the async workers).
+    pub async fn with_conn<T, F>(&self, work: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, Error> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || work(&mut *pool.get().map_err(StoreError::from)?))
+            .await
+            .map_err(|e| Error::Interrupted(e.to_string()))?
+    }
+}
