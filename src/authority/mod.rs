@@ -9,6 +9,8 @@ pub mod client_cache;
 pub mod clients;
 mod error;
 pub mod feed;
+pub mod revocation;
+pub mod userinfo;
 
 pub use error::{Error, OAuthCode};
 

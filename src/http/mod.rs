@@ -2,6 +2,7 @@
 //! operation of [`crate::authority`], map the result. [`Edge`] holds what only HTTP needs.
 
 pub mod admin;
+pub mod bearer;
 pub mod client_auth;
 pub mod client_ip;
 pub mod discovery;

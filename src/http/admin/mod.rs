@@ -7,13 +7,11 @@ pub mod keys;
 pub mod users;
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 
-use super::error::{ApiError, BearerError};
+use super::error::ApiError;
 use crate::authority::Authority;
 use crate::authority::audit::Actor;
-use crate::tokens::verify::verify_own_access_token;
 
 /// The scope an access token needs for the admin API.
 pub use crate::tokens::scope::ADMIN_SCOPE;
@@ -87,40 +85,7 @@ async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
     if edge.admin_port.is_some_and(|port| req.app_config().local_addr().port() != port) {
         return Err(ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND));
     }
-    let invalid = ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None };
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Err(ApiError::Bearer { error: None, scope: None });
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None })?;
-    let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => return Err(invalid),
-    };
-    let ring = state.keys.current();
-    let claims = verify_own_access_token(
-        &ring,
-        &state.issuer.issuer,
-        Some(&state.issuer.issuer),
-        token,
-        state.clock.now(),
-        state.leeway_secs,
-    )
-    .map_err(|reason| {
-        log::info!("admin API: token refused: {reason}");
-        ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None }
-    })?;
-    if !claims.scope.split(' ').any(|s| s == ADMIN_SCOPE) {
-        return Err(ApiError::Bearer {
-            error: Some(BearerError::InsufficientScope),
-            scope: Some(ADMIN_SCOPE),
-        });
-    }
-    if !super::revocation::token_is_live(state, &claims).await? {
-        log::info!("admin API: token of a deleted or disabled client, or of a revoked login, refused");
-        return Err(ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None });
-    }
+    let claims = crate::http::bearer::authorize(req, state, Some(&state.issuer.issuer), ADMIN_SCOPE).await?;
     let ip = crate::http::client_ip::client_ip(&edge.trusted_proxies, req).map(|ip| ip.to_string());
     Ok(AdminCaller { client_id: claims.client_id, ip })
 }

@@ -1,0 +1,238 @@
+//! Revocation (RFC 7009), introspection (RFC 7662), and the one liveness rule every check of
+//! jwtd's own access tokens shares (introspection, the admin API, `/userinfo`).
+
+use diesel::Connection;
+use serde_json::{Value, json};
+
+use super::audit::Actor;
+use super::{Authority, Error, OAuthCode};
+use crate::accounts::clients::Client;
+use crate::store::{self, DbConnection};
+use crate::tokens::AccessClaims;
+use crate::tokens::refresh::RefreshToken;
+use crate::tokens::verify::verify_own_access_token;
+
+/// What a presented token turned out to be.
+enum Presented {
+    Refresh(RefreshToken),
+    Access(AccessClaims),
+    Unknown,
+}
+
+/// The family a revocation names: by one of its refresh tokens, or by an access token's `sid`.
+enum FamilyRef {
+    Token(Vec<u8>),
+    Id(String),
+}
+
+impl FamilyRef {
+    fn load(&self, conn: &mut DbConnection) -> diesel::QueryResult<Option<store::refresh::FamilyRow>> {
+        let id = match self {
+            Self::Id(id) => id.clone(),
+            Self::Token(hash) => match store::refresh::find_token(conn, hash)? {
+                Some(token) => token.family_id,
+                None => return Ok(None),
+            },
+        };
+        store::refresh::find_family(conn, &id)
+    }
+}
+
+/// Why a bearer token was refused at one of jwtd's own endpoints (RFC 6750).
+#[derive(Debug)]
+pub enum BearerRefusal {
+    /// Not a valid, live access token of jwtd's for this endpoint.
+    Invalid,
+    /// Valid, but without the scope the endpoint needs.
+    InsufficientScope,
+    Failed(Error),
+}
+
+impl From<Error> for BearerRefusal {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+fn not_yours() -> Error {
+    Error::oauth(OAuthCode::UnauthorizedClient, "the token was not issued to this client")
+}
+
+impl Authority {
+    /// `leeway_secs`: how long past `exp` an access token still counts as one (revocation allows
+    /// the resource servers' leeway, as they may still accept it; introspection none, as jwtd's
+    /// own clock says whether it is active, RFC 7662 §4).
+    fn classify(&self, token: &str, leeway_secs: i64) -> Presented {
+        if let Some(refresh) = RefreshToken::parse(token) {
+            return Presented::Refresh(refresh);
+        }
+        let ring = self.keys.current();
+        match verify_own_access_token(&ring, &self.issuer.issuer, None, token, self.clock.now(), leeway_secs)
+        {
+            Ok(claims) => Presented::Access(claims),
+            Err(_) => Presented::Unknown,
+        }
+    }
+
+    /// Revokes the family `token` belongs to, for `client`. Unknown, expired and already revoked
+    /// tokens are fine (RFC 7009 §2.2); another client's token is refused (`unauthorized_client`,
+    /// §2.1); a `client_credentials` access token belongs to no family and cannot be revoked
+    /// (`unsupported_token_type`, §2.2.1). The revocation and its audit event commit together.
+    pub async fn revoke(&self, client: &Client, token: &str, ip: Option<String>) -> Result<(), Error> {
+        let family = match self.classify(token, self.verifier_leeway_secs) {
+            Presented::Refresh(refresh) => FamilyRef::Token(refresh.hash()),
+            Presented::Access(claims) if claims.client_id != client.id => return Err(not_yours()),
+            Presented::Access(AccessClaims { sid: Some(sid), .. }) => FamilyRef::Id(sid),
+            Presented::Access(_) => {
+                return Err(Error::oauth(
+                    OAuthCode::UnsupportedTokenType,
+                    "access tokens of the client_credentials grant cannot be revoked; they expire",
+                ));
+            }
+            Presented::Unknown => return Ok(()),
+        };
+        let (now, actor) = (self.clock.now(), Actor { id: client.id.clone(), ip });
+        let revoked = self
+            .with_conn(move |conn| {
+                conn.transaction(|conn| {
+                    let Some(family) = family.load(conn)? else { return Ok(false) };
+                    if family.client_id != actor.id {
+                        return Err(not_yours());
+                    }
+                    let reason = "revoked_by_client";
+                    if store::refresh::revoke_family(conn, &family.id, now, reason)? == 0 {
+                        return Ok(false);
+                    }
+                    let detail = json!({ "user_id": family.user_id });
+                    actor.audit(conn, now, "refresh.revoked.revoked_by_client", Some(&family.id), detail)?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        if revoked {
+            self.metrics.families_revoked.with_label_values(&["revoked_by_client"]).inc();
+        }
+        Ok(())
+    }
+
+    /// RFC 7662: the token's claims with `active: true`, or `None` (answered `{"active": false}`)
+    /// for anything not valid now (see [`Self::token_is_live`]) and for whatever `client` may not
+    /// see: other clients' refresh tokens, tokens for jwtd itself, and other clients' access
+    /// tokens unless an introspection permission on `client` names one of their audiences.
+    pub async fn introspect(&self, client: &Client, token: &str) -> Result<Option<Value>, Error> {
+        match self.classify(token, 0) {
+            Presented::Refresh(refresh) => self.introspect_refresh(client, refresh).await,
+            Presented::Access(claims) => self.introspect_access(client, claims).await,
+            Presented::Unknown => Ok(None),
+        }
+    }
+
+    async fn introspect_refresh(
+        &self,
+        client: &Client,
+        refresh: RefreshToken,
+    ) -> Result<Option<Value>, Error> {
+        let now = self.clock.now();
+        let found = self
+            .with_conn(move |conn| {
+                let Some(token) = store::refresh::find_token(conn, &refresh.hash())? else { return Ok(None) };
+                let family = store::refresh::find_family(conn, &token.family_id)?;
+                Ok(family.map(|f| (token, f)))
+            })
+            .await?;
+        let Some((token, family)) = found else { return Ok(None) };
+        let active = token.rotated_at.is_none()
+            && now < token.expires_at
+            && family.is_active(now)
+            && family.client_id == client.id;
+        Ok(active.then(|| {
+            json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "client_id": family.client_id,
+                "sub": family.user_id,
+                "scope": family.scope,
+                "sid": family.id,
+                "iat": token.issued_at,
+                "exp": token.expires_at,
+                "iss": self.issuer.issuer,
+            })
+        }))
+    }
+
+    async fn introspect_access(&self, client: &Client, claims: AccessClaims) -> Result<Option<Value>, Error> {
+        // A token for jwtd itself (an admin token, a token of the default audience) is nobody
+        // else's business: an introspection permission covers resource servers' audiences only.
+        let for_jwtd = claims.aud.contains(&self.issuer.issuer) && claims.client_id != client.id;
+        if for_jwtd
+            || !client.may_introspect(&claims.client_id, &claims.aud)
+            || !self.token_is_live(&claims).await?
+        {
+            return Ok(None);
+        }
+        let mut answer = serde_json::to_value(&claims).map_err(|e| Error::internal(&e))?;
+        if let Some(fields) = answer.as_object_mut() {
+            fields.insert("active".into(), json!(true));
+            fields.insert("token_type".into(), json!("Bearer"));
+        }
+        Ok(Some(answer))
+    }
+
+    /// The one liveness rule for a validly signed, unexpired access token of jwtd's, shared by
+    /// introspection, the admin API, `/userinfo` and (through what it publishes) the revocation
+    /// feed: its client still exists and is enabled; its login (refresh family), if it names one,
+    /// is neither revoked nor past its absolute lifetime; and no revocation of its subject or of
+    /// its client (revoke-sessions, a disabled or deleted user, a deleted client) came after it
+    /// was issued. The client row may come from the 5 s cache.
+    pub async fn token_is_live(&self, claims: &AccessClaims) -> Result<bool, Error> {
+        let client = self.client_row(&claims.client_id).await?;
+        if client.is_none_or(|row| row.disabled) {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        let (sid, sub, client_id, iat) =
+            (claims.sid.clone(), claims.sub.clone(), claims.client_id.clone(), claims.iat);
+        self.with_conn(move |conn| {
+            if let Some(sid) = sid
+                && !store::refresh::find_family(conn, &sid)?.is_some_and(|f| f.is_active(now))
+            {
+                return Ok(false);
+            }
+            let revoked_since = store::revocations::not_before(conn, &sub, &client_id)?;
+            Ok(revoked_since.is_none_or(|not_before| iat >= not_before))
+        })
+        .await
+    }
+
+    /// A bearer token at one of jwtd's own endpoints: a valid access token of jwtd's (for
+    /// `audience`, when given; on jwtd's clock with its leeway) carrying `scope`, and live.
+    /// The scope is checked before liveness: a valid token without it lacks scope (403).
+    pub async fn authorize_bearer(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+        scope: &str,
+    ) -> Result<AccessClaims, BearerRefusal> {
+        let ring = self.keys.current();
+        let claims = verify_own_access_token(
+            &ring,
+            &self.issuer.issuer,
+            audience,
+            token,
+            self.clock.now(),
+            self.leeway_secs,
+        )
+        .map_err(|reason| {
+            log::info!("bearer token refused: {reason}");
+            BearerRefusal::Invalid
+        })?;
+        if !claims.scope.split(' ').any(|s| s == scope) {
+            return Err(BearerRefusal::InsufficientScope);
+        }
+        if !self.token_is_live(&claims).await? {
+            log::info!("bearer token of a deleted or disabled client, or of a revoked login, refused");
+            return Err(BearerRefusal::Invalid);
+        }
+        Ok(claims)
+    }
+}
