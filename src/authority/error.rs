@@ -52,6 +52,12 @@ pub enum Error {
     /// The request asks for something malformed or out of bounds.
     #[error("{0}")]
     Invalid(Cow<'static, str>),
+    /// Too many failed logins for this account or address: retry after this many seconds.
+    #[error("too many failed attempts")]
+    Throttled { retry_after: i64 },
+    /// A bounded queue (password hashing) is full: retry shortly.
+    #[error("busy")]
+    Busy,
     /// An OAuth protocol error, answered as RFC 6749 §5.2 says.
     #[error("{}: {description}", code.as_str())]
     OAuth { code: OAuthCode, description: Cow<'static, str> },

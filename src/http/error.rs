@@ -128,6 +128,8 @@ impl From<crate::authority::Error> for ApiError {
                 Self::Status { status: StatusCode::BAD_REQUEST, code: "invalid_request", description }
             }
             Error::OAuth { code, description } => Self::OAuth { code, description },
+            Error::Throttled { retry_after } => Self::Throttled { retry_after },
+            Error::Busy => Self::Unavailable,
         }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::client_auth::authenticate_client;
 use super::error::ApiError;
-use super::grants::RequestOrigin;
+use super::grants::request_origin;
 use super::params::Params;
 use crate::accounts::clients::Client;
 use crate::authority::Authority;
@@ -33,7 +33,7 @@ pub async fn revoke(
     state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let (client, token) = client_and_token(&req, &body, &state).await?;
-    state.revoke(&client, &token, RequestOrigin::of(&req).ip).await?;
+    state.revoke(&client, &token, request_origin(&req).ip).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .finish())

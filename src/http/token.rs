@@ -65,9 +65,7 @@ async fn client_credentials(
     params: &Params,
 ) -> Result<IssuedToken, ApiError> {
     let scope = grants::narrowed_scope(params, &client.scope)?;
-    let now = state.clock.now();
-    let ring = state.keys.signer_until(now + state.issuer.access_ttl_secs).await?;
-    state.issuer.client_token(&ring.signer, client, scope, now).map_err(|e| ApiError::internal(&e))
+    Ok(state.issue_for_client(client, scope).await?)
 }
 
 #[derive(Serialize)]
