@@ -101,10 +101,7 @@ impl Authority {
         let (verdict, row) = self.throttle_and_find(&subjects, email, now).await?;
         let stored = row.as_ref().map(|r| r.password_hash.clone());
         let verification = self.passwords.verify(password, stored).await.map_err(|e| match e {
-            PasswordError::Busy => {
-                log::warn!("password hashing queue full: refusing a login");
-                Error::Busy
-            }
+            PasswordError::Busy => Error::Busy,
             other => Error::internal(&other),
         })?;
         let (user, rehash) = match (row, verification) {

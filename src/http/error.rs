@@ -2,7 +2,9 @@
 //!
 //! Every error answers JSON of one shape, `{"error": code, "error_description": text}`: RFC 6749
 //! §5.2 at the token endpoint, and the same shape everywhere else. The body never carries an
-//! internal cause; causes go to the log. Storage failures answer 503, so clients retry.
+//! internal cause: a server-side failure keeps its cause inside the error ([`ApiError::Fault`])
+//! to the one place that logs it, with the request's method and path ([`super::json_errors`]).
+//! Storage failures answer 503, so clients retry.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -36,6 +38,9 @@ pub enum ApiError {
     Unavailable,
     /// A fault of jwtd itself; the cause was logged where it happened.
     Internal,
+    /// A server-side failure with its cause: answered as `Unavailable` (503, retry) or
+    /// `Internal` (500), and logged once, where the answer leaves, with method and path.
+    Fault { retry: bool, cause: String },
     /// Any other status with a stable code, e.g. 404 `not_found`.
     Status { status: StatusCode, code: &'static str, description: Cow<'static, str> },
 }
@@ -53,10 +58,22 @@ impl ApiError {
         Self::oauth(OAuthCode::InvalidClient, "client authentication failed")
     }
 
-    /// Logs `cause` and answers an opaque 500.
+    /// An opaque 500 whose cause is logged with the request.
     pub fn internal(cause: &dyn fmt::Display) -> Self {
-        log::error!("internal error: {cause}");
-        Self::Internal
+        Self::Fault { retry: false, cause: format!("internal error: {cause}") }
+    }
+
+    /// An opaque 503 whose cause is logged with the request.
+    pub fn unavailable(cause: &dyn fmt::Display) -> Self {
+        Self::Fault { retry: true, cause: cause.to_string() }
+    }
+
+    /// The cause of a server-side failure, for the log.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Self::Fault { cause, .. } => Some(cause),
+            _ => None,
+        }
     }
 
     /// The JSON body this error answers with, for a bare status (used for errors actix raises
@@ -81,8 +98,8 @@ impl ApiError {
             Self::Bearer { error: Some(BearerError::InvalidToken), .. } => "invalid_token",
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => "insufficient_scope",
             Self::Throttled { .. } => "too_many_attempts",
-            Self::Unavailable => "temporarily_unavailable",
-            Self::Internal => "server_error",
+            Self::Unavailable | Self::Fault { retry: true, .. } => "temporarily_unavailable",
+            Self::Internal | Self::Fault { retry: false, .. } => "server_error",
             Self::Status { code, .. } => code,
         }
     }
@@ -96,8 +113,10 @@ impl ApiError {
                 "the access token lacks the required scope"
             }
             Self::Throttled { .. } => "too many failed attempts; retry later",
-            Self::Unavailable => "the service is temporarily unavailable; retry shortly",
-            Self::Internal => "internal error",
+            Self::Unavailable | Self::Fault { retry: true, .. } => {
+                "the service is temporarily unavailable; retry shortly"
+            }
+            Self::Internal | Self::Fault { retry: false, .. } => "internal error",
         }
     }
 }
@@ -114,10 +133,7 @@ impl From<crate::authority::Error> for ApiError {
         match e {
             Error::Store(e) => e.into(),
             Error::Keys(e) => e.into(),
-            Error::Interrupted(cause) => {
-                log::error!("blocking task failed: {cause}");
-                Self::Unavailable
-            }
+            Error::Interrupted(cause) => Self::unavailable(&format!("blocking task failed: {cause}")),
             Error::Internal(cause) => Self::internal(&cause),
             Error::NotFound(what) => Self::Status {
                 status: StatusCode::NOT_FOUND,
@@ -129,15 +145,14 @@ impl From<crate::authority::Error> for ApiError {
             }
             Error::OAuth { code, description } => Self::OAuth { code, description },
             Error::Throttled { retry_after } => Self::Throttled { retry_after },
-            Error::Busy => Self::Unavailable,
+            Error::Busy => Self::unavailable(&"password hashing queue full: refusing a login"),
         }
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        log::error!("storage: {e}");
-        Self::Unavailable
+        Self::unavailable(&format!("storage: {e}"))
     }
 }
 
@@ -149,15 +164,13 @@ impl From<diesel::result::Error> for ApiError {
 
 impl From<crate::keys::KeyRingError> for ApiError {
     fn from(e: crate::keys::KeyRingError) -> Self {
-        log::error!("key ring: {e}");
-        Self::Unavailable
+        Self::unavailable(&format!("key ring: {e}"))
     }
 }
 
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(e: actix_web::error::BlockingError) -> Self {
-        log::error!("blocking task failed: {e}");
-        Self::Unavailable
+        Self::unavailable(&format!("blocking task failed: {e}"))
     }
 }
 
@@ -175,8 +188,8 @@ impl ResponseError for ApiError {
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => StatusCode::FORBIDDEN,
             Self::Bearer { .. } => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable | Self::Fault { retry: true, .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal | Self::Fault { retry: false, .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Status { status, .. } => *status,
         }
     }
@@ -208,7 +221,7 @@ impl ResponseError for ApiError {
                     response.insert_header((header::RETRY_AFTER, value));
                 }
             }
-            Self::Unavailable => {
+            Self::Unavailable | Self::Fault { retry: true, .. } => {
                 response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             _ => {}

@@ -75,6 +75,12 @@ where
 /// failures) into the JSON shape of [`ApiError`]. A 405's `Allow` header is kept.
 pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        // The one place a server-side failure's cause is logged: with the request it failed.
+        if let Some(cause) =
+            res.response().error().and_then(|e| e.as_error::<ApiError>()).and_then(ApiError::cause)
+        {
+            log::error!("{} {}: {cause}", res.request().method(), res.request().path());
+        }
         let is_json = res
             .response()
             .headers()
@@ -95,4 +101,53 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
         }
         Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, replacement).map_into_right_body()))
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::Mutex;
+
+    use actix_web::{App, HttpResponse, test, web};
+
+    use super::*;
+
+    /// Collects log lines, so a test can see what was logged (one logger per test process).
+    struct Captured(Mutex<Vec<String>>);
+
+    impl log::Log for Captured {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            true
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            if let Ok(mut lines) = self.0.lock() {
+                lines.push(format!("{} {}", record.level(), record.args()));
+            }
+        }
+        fn flush(&self) {}
+    }
+
+    static LOG: Captured = Captured(Mutex::new(Vec::new()));
+
+    /// A failure's cause reaches the log once, with the request's method and path, and never
+    /// the client's answer.
+    #[actix_web::test]
+    async fn a_faults_cause_is_logged_with_its_request_and_kept_from_the_client() {
+        let _ = log::set_logger(&LOG);
+        log::set_max_level(log::LevelFilter::Trace);
+        let app = test::init_service(App::new().wrap(json_errors()).route(
+            "/boom",
+            web::get().to(|| async {
+                Err::<HttpResponse, _>(ApiError::unavailable(&"database down (secret detail)"))
+            }),
+        ))
+        .await;
+        let response = test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        assert_eq!(response.status(), 503);
+        let body = test::read_body(response).await;
+        assert!(!String::from_utf8_lossy(&body).contains("secret detail"));
+        let lines = LOG.0.lock().unwrap().clone();
+        let logged: Vec<_> = lines.iter().filter(|l| l.contains("database down")).collect();
+        assert_eq!(logged, ["ERROR GET /boom: database down (secret detail)"], "{lines:?}");
+    }
 }
