@@ -81,7 +81,6 @@ pub fn same_network(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

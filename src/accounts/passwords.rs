@@ -332,7 +332,6 @@ fn base64_random(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use argon2::password_hash::PasswordHasher as _;

@@ -195,7 +195,6 @@ pub fn record_success(conn: &mut DbConnection, subjects: &Subjects) -> diesel::Q
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

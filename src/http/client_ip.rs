@@ -22,7 +22,6 @@ pub fn client_ip(proxies: &TrustedProxies, req: &HttpRequest) -> Option<IpAddr> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use actix_web::test::TestRequest;
 

@@ -104,7 +104,6 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use std::sync::Mutex;
 

@@ -105,7 +105,6 @@ impl<'de> de::Deserialize<'de> for JsonPairs {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -179,7 +179,6 @@ impl SigningKey {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};

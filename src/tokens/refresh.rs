@@ -56,7 +56,6 @@ impl RefreshToken {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

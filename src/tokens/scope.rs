@@ -74,7 +74,6 @@ impl fmt::Display for Scope {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

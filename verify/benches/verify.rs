@@ -95,6 +95,7 @@ fn bench(c: &mut Criterion) {
     let rounds = 400;
     let per_round = 100;
     let time = |work: &dyn Fn()| {
+        #[allow(clippy::disallowed_methods, reason = "a benchmark measures durations")]
         let start = Instant::now();
         for _ in 0..per_round {
             work();

@@ -134,7 +134,6 @@ pub(crate) fn default_client(connect_timeout: std::time::Duration) -> reqwest::R
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use reqwest::header::HeaderValue;
 

@@ -75,7 +75,6 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

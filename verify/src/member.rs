@@ -115,7 +115,6 @@ impl<'de> Visitor<'de> for MemberSeed<'_> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::strict_json::{StrictJsonError, parse_strict};

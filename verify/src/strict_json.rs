@@ -257,7 +257,6 @@ pub(crate) fn parse_strict<'de, T>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

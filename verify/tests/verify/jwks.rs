@@ -206,6 +206,7 @@ async fn the_last_good_set_survives_every_kind_of_bad_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods, reason = "a network timeout elapses in real time")]
 async fn a_jwks_endpoint_that_never_answers_times_out_and_keeps_the_old_set() {
     let server = serving(&[key()], Some(300));
     let clock = clock();
@@ -258,6 +259,7 @@ async fn key_pointing_headers_are_never_fetched_nor_trusted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods, reason = "a network timeout elapses in real time")]
 async fn the_background_task_fetches_before_any_token_arrives() {
     let server = serving(&[key()], Some(300));
     let cache = JwksCache::from_url(&server.jwks_url()).build().unwrap();

@@ -475,6 +475,7 @@ async fn a_feed_signed_by_a_just_rotated_key_is_found_through_the_jwks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods, reason = "a network timeout elapses in real time")]
 async fn a_feed_endpoint_that_never_answers_times_out_and_keeps_the_feed() {
     let s = setup_with(|b| b.request_timeout(Duration::from_millis(300)));
     s.server.set_feed(feed(NOW, &["family-7"]));
