@@ -13,6 +13,7 @@ pub mod config;
 pub mod housekeeping;
 pub mod http;
 pub mod keys;
+mod layers;
 pub mod logging;
 pub mod metrics;
 pub mod net;

@@ -155,7 +155,10 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        #[allow(clippy::disallowed_methods, reason = "a request's latency for the histogram, not a time of day")]
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a request's latency for the histogram, not a time of day"
+        )]
         let started = Instant::now();
         let method = req.method().as_str().to_owned();
         let metrics = std::sync::Arc::clone(&self.metrics);

@@ -112,7 +112,10 @@ struct LastSuccess {
 
 impl LastSuccess {
     fn new() -> Self {
-        #[allow(clippy::disallowed_methods, reason = "a monotonic reference for the alive bypass's milliseconds, not a time of day")]
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "a monotonic reference for the alive bypass's milliseconds, not a time of day"
+        )]
         let since = Instant::now();
         Self { since, micros: AtomicU64::new(0) }
     }

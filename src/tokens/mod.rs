@@ -93,6 +93,16 @@ impl TokenFamily<'_> {
     }
 }
 
+/// What one access token grants: to whom, which scope, in which login (`sid`), with which
+/// custom claims, until when.
+struct Grant<'a> {
+    subject: &'a str,
+    scope: Scope,
+    sid: Option<String>,
+    extra: Map<String, Value>,
+    exp: i64,
+}
+
 /// A signed token and the facts the token response repeats.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -112,37 +122,33 @@ impl TokenIssuer {
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
         let exp = now + self.access_ttl_secs;
-        self.access_token(key, client, &client.id, scope, None, Map::new(), now, exp)
+        let grant = Grant { subject: &client.id, scope, sid: None, extra: Map::new(), exp };
+        self.access_token(key, client, grant, now)
     }
 
-    /// Signs an RFC 9068 access token for `subject` through `client`, valid until `exp`.
-    #[allow(clippy::too_many_arguments)]
+    /// Signs an RFC 9068 access token for `grant`, issued at `now`.
     fn access_token(
         &self,
         key: &SigningKey,
         client: &Client,
-        subject: &str,
-        scope: Scope,
-        sid: Option<String>,
-        extra: Map<String, Value>,
+        grant: Grant<'_>,
         now: i64,
-        exp: i64,
     ) -> Result<IssuedToken, IssueError> {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
-            sub: subject.to_owned(),
-            aud: self.audience(client, &scope),
-            exp,
+            sub: grant.subject.to_owned(),
+            aud: self.audience(client, &grant.scope),
+            exp: grant.exp,
             iat: now,
             nbf: now,
             jti: random_id().map_err(|_| IssueError::Random)?,
             client_id: client.id.clone(),
-            scope: scope.to_string(),
-            sid,
-            extra,
+            scope: grant.scope.to_string(),
+            sid: grant.sid,
+            extra: grant.extra,
         };
         let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
-        Ok(IssuedToken { token, expires_in: exp - now, scope })
+        Ok(IssuedToken { token, expires_in: grant.exp - now, scope: grant.scope })
     }
 
     /// The client's registered audiences, or the default; but a token carrying `jwtd:admin`
@@ -172,7 +178,8 @@ impl TokenIssuer {
     ) -> Result<IssuedToken, IssueError> {
         let sid = Some(login.family_id.to_owned());
         let exp = login.token_exp(now, self.access_ttl_secs);
-        self.access_token(key, client, &user.id, scope, sid, user.claims.clone(), now, exp)
+        let grant = Grant { subject: &user.id, scope, sid, extra: user.claims.clone(), exp };
+        self.access_token(key, client, grant, now)
     }
 
     /// An OpenID Connect ID token (`typ: JWT`, `aud` = the client) for a user's login.

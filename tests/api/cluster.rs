@@ -84,7 +84,10 @@ impl Cluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[allow(clippy::disallowed_methods, reason = "real processes on the system clock: a verifier's cache ages in real time")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "real processes on the system clock: a verifier's cache ages in real time"
+)]
 async fn three_instances_on_one_postgres() {
     if !crate::helpers::postgres_available() {
         return;
