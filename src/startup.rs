@@ -22,7 +22,6 @@ use crate::http;
 use crate::keys::lifecycle::{KeyLifecycle, KeySchedule};
 use crate::keys::live::LiveKeyRing;
 use crate::keys::master::{MasterKey, MasterKeyError};
-use crate::keys::signing::Algorithm;
 use crate::keys::{KeyRing, KeyRingError};
 use crate::metrics::{Metrics, RequestTimer};
 use crate::store::{self, Pool, PoolOptions, StoreError};
@@ -266,11 +265,23 @@ fn family_policy(settings: &Settings) -> FamilyPolicy {
     }
 }
 
+/// The key lifecycle's timing, in seconds, from the configuration.
+fn key_schedule(keys: &crate::config::KeySettings) -> KeySchedule {
+    let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
+    KeySchedule {
+        jwks_max_age: secs(keys.jwks_max_age),
+        leeway: secs(keys.leeway),
+        // Rounded up: a 100 ms interval still counts as a second of lag.
+        reload_interval: secs(keys.reload_interval) + i64::from(keys.reload_interval.subsec_nanos() > 0),
+        rotate_every: Some(secs(keys.rotate_every)).filter(|s| *s > 0),
+    }
+}
+
 /// The key lifecycle as configured, for the server and the CLI alike.
 pub fn key_lifecycle(settings: &Settings, master: Arc<MasterKey>) -> KeyLifecycle {
     KeyLifecycle {
-        schedule: KeySchedule::from_settings(&settings.keys),
-        alg: Algorithm::parse(&settings.keys.alg).unwrap_or(Algorithm::Rs256),
+        schedule: key_schedule(&settings.keys),
+        alg: settings.keys.alg,
         rsa_bits: settings.keys.rsa_bits,
         master,
     }

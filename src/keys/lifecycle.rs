@@ -15,7 +15,6 @@ use std::sync::Arc;
 use super::master::MasterKey;
 use super::signing::{self, Algorithm};
 use super::{KeyRing, KeyRingError};
-use crate::config::KeySettings;
 use crate::store::keys::{self as rows, KeyRow, NewKey, STATE_CURRENT, STATE_NEXT, STATE_PREVIOUS};
 use crate::store::{self, DbConnection};
 
@@ -37,21 +36,7 @@ pub struct KeySchedule {
     pub rotate_every: Option<i64>,
 }
 
-fn secs(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
-}
-
 impl KeySchedule {
-    pub fn from_settings(keys: &KeySettings) -> Self {
-        Self {
-            jwks_max_age: secs(keys.jwks_max_age),
-            leeway: secs(keys.leeway),
-            // Rounded up: a 100 ms interval still counts as a second of lag.
-            reload_interval: secs(keys.reload_interval) + i64::from(keys.reload_interval.subsec_nanos() > 0),
-            rotate_every: Some(secs(keys.rotate_every)).filter(|s| *s > 0),
-        }
-    }
-
     /// How long a `next` key is published before it may sign: as long as a verifier may keep a
     /// JWKS fetched just before it appeared, plus leeway and the instances' reload lag.
     pub fn publication_delay(&self) -> i64 {

@@ -44,6 +44,15 @@ impl Algorithm {
     }
 }
 
+/// In configuration, a key's algorithm is read by its exact name too.
+impl<'de> serde::Deserialize<'de> for Algorithm {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::parse(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("{name:?} is not RS256, ES256 or EdDSA")))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SigningError {
     #[error("unsupported RSA key size {0}; use 2048, 3072 or 4096")]
