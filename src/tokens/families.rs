@@ -12,7 +12,7 @@ use super::scope::Scope;
 use crate::config::BindingPolicy;
 use crate::keys::master::MasterKey;
 use crate::store::audit::{self, AuditEvent};
-use crate::store::refresh::{self as rows, FamilyRow, NewFamily, NewToken, TokenRow};
+use crate::store::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken};
 use crate::store::users::UserRow;
 use crate::store::{DbConnection, refresh};
 
@@ -175,24 +175,25 @@ pub fn rotate(
     }
     conn.transaction(|conn| -> Result<Outcome, FamilyError> {
         let won = rows::mark_rotated(conn, &hash, now, origin.ip, origin.user_agent)? == 1;
-        let Some((token, family, user)) = rows::find_token_with_family(conn, &hash)? else {
+        let Some(found) = rows::find_claimed(conn, &hash)? else {
             return Ok(Outcome::Refused(Refusal::Unknown));
         };
+        let (token, family) = (&found.token, &found.family);
         if family.client_id != client_id {
-            revoke(conn, &family, now, "wrong_client", json!({ "presented_by": client_id }), origin)?;
-            return Ok(Outcome::Refused(Refusal::WrongClient { family_id: family.id }));
+            revoke(conn, family, now, "wrong_client", json!({ "presented_by": client_id }), origin)?;
+            return Ok(Outcome::Refused(Refusal::WrongClient { family_id: family.id.clone() }));
         }
         if family.revoked_at.is_some() {
             return Ok(Outcome::Refused(Refusal::FamilyRevoked));
         }
         if !won {
-            if let Some(replayed) = grace_replay(conn, master, presented, (&token, &family, &user), now, policy)? {
+            if let Some(replayed) = grace_replay(master, presented, &found, now, policy) {
                 // A retry gets what the first request would have got, under the same checks: it
                 // may not widen the scope, nor come from elsewhere when binding is enforced.
-                if exceeds_family_scope(requested, &family) {
+                if exceeds_family_scope(requested, family) {
                     return Err(FamilyError::ScopeExceeded);
                 }
-                if let Some(refused) = check_binding(conn, &family, origin, now, policy)? {
+                if let Some(refused) = check_binding(conn, family, origin, now, policy)? {
                     return Ok(refused);
                 }
                 return Ok(replayed);
@@ -204,18 +205,20 @@ pub fn rotate(
                 "first_use": { "at": token.rotated_at, "ip": token.rotated_ip, "user_agent": token.rotated_user_agent },
                 "second_use": { "at": now, "ip": origin.ip, "user_agent": origin.user_agent },
             });
-            revoke(conn, &family, now, "reuse", detail, origin)?;
-            return Ok(Outcome::Refused(Refusal::Reused { family_id: family.id }));
+            revoke(conn, family, now, "reuse", detail, origin)?;
+            return Ok(Outcome::Refused(Refusal::Reused { family_id: family.id.clone() }));
         }
         if now >= family.expires_at || now >= token.expires_at {
             return Ok(Outcome::Refused(Refusal::Expired));
         }
-        if exceeds_family_scope(requested, &family) {
+        if exceeds_family_scope(requested, family) {
             return Err(FamilyError::ScopeExceeded);
         }
-        if let Some(refused) = check_binding(conn, &family, origin, now, policy)? {
+        if let Some(refused) = check_binding(conn, family, origin, now, policy)? {
             return Ok(refused);
         }
+        let generation = token.generation + 1;
+        let ClaimedRows { family, user, .. } = found;
         let successor = presented.successor(master);
         let token_expires_at = now.saturating_add(policy.idle_ttl).min(family.expires_at);
         rows::insert_token(
@@ -223,7 +226,7 @@ pub fn rotate(
             &NewToken {
                 token_hash: &successor.hash(),
                 family_id: &family.id,
-                generation: token.generation + 1,
+                generation,
                 issued_at: now,
                 expires_at: token_expires_at,
                 ip: origin.ip,
@@ -266,30 +269,27 @@ fn check_binding(
 /// Within the grace window, a replay of the token whose successor is the family's unused head
 /// gets that successor again (recomputed, never stored in plain text).
 fn grace_replay(
-    conn: &mut DbConnection,
     master: &MasterKey,
     presented: &RefreshToken,
-    (token, family, user): (&TokenRow, &FamilyRow, &UserRow),
+    ClaimedRows { token, family, user, next }: &ClaimedRows,
     now: i64,
     policy: &FamilyPolicy,
-) -> Result<Option<Outcome>, diesel::result::Error> {
+) -> Option<Outcome> {
     let within = token.rotated_at.is_some_and(|at| now.saturating_sub(at) <= policy.reuse_grace);
     if policy.reuse_grace <= 0 || !within || !family.is_active(now) {
-        return Ok(None);
+        return None;
     }
-    let Some(head) = rows::find_generation(conn, &family.id, token.generation + 1)? else {
-        return Ok(None);
-    };
+    let head = next.as_ref()?;
     let successor = presented.successor(master);
     if head.rotated_at.is_some() || head.token_hash != successor.hash() || now >= head.expires_at {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Outcome::Replayed {
+    Some(Outcome::Replayed {
         family: family.clone(),
         user: Box::new(user.clone()),
         token: successor,
         token_expires_at: head.expires_at,
-    }))
+    })
 }
 
 fn revoke(
