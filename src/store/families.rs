@@ -1,4 +1,5 @@
-//! Rotating a refresh token, in one transaction. What a refresh does is the domain's decision
+//! The refresh-family use cases, one transaction each: starting a family at login, and rotating
+//! a refresh token. What a refresh does is the domain's decision
 //! ([`crate::tokens::refresh_decision::decide`]); this module claims the token, gathers what the
 //! decision needs, and writes what it says (the successor, a revocation, an audit event) in the
 //! claim's transaction. Where PostgreSQL does the usual case in one statement, that is chosen
@@ -9,11 +10,11 @@ use serde_json::json;
 
 use super::DbConnection;
 use super::audit::{self, AuditEvent};
-use super::refresh::{self as rows, ClaimedRows, FamilyRow, NewToken, TokenRow};
+use super::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken, TokenRow};
 use super::users::UserRow;
 use crate::config::BindingPolicy;
 use crate::keys::master::MasterKey;
-use crate::tokens::families::{FamilyPolicy, Origin, Refusal};
+use crate::tokens::families::{FamilyPolicy, Login, Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
 use crate::tokens::refresh_decision::{Claimed, Decision, FamilyFacts, NextToken, RefreshRequest, decide};
 use crate::tokens::scope::Scope;
@@ -46,6 +47,46 @@ pub enum Outcome {
         token_expires_at: i64,
     },
     Refused(Refusal),
+}
+
+/// Starts a family for `user_id` at `client_id` with `scope`.
+pub fn start(
+    conn: &mut DbConnection,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    origin: Origin<'_>,
+    now: i64,
+    policy: &FamilyPolicy,
+) -> Result<Login, FamilyError> {
+    let login = Login::begin(now, policy).map_err(|_| FamilyError::Random)?;
+    let family = NewFamily {
+        id: &login.family_id,
+        user_id,
+        client_id,
+        scope,
+        created_at: now,
+        expires_at: login.family_expires_at,
+        created_ip: origin.ip,
+        created_user_agent: origin.user_agent,
+    };
+    let first = NewToken {
+        token_hash: &login.token.hash(),
+        family_id: &login.family_id,
+        generation: 1,
+        issued_at: now,
+        expires_at: login.token_expires_at,
+        ip: origin.ip,
+        user_agent: origin.user_agent,
+    };
+    match conn {
+        DbConnection::Postgres(pg) => rows::insert_family_with_token(pg, &family, &first)?,
+        DbConnection::Sqlite(_) => conn.transaction(|conn| {
+            rows::insert_family(conn, &family)?;
+            rows::insert_token(conn, &first)
+        })?,
+    }
+    Ok(login)
 }
 
 /// Rotates `presented` for `client_id`, in one transaction: claims the token (the statement

@@ -6,16 +6,12 @@
 //! refused. What a refresh does is decided in [`super::refresh_decision`]; the transactions that
 //! run the claim, ask that decision and write its result live in `store::families`.
 
-use diesel::Connection;
-
 use super::refresh::RefreshToken;
 use crate::config::BindingPolicy;
-use crate::store::DbConnection;
-use crate::store::refresh::{self as rows, NewFamily, NewToken};
 
-/// The rotation moved to the store, which owns its transaction; named here too so the HTTP
-/// layer's `tokens::families::{rotate, …}` keeps working until it names the store.
-pub use crate::store::families::{FamilyError, Outcome, rotate};
+/// The use cases moved to the store, which owns their transactions; named here too so the HTTP
+/// layer's `tokens::families::{rotate, start, …}` keeps working until it names the store.
+pub use crate::store::families::{FamilyError, Outcome, rotate, start};
 
 /// The refresh settings in seconds.
 #[derive(Debug, Clone, Copy)]
@@ -52,47 +48,15 @@ pub struct Login {
     pub family_expires_at: i64,
 }
 
-/// Starts a family for `user_id` at `client_id` with `scope`.
-pub fn start(
-    conn: &mut DbConnection,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
-    origin: Origin<'_>,
-    now: i64,
-    policy: &FamilyPolicy,
-) -> Result<Login, FamilyError> {
-    let family_id = crate::accounts::clients::random_id().map_err(|_| FamilyError::Random)?;
-    let token = RefreshToken::generate().map_err(|_| FamilyError::Random)?;
-    let expires_at = now.saturating_add(policy.absolute_ttl);
-    let token_expires_at = now.saturating_add(policy.idle_ttl).min(expires_at);
-    let family = NewFamily {
-        id: &family_id,
-        user_id,
-        client_id,
-        scope,
-        created_at: now,
-        expires_at,
-        created_ip: origin.ip,
-        created_user_agent: origin.user_agent,
-    };
-    let first = NewToken {
-        token_hash: &token.hash(),
-        family_id: &family_id,
-        generation: 1,
-        issued_at: now,
-        expires_at: token_expires_at,
-        ip: origin.ip,
-        user_agent: origin.user_agent,
-    };
-    match conn {
-        DbConnection::Postgres(pg) => rows::insert_family_with_token(pg, &family, &first)?,
-        DbConnection::Sqlite(_) => conn.transaction(|conn| {
-            rows::insert_family(conn, &family)?;
-            rows::insert_token(conn, &first)
-        })?,
+impl Login {
+    /// A new login at `now`: a random family id and first token, and when each ends.
+    pub fn begin(now: i64, policy: &FamilyPolicy) -> Result<Self, aws_lc_rs::error::Unspecified> {
+        let family_id = crate::accounts::clients::random_id()?;
+        let token = RefreshToken::generate()?;
+        let family_expires_at = now.saturating_add(policy.absolute_ttl);
+        let token_expires_at = policy.token_expires_at(now, family_expires_at);
+        Ok(Self { family_id, token, token_expires_at, family_expires_at })
     }
-    Ok(Login { family_id, token, token_expires_at, family_expires_at: expires_at })
 }
 
 /// Why a refresh was refused. Every case answers the client the same `invalid_grant`.
