@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod families;
 pub mod keys;
 mod pool;
 pub mod refresh;

@@ -86,19 +86,6 @@ pub fn find_token(conn: &mut DbConnection, hash: &[u8]) -> QueryResult<Option<To
     refresh_tokens::table.find(hash).select(TokenRow::as_select()).first(conn).optional()
 }
 
-pub fn find_generation(
-    conn: &mut DbConnection,
-    family_id: &str,
-    generation: i64,
-) -> QueryResult<Option<TokenRow>> {
-    refresh_tokens::table
-        .filter(refresh_tokens::family_id.eq(family_id))
-        .filter(refresh_tokens::generation.eq(generation))
-        .select(TokenRow::as_select())
-        .first(conn)
-        .optional()
-}
-
 /// Marks the token used, if nobody has: the one statement exactly one caller wins, on both
 /// backends and across instances. Returns the number of rows changed (1 = this caller won).
 pub fn mark_rotated(
@@ -159,17 +146,46 @@ pub fn token_count(conn: &mut DbConnection, family_id: &str) -> QueryResult<i64>
     refresh_tokens::table.filter(refresh_tokens::family_id.eq(family_id)).count().get_result(conn)
 }
 
-/// A token, its family and the family's user in one round trip.
-pub fn find_token_with_family(
-    conn: &mut DbConnection,
-    hash: &[u8],
-) -> QueryResult<Option<(TokenRow, FamilyRow, UserRow)>> {
-    refresh_tokens::table
+/// What [`find_claimed`] reads of the token one generation after a claimed one.
+#[derive(Debug, Clone, Queryable)]
+pub struct NextTokenRow {
+    pub token_hash: Vec<u8>,
+    pub rotated_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// A claimed token with all a refresh decides on: its family, the family's user, and the
+/// family's next generation if it has one (what a grace replay answers with).
+#[derive(Debug)]
+pub struct ClaimedRows {
+    pub token: TokenRow,
+    pub family: FamilyRow,
+    pub user: UserRow,
+    pub next: Option<NextTokenRow>,
+}
+
+/// Reads a token and what [`ClaimedRows`] lists in one round trip (the next generation through
+/// the `UNIQUE (family_id, generation)` index).
+pub fn find_claimed(conn: &mut DbConnection, hash: &[u8]) -> QueryResult<Option<ClaimedRows>> {
+    let next = diesel::alias!(refresh_tokens as next_token);
+    let next_generation = next
+        .field(refresh_tokens::family_id)
+        .eq(refresh_tokens::family_id)
+        .and(next.field(refresh_tokens::generation).eq(refresh_tokens::generation + 1_i64));
+    let next_columns = (refresh_tokens::token_hash, refresh_tokens::rotated_at, refresh_tokens::expires_at);
+    let found: Option<(TokenRow, FamilyRow, UserRow, Option<NextTokenRow>)> = refresh_tokens::table
         .inner_join(refresh_families::table.inner_join(users::table))
+        .left_join(next.on(next_generation))
         .filter(refresh_tokens::token_hash.eq(hash))
-        .select((TokenRow::as_select(), FamilyRow::as_select(), UserRow::as_select()))
+        .select((
+            TokenRow::as_select(),
+            FamilyRow::as_select(),
+            UserRow::as_select(),
+            next.fields(next_columns).nullable(),
+        ))
         .first(conn)
-        .optional()
+        .optional()?;
+    Ok(found.map(|(token, family, user, next)| ClaimedRows { token, family, user, next }))
 }
 
 /// One refresh as PostgreSQL can do it in a single statement (see [`rotate_unused`]).

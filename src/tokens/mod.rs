@@ -2,6 +2,7 @@
 
 pub mod families;
 pub mod refresh;
+pub mod refresh_decision;
 pub mod scope;
 pub mod verify;
 
