@@ -59,15 +59,12 @@ const NOT_YET: &[&str] = &[
     "src/keys/mod.rs: actix_web",
     "src/keys/mod.rs: crate::store",
     "src/keys/mod.rs: diesel",
-    "src/tokens/families.rs: crate::store",
-    "src/tokens/families.rs: diesel",
 ];
 
 /// Pairs of top-level modules that still name each other; every other pair depends one way
 /// at most. Strike a pair off when it is untangled.
 #[cfg(test)]
-const NOT_YET_CIRCLES: &[&str] =
-    &["accounts <-> store", "accounts <-> tokens", "keys <-> store", "store <-> tokens"];
+const NOT_YET_CIRCLES: &[&str] = &["accounts <-> store", "accounts <-> tokens", "keys <-> store"];
 
 #[cfg(test)]
 mod tests {

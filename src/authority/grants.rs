@@ -5,13 +5,14 @@
 
 use zeroize::Zeroizing;
 
+use super::families::{self, FamilyError, Outcome};
 use super::{Authority, Error, OAuthCode};
 use crate::accounts::clients::Client;
 use crate::accounts::passwords::{PasswordError, Verification};
 use crate::accounts::throttle::{self, Subjects, Verdict};
 use crate::accounts::users::{User, normalize_email};
 use crate::store::{self, users::UserRow};
-use crate::tokens::families::{self, FamilyError, Origin, Outcome, Refusal};
+use crate::tokens::families::{Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
 use crate::tokens::scope::Scope;
 use crate::tokens::{IssuedToken, TokenFamily};
@@ -223,17 +224,11 @@ impl Authority {
     }
 
     fn count_refusal(&self, refusal: &Refusal) {
-        let revoked = match refusal {
-            Refusal::Reused { family_id } => {
-                log::warn!("refresh token reuse detected: family {family_id} revoked");
-                self.metrics.refresh_reuse.inc();
-                Some("reuse")
-            }
-            Refusal::WrongClient { .. } => Some("wrong_client"),
-            Refusal::Elsewhere { .. } => Some("binding"),
-            Refusal::Unknown | Refusal::Expired | Refusal::FamilyRevoked => None,
-        };
-        if let Some(reason) = revoked {
+        if let Refusal::Reused { family_id } = refusal {
+            log::warn!("refresh token reuse detected: family {family_id} revoked");
+            self.metrics.refresh_reuse.inc();
+        }
+        if let Some((_, reason)) = refusal.revokes() {
             self.metrics.families_revoked.with_label_values(&[reason]).inc();
         }
     }

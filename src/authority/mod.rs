@@ -8,6 +8,7 @@ pub mod audit;
 pub mod client_cache;
 pub mod clients;
 mod error;
+pub mod families;
 pub mod feed;
 pub mod grants;
 pub mod revocation;

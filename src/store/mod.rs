@@ -5,7 +5,6 @@
 
 pub mod audit;
 pub mod clients;
-pub mod families;
 pub mod keys;
 mod pool;
 pub mod refresh;

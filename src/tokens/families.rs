@@ -4,14 +4,10 @@
 //!
 //! This module holds what a family is to the domain: its policy, a login, and why a refresh is
 //! refused. What a refresh does is decided in [`super::refresh_decision`]; the transactions that
-//! run the claim, ask that decision and write its result live in `store::families`.
+//! run the claim, ask that decision and write its result live in `authority::families`.
 
 use super::refresh::RefreshToken;
 use crate::config::BindingPolicy;
-
-/// The use cases moved to the store, which owns their transactions; named here too so the HTTP
-/// layer's `tokens::families::{rotate, start, …}` keeps working until it names the store.
-pub use crate::store::families::{FamilyError, Outcome, rotate, start};
 
 /// The refresh settings in seconds.
 #[derive(Debug, Clone, Copy)]
