@@ -38,8 +38,18 @@ pub enum StartupError {
     Keys(#[from] KeyRingError),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
-    #[error("{0}")]
-    Other(String),
+    #[error("password hashing: {0}")]
+    Passwords(#[from] crate::accounts::passwords::PasswordError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("discovery document: {0}")]
+    Discovery(#[from] serde_json::Error),
+    #[error("bootstrap admin: {0}")]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+    #[error("bootstrap admin: {0} exists already; move it away or name another file")]
+    BootstrapFileExists(std::path::PathBuf),
+    #[error("a start-up task did not finish: {0}")]
+    Interrupted(#[from] actix_web::error::BlockingError),
 }
 
 pub struct Application {
@@ -58,25 +68,14 @@ impl Application {
     pub async fn build_with_clock(settings: Settings, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         // The ports first: a taken port fails the start before any database, key or bootstrap
         // secret is created.
-        let (listener, port) = bind(&settings.http.addr)?;
-        let admin_listener = match settings.admin.addr.as_str() {
-            "" => None,
-            addr => Some(bind(addr)?),
-        };
-        let admin_port = admin_listener.as_ref().map(|(_, port)| *port);
+        let listeners = Listeners::bind(&settings)?;
         let settings = Arc::new(settings);
-        let startup_settings = Arc::clone(&settings);
-        let startup_clock = Arc::clone(&clock);
+        let (startup_settings, startup_clock) = (Arc::clone(&settings), Arc::clone(&clock));
         let (pool, lifecycle, ring) =
-            web::block(move || open_storage(&startup_settings, startup_clock.now()))
-                .await
-                .map_err(|e| StartupError::Other(e.to_string()))??;
+            web::block(move || open_storage(&startup_settings, startup_clock.now())).await??;
         let password_settings = Arc::clone(&settings);
-        let passwords = web::block(move || PasswordHasher::new(&password_settings.passwords))
-            .await
-            .map_err(|e| StartupError::Other(e.to_string()))?
-            .map_err(|e| StartupError::Other(e.to_string()))?;
-        let metrics = Arc::new(Metrics::new().map_err(|e| StartupError::Other(e.to_string()))?);
+        let passwords = web::block(move || PasswordHasher::new(&password_settings.passwords)).await??;
+        let metrics = Arc::new(Metrics::new()?);
         let keys = Arc::new(LiveKeyRing::new(
             ring,
             lifecycle,
@@ -84,82 +83,16 @@ impl Application {
             Arc::clone(&clock),
             Arc::clone(&metrics),
         ));
-        let maintenance = keys.spawn_maintenance(settings.keys.reload_interval);
-        let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
-        let purge = housekeeping::spawn(
-            pool.clone(),
-            Arc::clone(&clock),
-            PurgePolicy {
-                interval: settings.refresh.purge_interval,
-                keep_revoked: secs(settings.refresh.keep_revoked),
-                horizon: secs(settings.throttle.window.max(settings.throttle.lockout))
-                    .max(secs(settings.revocation_window())),
-            },
-            metrics.background_restarts.clone(),
-        );
-
-        let metadata = http::discovery::metadata_document(&settings.issuer)
-            .map_err(|e| StartupError::Other(e.to_string()))?;
-        let state = web::Data::new(Authority {
-            pool,
-            keys,
-            clock,
-            issuer: TokenIssuer {
-                issuer: settings.issuer.clone(),
-                access_ttl_secs: i64::try_from(settings.tokens.access_ttl.as_secs()).unwrap_or(900),
-                default_audience: settings.default_audience().to_owned(),
-            },
-            leeway_secs: i64::try_from(settings.keys.leeway.as_secs()).unwrap_or(60),
-            passwords: Arc::new(passwords.counting(metrics.password_verifications.clone())),
-            families: family_policy(&settings),
-            throttle: ThrottlePolicy::from_settings(&settings.throttle),
-            login_gate: AccountGate::new(),
-            feed: FeedCache::default(),
-            revocation_window_secs: secs(settings.revocation_window()),
-            verifier_leeway_secs: secs(settings.verifier_leeway()),
-            metrics: Arc::clone(&metrics),
-            clients: ClientCache::default(),
-        });
-        let edge = web::Data::new(http::Edge {
-            metadata,
-            public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
-            feed_cache_control: http::feed::cache_control(settings.revocations.max_age.as_secs()),
-            admin_port,
-            public_metrics: settings.public_metrics(),
-            trusted_proxies: settings.http.trusted_proxies.clone(),
-        });
-
-        let max_body = settings.http.max_body_bytes;
-        // Reached over https (production insists): browsers must never try plain http (RFC 6797).
-        let hsts = settings.issuer.starts_with("https://");
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(edge.clone())
-                .app_data(web::PayloadConfig::new(max_body))
-                .wrap(http::json_errors())
-                .wrap(RequestTimer(Arc::clone(&metrics)))
-                // Outermost, so the JSON error pages get it too.
-                .wrap(actix_web::middleware::Condition::new(
-                    hsts,
-                    actix_web::middleware::DefaultHeaders::new()
-                        .add((actix_web::http::header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")),
-                ))
-                .configure(http::routes)
-        })
-        .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
-        if settings.http.workers > 0 {
-            server = server.workers(settings.http.workers);
-        }
-        server = server
-            .listen(listener)
-            .map_err(|source| StartupError::Bind { addr: settings.http.addr.clone(), source })?;
-        if let Some((admin, _)) = admin_listener {
-            server = server
-                .listen(admin)
-                .map_err(|source| StartupError::Bind { addr: settings.admin.addr.clone(), source })?;
-        }
-        Ok(Self { port, admin_port, server: server.run(), background: vec![maintenance, purge] })
+        let background = vec![
+            keys.spawn_maintenance(settings.keys.reload_interval),
+            spawn_purge(&settings, pool.clone(), Arc::clone(&clock), &metrics),
+        ];
+        let passwords = Arc::new(passwords.counting(metrics.password_verifications.clone()));
+        let state = web::Data::new(authority(&settings, pool, keys, clock, passwords, Arc::clone(&metrics)));
+        let edge = web::Data::new(edge(&settings, listeners.admin_port())?);
+        let (port, admin_port) = (listeners.port, listeners.admin_port());
+        let server = http_server(&settings, state, edge, metrics, listeners)?;
+        Ok(Self { port, admin_port, server, background })
     }
 
     pub fn port(&self) -> u16 {
@@ -182,6 +115,132 @@ impl Application {
         self.background.iter().for_each(tokio::task::JoinHandle::abort);
         result
     }
+}
+
+/// The main listener and, with `admin.addr`, the admin API's own.
+struct Listeners {
+    main: TcpListener,
+    port: u16,
+    admin: Option<(TcpListener, u16)>,
+}
+
+impl Listeners {
+    fn bind(settings: &Settings) -> Result<Self, StartupError> {
+        let (main, port) = bind(&settings.http.addr)?;
+        let admin = match settings.admin.addr.as_str() {
+            "" => None,
+            addr => Some(bind(addr)?),
+        };
+        Ok(Self { main, port, admin })
+    }
+
+    fn admin_port(&self) -> Option<u16> {
+        self.admin.as_ref().map(|(_, port)| *port)
+    }
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4)
+}
+
+/// The purge of expired and long-revoked rows, on its schedule.
+fn spawn_purge(
+    settings: &Settings,
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    metrics: &Metrics,
+) -> tokio::task::JoinHandle<()> {
+    let policy = PurgePolicy {
+        interval: settings.refresh.purge_interval,
+        keep_revoked: secs(settings.refresh.keep_revoked),
+        horizon: secs(settings.throttle.window.max(settings.throttle.lockout))
+            .max(secs(settings.revocation_window())),
+    };
+    housekeeping::spawn(pool, clock, policy, metrics.background_restarts.clone())
+}
+
+/// The operations' shared state, from the settings and what start-up opened.
+fn authority(
+    settings: &Settings,
+    pool: Pool,
+    keys: Arc<LiveKeyRing>,
+    clock: Arc<dyn Clock>,
+    passwords: Arc<PasswordHasher>,
+    metrics: Arc<Metrics>,
+) -> Authority {
+    Authority {
+        pool,
+        keys,
+        clock,
+        issuer: TokenIssuer {
+            issuer: settings.issuer.clone(),
+            access_ttl_secs: secs(settings.tokens.access_ttl),
+            default_audience: settings.default_audience().to_owned(),
+        },
+        leeway_secs: secs(settings.keys.leeway),
+        passwords,
+        families: family_policy(settings),
+        throttle: ThrottlePolicy::from_settings(&settings.throttle),
+        login_gate: AccountGate::new(),
+        feed: FeedCache::default(),
+        revocation_window_secs: secs(settings.revocation_window()),
+        verifier_leeway_secs: secs(settings.verifier_leeway()),
+        metrics,
+        clients: ClientCache::default(),
+    }
+}
+
+/// What only the HTTP edge needs.
+fn edge(settings: &Settings, admin_port: Option<u16>) -> Result<http::Edge, StartupError> {
+    Ok(http::Edge {
+        metadata: http::discovery::metadata_document(&settings.issuer)?,
+        public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
+        feed_cache_control: http::feed::cache_control(settings.revocations.max_age.as_secs()),
+        admin_port,
+        public_metrics: settings.public_metrics(),
+        trusted_proxies: settings.http.trusted_proxies.clone(),
+    })
+}
+
+/// The HTTP server on the bound listeners: routes, JSON errors, latency metrics, and HSTS when
+/// reached over https (production insists: browsers must never try plain http, RFC 6797).
+fn http_server(
+    settings: &Settings,
+    state: web::Data<Authority>,
+    edge: web::Data<http::Edge>,
+    metrics: Arc<Metrics>,
+    listeners: Listeners,
+) -> Result<Server, StartupError> {
+    let max_body = settings.http.max_body_bytes;
+    let hsts = settings.issuer.starts_with("https://");
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(edge.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .wrap(http::json_errors())
+            .wrap(RequestTimer(Arc::clone(&metrics)))
+            // Outermost, so the JSON error pages get it too.
+            .wrap(actix_web::middleware::Condition::new(
+                hsts,
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((actix_web::http::header::STRICT_TRANSPORT_SECURITY, "max-age=31536000")),
+            ))
+            .configure(http::routes)
+    })
+    .shutdown_timeout(settings.http.shutdown_timeout.as_secs());
+    if settings.http.workers > 0 {
+        server = server.workers(settings.http.workers);
+    }
+    let bind_error = |addr: &str| {
+        let addr = addr.to_owned();
+        move |source| StartupError::Bind { addr, source }
+    };
+    server = server.listen(listeners.main).map_err(bind_error(&settings.http.addr))?;
+    if let Some((admin, _)) = listeners.admin {
+        server = server.listen(admin).map_err(bind_error(&settings.admin.addr))?;
+    }
+    Ok(server.run())
 }
 
 fn bind(addr: &str) -> Result<(TcpListener, u16), StartupError> {
@@ -217,13 +276,12 @@ fn bootstrap_admin(
     settings: &Settings,
     now: i64,
 ) -> Result<(), StartupError> {
-    let failed = |e: &dyn std::fmt::Display| StartupError::Other(format!("bootstrap admin: {e}"));
     let production = settings.environment == Environment::Production;
     let path = match (&settings.bootstrap_admin_file, production) {
         (Some(path), _) => path.clone(),
         (None, false) => settings.data_dir.join("bootstrap-admin.json"),
         (None, true) => {
-            if !bootstrap::has_admin_client(conn).map_err(|e| failed(&e))? {
+            if !bootstrap::has_admin_client(conn).map_err(StoreError::from)? {
                 log::warn!(
                     "no admin client is created automatically in production: create one with                      `jwtd clients create --name admin --scope jwtd:admin` (its secret is shown on                      that terminal), or set JWTD_BOOTSTRAP_ADMIN_FILE to a path for jwtd to write it to"
                 );
@@ -231,13 +289,13 @@ fn bootstrap_admin(
             return Ok(());
         }
     };
-    if !bootstrap::is_done(conn).map_err(|e| failed(&e))? && path.exists() {
-        return Err(failed(&format!("{} exists already; move it away or name another file", path.display())));
+    if !bootstrap::is_done(conn).map_err(StoreError::from)? && path.exists() {
+        return Err(StartupError::BootstrapFileExists(path));
     }
-    let Some((client, secret)) = bootstrap::ensure_admin_client(conn, now).map_err(|e| failed(&e))? else {
+    let Some((client, secret)) = bootstrap::ensure_admin_client(conn, now)? else {
         return Ok(());
     };
-    bootstrap::write_credentials(&path, &client, &secret).map_err(|e| failed(&e))?;
+    bootstrap::write_credentials(&path, &client, &secret)?;
     log::warn!(
         "bootstrap admin client {} created; its credentials are in {} (mode 0600)",
         client.id,
