@@ -9,10 +9,10 @@ use actix_web::web;
 use actix_web::{App, HttpServer};
 use secrecy::ExposeSecret;
 
-use crate::accounts::bootstrap;
 use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::authority::Authority;
+use crate::authority::bootstrap;
 use crate::authority::client_cache::ClientCache;
 use crate::authority::feed::FeedCache;
 use crate::clock::{Clock, SystemClock};

@@ -226,25 +226,14 @@ impl Client {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
-    #[error("the system random generator failed")]
-    Random,
-    #[error("invalid registration: {0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Store(#[from] diesel::result::Error),
-}
-
-/// Registers a client and returns it with its secret, which exists nowhere else afterwards.
-pub fn register(
-    conn: &mut crate::store::DbConnection,
+/// A new client: its id and secret drawn, not stored yet. The secret exists nowhere else once
+/// the answer that shows it has been sent.
+pub fn new_client(
     registration: &ClientRegistration,
     now: i64,
-) -> Result<(Client, ClientSecret), RegisterError> {
-    let id = random_id().map_err(|_| RegisterError::Random)?;
-    let secret = ClientSecret::generate().map_err(|_| RegisterError::Random)?;
-    crate::store::clients::insert(conn, &id, registration, &secret.hash(), now)?;
+) -> Result<(Client, ClientSecret), aws_lc_rs::error::Unspecified> {
+    let id = random_id()?;
+    let secret = ClientSecret::generate()?;
     let client = Client {
         id,
         name: registration.name.clone(),

@@ -14,8 +14,6 @@ use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::config::ThrottleSettings;
-use crate::store::DbConnection;
-use crate::store::throttle as rows;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {
@@ -113,7 +111,8 @@ impl Subjects {
         Self { account: format!("account:{email}"), address }
     }
 
-    fn all(&self) -> Vec<String> {
+    /// Every counter this attempt counts against.
+    pub fn all(&self) -> Vec<String> {
         std::iter::once(self.account.clone()).chain(self.address.clone()).collect()
     }
 }
@@ -131,56 +130,39 @@ pub enum Verdict {
     },
 }
 
-/// What this attempt may do, from the counters as they stand.
-pub fn check(
-    conn: &mut DbConnection,
-    subjects: &Subjects,
-    now: i64,
-    policy: &ThrottlePolicy,
-) -> diesel::QueryResult<Verdict> {
-    let rows = rows::find_all(conn, &subjects.all())?;
-    if rows.is_empty() {
-        return Ok(Verdict::Clean);
-    }
-    if let Some(until) = rows.iter().map(|r| r.locked_until).filter(|until| *until > now).max() {
-        return Ok(Verdict::Locked { retry_after: until - now });
-    }
-    let failures =
-        rows.iter().filter(|r| r.window_start > now - policy.window).map(|r| r.failures).max().unwrap_or(0);
-    if failures < policy.slow_after {
-        return Ok(Verdict::Allow);
-    }
-    let doublings = u32::try_from((failures - policy.slow_after).min(3)).unwrap_or(3);
-    Ok(Verdict::Delay(policy.slow_delay.saturating_mul(1 << doublings)))
+/// One subject's failure counter, as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Counter {
+    pub failures: i64,
+    pub window_start: i64,
+    pub locked_until: i64,
 }
 
-/// Counts a failed attempt against every subject; locks those that reached their limit.
-pub fn record_failure(
-    conn: &mut DbConnection,
-    subjects: &Subjects,
-    now: i64,
-    policy: &ThrottlePolicy,
-) -> diesel::QueryResult<()> {
-    let limits = std::iter::once((&subjects.account, policy.account_limit))
-        .chain(subjects.address.as_ref().map(|a| (a, policy.address_limit)));
-    for (subject, limit) in limits {
-        let failures = rows::add_failure(conn, subject, now, now - policy.window + 1)?;
-        if failures >= limit {
-            rows::lock(conn, subject, now + policy.lockout)?;
-            log::warn!(
-                "login throttling: {} locked out for {} s after {failures} failures",
-                loggable(subject),
-                policy.lockout
-            );
-        }
+/// What this attempt may do, from the counters of its subjects as they stand.
+pub fn verdict(counters: &[Counter], now: i64, policy: &ThrottlePolicy) -> Verdict {
+    if counters.is_empty() {
+        return Verdict::Clean;
     }
-    Ok(())
+    if let Some(until) = counters.iter().map(|c| c.locked_until).filter(|until| *until > now).max() {
+        return Verdict::Locked { retry_after: until - now };
+    }
+    let failures = counters
+        .iter()
+        .filter(|c| c.window_start > now - policy.window)
+        .map(|c| c.failures)
+        .max()
+        .unwrap_or(0);
+    if failures < policy.slow_after {
+        return Verdict::Allow;
+    }
+    let doublings = u32::try_from((failures - policy.slow_after).min(3)).unwrap_or(3);
+    Verdict::Delay(policy.slow_delay.saturating_mul(1 << doublings))
 }
 
 /// A subject as the log may show it: an address, or an account that is an email. Any other
 /// username is left out: people type passwords into the username field, and a raw username
 /// could carry line breaks that forge log lines.
-fn loggable(subject: &str) -> String {
+pub fn loggable(subject: &str) -> String {
     match subject.strip_prefix("account:") {
         Some(name) if crate::accounts::users::normalize_email(name).is_err() => {
             "account:(a username that is not an email)".to_owned()
@@ -189,14 +171,42 @@ fn loggable(subject: &str) -> String {
     }
 }
 
-/// A successful login clears the account's counter (the address keeps its own).
-pub fn record_success(conn: &mut DbConnection, subjects: &Subjects) -> diesel::QueryResult<()> {
-    rows::clear(conn, &subjects.account).map(drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verdict_follows_the_counters() {
+        let policy = ThrottlePolicy {
+            window: 900,
+            slow_after: 3,
+            slow_delay: Duration::from_secs(1),
+            account_limit: 10,
+            address_limit: 100,
+            lockout: 900,
+            ipv6_prefix: 64,
+        };
+        let now = 10_000;
+        let counter = |failures, window_start, locked_until| Counter { failures, window_start, locked_until };
+        let cases = [
+            ("no counter", vec![], Verdict::Clean),
+            ("under slow_after", vec![counter(2, now - 10, 0)], Verdict::Allow),
+            ("at slow_after", vec![counter(3, now - 10, 0)], Verdict::Delay(Duration::from_secs(1))),
+            ("doubling", vec![counter(5, now - 10, 0)], Verdict::Delay(Duration::from_secs(4))),
+            ("capped at 8x", vec![counter(9, now - 10, 0)], Verdict::Delay(Duration::from_secs(8))),
+            ("an old window counts nothing", vec![counter(9, now - 900, 0)], Verdict::Allow),
+            (
+                "the worst subject counts",
+                vec![counter(1, now, 0), counter(4, now, 0)],
+                Verdict::Delay(Duration::from_secs(2)),
+            ),
+            ("locked", vec![counter(1, now, now + 60)], Verdict::Locked { retry_after: 60 }),
+            ("a lockout that ended", vec![counter(1, now, now)], Verdict::Allow),
+        ];
+        for (name, counters, expected) in cases {
+            assert_eq!(verdict(&counters, now, &policy), expected, "{name}");
+        }
+    }
 
     #[test]
     fn ipv6_clients_count_per_network_and_ipv4_per_address() {

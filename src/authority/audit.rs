@@ -18,6 +18,11 @@ impl Actor {
         Self { id: "cli".to_owned(), ip: None }
     }
 
+    /// jwtd itself (the bootstrap client, scheduled work).
+    pub fn jwtd() -> Self {
+        Self { id: "jwtd".to_owned(), ip: None }
+    }
+
     /// Records that this actor did `kind` to `subject` at `now`.
     pub fn audit(
         &self,

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::audit::Actor;
 use super::{Authority, Error, OAuthCode};
-use crate::accounts::clients::{self, Client, ClientRegistration, ClientSecret, secret_matches};
+use crate::accounts::clients::{Client, ClientRegistration, ClientSecret, secret_matches};
 use crate::store::{self, DbConnection, clients::ClientRow};
 
 /// Compared against when the client id is unknown, so an unknown client costs the same as a
@@ -22,8 +22,8 @@ pub fn register(
     now: i64,
 ) -> Result<(Client, ClientSecret), Error> {
     conn.transaction(|conn| {
-        let (client, secret) = clients::register(conn, registration, now).map_err(|e| match e {
-            clients::RegisterError::Store(e) => Error::from(e),
+        let (client, secret) = store::clients::register(conn, registration, now).map_err(|e| match e {
+            store::clients::RegisterError::Store(e) => Error::from(e),
             other => Error::internal(&other),
         })?;
         actor.audit(conn, now, "client.created", Some(&client.id), client.describe())?;

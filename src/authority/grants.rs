@@ -6,10 +6,11 @@
 use zeroize::Zeroizing;
 
 use super::families::{self, FamilyError, Outcome};
+use super::throttle;
 use super::{Authority, Error, OAuthCode};
 use crate::accounts::clients::Client;
 use crate::accounts::passwords::{PasswordError, Verification};
-use crate::accounts::throttle::{self, Subjects, Verdict};
+use crate::accounts::throttle::{Subjects, Verdict};
 use crate::accounts::users::{User, normalize_email};
 use crate::store::{self, users::UserRow};
 use crate::tokens::families::{Origin, Refusal};

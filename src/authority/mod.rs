@@ -5,6 +5,7 @@
 //! the clock, the token and family policies, and the caches. It knows nothing of HTTP.
 
 pub mod audit;
+pub mod bootstrap;
 pub mod client_cache;
 pub mod clients;
 mod error;
@@ -12,6 +13,7 @@ pub mod families;
 pub mod feed;
 pub mod grants;
 pub mod revocation;
+pub mod throttle;
 pub mod userinfo;
 
 pub use error::{Error, OAuthCode};

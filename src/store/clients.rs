@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::clients;
-use crate::accounts::clients::{Client, ClientRegistration, GrantType};
+use crate::accounts::clients::{Client, ClientRegistration, ClientSecret, GrantType, new_client};
 use crate::tokens::scope::Scope;
 
 /// `Debug` leaves out the secret's hash.
@@ -73,29 +73,44 @@ fn words(list: &str) -> Vec<String> {
     list.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect()
 }
 
-pub fn insert(
-    conn: &mut DbConnection,
-    id: &str,
-    registration: &ClientRegistration,
-    secret_hash: &[u8],
-    now: i64,
-) -> QueryResult<()> {
-    let grant_types: Vec<&str> = registration.grant_types.iter().map(|g| g.as_str()).collect();
+/// Stores a new client with the hash of its secret.
+pub fn insert(conn: &mut DbConnection, client: &Client, secret_hash: &[u8]) -> QueryResult<()> {
+    let grant_types: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
     diesel::insert_into(clients::table)
         .values(NewClient {
-            id,
-            name: &registration.name,
+            id: &client.id,
+            name: &client.name,
             secret_hash,
-            scopes: &registration.scope.to_string(),
-            audiences: &registration.audiences.join(" "),
+            scopes: &client.scope.to_string(),
+            audiences: &client.audiences.join(" "),
             grant_types: &grant_types.join(" "),
-            refresh_cookie: registration.refresh_cookie,
-            created_at: now,
-            updated_at: now,
-            introspection_audiences: &registration.introspection_audiences.join(" "),
+            refresh_cookie: client.refresh_cookie,
+            created_at: client.created_at,
+            updated_at: client.created_at,
+            introspection_audiences: &client.introspection_audiences.join(" "),
         })
         .execute(conn)
         .map(drop)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("the system random generator failed")]
+    Random,
+    #[error(transparent)]
+    Store(#[from] diesel::result::Error),
+}
+
+/// Registers a client: draws its id and secret and stores it. Returns it with its secret,
+/// which exists nowhere else afterwards (only its hash is stored).
+pub fn register(
+    conn: &mut DbConnection,
+    registration: &ClientRegistration,
+    now: i64,
+) -> Result<(Client, ClientSecret), RegisterError> {
+    let (client, secret) = new_client(registration, now).map_err(|_| RegisterError::Random)?;
+    insert(conn, &client, &secret.hash())?;
+    Ok((client, secret))
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {

@@ -216,7 +216,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
             .unwrap();
     let pool = jwtd::startup::open_pool(&settings).unwrap();
     let (client, secret) =
-        jwtd::accounts::clients::register(&mut pool.get().unwrap(), &registration, 0).unwrap();
+        jwtd::store::clients::register(&mut pool.get().unwrap(), &registration, 0).unwrap();
     let http = reqwest::Client::new();
     let login = {
         let (http, url) = (http.clone(), format!("{}/oauth2/token", jwtd.address));

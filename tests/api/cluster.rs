@@ -56,7 +56,7 @@ impl Cluster {
         let registration =
             jwtd::accounts::clients::ClientRegistration::new("c", scope, &audiences, &grants).unwrap();
         let (client, secret) =
-            jwtd::accounts::clients::register(&mut self.pool().get().unwrap(), &registration, 0).unwrap();
+            jwtd::store::clients::register(&mut self.pool().get().unwrap(), &registration, 0).unwrap();
         (client.id, secret.expose().to_owned())
     }
 

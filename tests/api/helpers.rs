@@ -225,7 +225,8 @@ impl TestApp {
         let registration = ClientRegistration::new("test client", scope, &audiences, &grants).unwrap();
         let pool = jwtd::startup::open_pool(&self.settings()).unwrap();
         let (client, secret) =
-            clients::register(&mut pool.get().unwrap(), &registration, self.clock.now()).unwrap();
+            jwtd::store::clients::register(&mut pool.get().unwrap(), &registration, self.clock.now())
+                .unwrap();
         TestClient { id: client.id, secret: secret.expose().to_owned() }
     }
 
@@ -240,7 +241,8 @@ impl TestApp {
                 .unwrap();
         let pool = jwtd::startup::open_pool(&self.settings()).unwrap();
         let (client, secret) =
-            clients::register(&mut pool.get().unwrap(), &registration, self.clock.now()).unwrap();
+            jwtd::store::clients::register(&mut pool.get().unwrap(), &registration, self.clock.now())
+                .unwrap();
         TestClient { id: client.id, secret: secret.expose().to_owned() }
     }
 

@@ -5,12 +5,10 @@
 
 use std::path::Path;
 
-use diesel::prelude::*;
 use serde_json::json;
 
-use super::clients::{self, Client, ClientRegistration, ClientSecret};
-use crate::store::audit::{self, AuditEvent};
-use crate::store::schema::meta;
+use super::audit::Actor;
+use crate::accounts::clients::{Client, ClientRegistration, ClientSecret};
 use crate::store::{self, DbConnection};
 
 const MARKER: &str = "bootstrap_admin_client";
@@ -19,7 +17,9 @@ const LOCK: &str = "bootstrap";
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error(transparent)]
-    Register(#[from] clients::RegisterError),
+    Register(#[from] store::clients::RegisterError),
+    #[error("the bootstrap client's registration is invalid: {0}")]
+    Invalid(#[from] crate::accounts::clients::RegistrationError),
     #[error(transparent)]
     Store(#[from] diesel::result::Error),
     #[error("cannot write {path}: {source}")]
@@ -28,7 +28,7 @@ pub enum BootstrapError {
 
 /// Whether this database had its bootstrap admin client.
 pub fn is_done(conn: &mut DbConnection) -> Result<bool, diesel::result::Error> {
-    Ok(meta::table.find(MARKER).select(meta::value).first::<String>(conn).optional()?.is_some())
+    Ok(store::meta::get(conn, MARKER)?.is_some())
 }
 
 /// Whether any client may ask for `jwtd:admin` (the bootstrap one, or an operator's).
@@ -43,12 +43,11 @@ pub fn ensure_admin_client(
     conn: &mut DbConnection,
     now: i64,
 ) -> Result<Option<(Client, ClientSecret)>, BootstrapError> {
-    let done = meta::table.find(MARKER).select(meta::value).first::<String>(conn).optional()?;
-    if done.is_some() {
+    if store::meta::get(conn, MARKER)?.is_some() {
         return Ok(None);
     }
     store::with_lock(conn, LOCK, now, |conn| {
-        if meta::table.find(MARKER).select(meta::value).first::<String>(conn).optional()?.is_some() {
+        if store::meta::get(conn, MARKER)?.is_some() {
             return Ok(None);
         }
         let registration = ClientRegistration::new(
@@ -56,23 +55,11 @@ pub fn ensure_admin_client(
             crate::tokens::ADMIN_SCOPE,
             &[],
             &["client_credentials".to_owned()],
-        )
-        .map_err(|e| clients::RegisterError::Invalid(e.to_string()))?;
-        let (client, secret) = clients::register(conn, &registration, now)?;
-        diesel::insert_into(meta::table)
-            .values((meta::name.eq(MARKER), meta::value.eq(&client.id)))
-            .execute(conn)?;
-        audit::record(
-            conn,
-            &AuditEvent {
-                at: now,
-                kind: "client.created",
-                actor: Some("jwtd"),
-                subject: Some(&client.id),
-                ip: None,
-                detail: json!({ "bootstrap": true, "scope": client.scope.to_string() }).to_string(),
-            },
         )?;
+        let (client, secret) = store::clients::register(conn, &registration, now)?;
+        store::meta::insert(conn, MARKER, &client.id)?;
+        let detail = json!({ "bootstrap": true, "scope": client.scope.to_string() });
+        Actor::jwtd().audit(conn, now, "client.created", Some(&client.id), detail)?;
         Ok(Some((client, secret)))
     })
 }
