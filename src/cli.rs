@@ -3,12 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use diesel::Connection;
 use serde_json::json;
 
 use crate::accounts::clients::ClientRegistration;
-use crate::accounts::passwords::{self, PasswordHasher};
-use crate::accounts::users;
+use crate::accounts::passwords::PasswordHasher;
 use crate::authority::{self, audit::Actor};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -319,7 +317,6 @@ fn retire_key(settings: &Settings, kid: &str) -> CliResult {
 }
 
 fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json: bool) -> CliResult {
-    let email = users::normalize_email(email)?;
     let mut claims = serde_json::Map::new();
     for arg in claim_args {
         let (name, value) = arg.split_once('=').ok_or("--claim takes name=value")?;
@@ -327,20 +324,14 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
             serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
         claims.insert(name.to_owned(), value);
     }
-    users::validate_claims(&claims)?;
+    let email = authority::users::check_new(email, &claims)?;
     let mut line = zeroize::Zeroizing::new(String::new());
     std::io::stdin().read_line(&mut line)?;
     let password = line.trim_end_matches(['\n', '\r']);
-    passwords::check_length(password)?;
+    authority::users::check_password(password)?;
     let hash = PasswordHasher::new(&settings.passwords)?.hash_blocking(password)?;
-    let pool = startup::open_pool(settings)?;
-    let mut conn = pool.get()?;
-    let now = SystemClock.now();
-    let user = conn.transaction(|conn| -> Result<_, users::CreateError> {
-        let user = users::create(conn, &email, &hash, &claims, now)?;
-        audit(conn, now, "user.created", &user.id, json!({ "email": user.email }))?;
-        Ok(user)
-    })?;
+    let (pool, now) = (startup::open_pool(settings)?, SystemClock.now());
+    let user = authority::users::create(&mut *pool.get()?, &Actor::cli(), &email, &hash, &claims, now)?;
     if as_json {
         println!("{}", user.describe());
     } else {

@@ -127,6 +127,9 @@ impl From<crate::authority::Error> for ApiError {
             Error::Invalid(description) => {
                 Self::Status { status: StatusCode::BAD_REQUEST, code: "invalid_request", description }
             }
+            Error::Conflict { code, description, retry_at: _ } => {
+                Self::Status { status: StatusCode::CONFLICT, code, description }
+            }
             Error::OAuth { code, description } => Self::OAuth { code, description },
         }
     }
