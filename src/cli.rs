@@ -10,7 +10,7 @@ use crate::accounts::passwords::PasswordHasher;
 use crate::authority::{self, audit::Actor};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::keys::lifecycle::{KeyLifecycle, RotateError, RotateRequest};
+use crate::keys::lifecycle::{KeyLifecycle, KeySchedule, RotateRequest};
 use crate::keys::master::MasterKey;
 use crate::keys::signing::Algorithm;
 use crate::startup::{self, Application};
@@ -214,17 +214,6 @@ fn healthcheck(addr: &str, path: &str, expect: u16) -> CliResult {
     }
 }
 
-/// Records an administrative action taken on the command line, as the admin API records its own.
-fn audit(
-    conn: &mut store::DbConnection,
-    at: i64,
-    kind: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> diesel::QueryResult<()> {
-    Actor::cli().audit(conn, at, kind, Some(subject), detail)
-}
-
 fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
     let mut registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?
         .with_introspection(&args.introspection_audiences)?;
@@ -266,14 +255,10 @@ fn list_clients(settings: &Settings, as_json: bool) -> CliResult {
     Ok(())
 }
 
-/// The lifecycle with the master key loaded, and a connection: what key changes need.
-fn key_admin(
-    settings: &Settings,
-) -> Result<(KeyLifecycle, store::PooledConnection), Box<dyn std::error::Error>> {
+/// The lifecycle with the master key loaded: what key changes need.
+fn key_lifecycle(settings: &Settings) -> Result<KeyLifecycle, Box<dyn std::error::Error>> {
     let master = std::sync::Arc::new(MasterKey::load(settings.master_key_source())?);
-    let pool = startup::open_pool(settings)?;
-    let conn = pool.get()?;
-    Ok((startup::key_lifecycle(settings, master), conn))
+    Ok(startup::key_lifecycle(settings, master))
 }
 
 fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bits: Option<u32>) -> CliResult {
@@ -284,22 +269,20 @@ fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bit
     if bits.is_some_and(|b| !matches!(b, 2048 | 3072 | 4096)) {
         return Err("--bits must be 2048, 3072 or 4096".into());
     }
-    let (lifecycle, mut conn) = key_admin(settings)?;
-    let now = SystemClock.now();
-    let rotation =
-        match lifecycle.rotate(&mut conn, now, RotateRequest { alg, rsa_bits: bits, revoke_current }) {
-            Ok(rotation) => rotation,
-            Err(RotateError::NotReady { ready_at }) => {
-                return Err(format!(
-                    "not rotated: the next key has not been published long enough; retry in {} s",
-                    ready_at - now
-                )
-                .into());
-            }
-            Err(RotateError::Keys(e)) => return Err(e.into()),
-        };
-    let (kind, subject) = rotation.audit_kind_and_subject();
-    audit(&mut conn, now, kind, subject, json!(rotation))?;
+    let lifecycle = key_lifecycle(settings)?;
+    let pool = startup::open_pool(settings)?;
+    let (request, now) = (RotateRequest { alg, rsa_bits: bits, revoke_current }, SystemClock.now());
+    let rotation = match authority::keys::rotate(&mut *pool.get()?, &lifecycle, &Actor::cli(), request, now) {
+        Ok(rotation) => rotation,
+        Err(authority::Error::Conflict { retry_at: Some(ready_at), .. }) => {
+            return Err(format!(
+                "not rotated: the next key has not been published long enough; retry in {} s",
+                ready_at - now
+            )
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!("{}", json!(rotation));
     if let Some(revoked) = &rotation.revoked {
         eprintln!("key {revoked} left the JWKS: tokens it signed no longer verify");
@@ -308,12 +291,17 @@ fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bit
 }
 
 fn retire_key(settings: &Settings, kid: &str) -> CliResult {
-    let (lifecycle, mut conn) = key_admin(settings)?;
-    let now = SystemClock.now();
-    lifecycle.retire(&mut conn, kid, now)?;
-    audit(&mut conn, now, "key.retired", kid, json!({}))?;
-    println!("{kid} retired");
-    Ok(())
+    let (lifecycle, pool) = (key_lifecycle(settings)?, startup::open_pool(settings)?);
+    match authority::keys::retire(&mut *pool.get()?, &lifecycle, &Actor::cli(), kid, SystemClock.now()) {
+        Ok(()) => {
+            println!("{kid} retired");
+            Ok(())
+        }
+        Err(authority::Error::Conflict { code: "key_is_current", .. }) => {
+            Err("the current key cannot be retired; rotate first (or rotate with revoke_current)".into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json: bool) -> CliResult {
@@ -342,9 +330,10 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
 
 fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
     let pool = startup::open_pool(settings)?;
-    let rows = store::keys::all(&mut *pool.get()?)?;
+    let schedule = KeySchedule::from_settings(&settings.keys);
+    let keys = authority::keys::list(&mut *pool.get()?, &schedule)?;
     if as_json {
-        let list: Vec<_> = rows
+        let list: Vec<_> = keys
             .iter()
             .map(|k| {
                 json!({ "kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at,
@@ -355,7 +344,7 @@ fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
         return Ok(());
     }
     println!("{:<44} {:<6} {:<9} CREATED_AT", "KID", "ALG", "STATE");
-    for k in &rows {
+    for k in &keys {
         println!("{:<44} {:<6} {:<9} {}", k.kid, k.alg, k.state, k.created_at);
     }
     Ok(())

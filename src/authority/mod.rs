@@ -9,6 +9,7 @@ pub mod client_cache;
 pub mod clients;
 mod error;
 pub mod feed;
+pub mod keys;
 pub mod users;
 
 pub use error::{Error, OAuthCode};
