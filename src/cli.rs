@@ -14,7 +14,6 @@ use crate::keys::lifecycle::{KeyLifecycle, KeySchedule, RotateRequest};
 use crate::keys::master::MasterKey;
 use crate::keys::signing::Algorithm;
 use crate::startup::{self, Application};
-use crate::store;
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd", version, about = "A standalone token authority")]
@@ -185,9 +184,7 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 
 fn serve(settings: Settings) -> CliResult {
     actix_web::rt::System::new().block_on(async move {
-        let backend =
-            store::DatabaseLocation::parse(secrecy::ExposeSecret::expose_secret(&settings.database.url))
-                .backend_name();
+        let backend = settings.database.backend_name();
         let issuer = settings.issuer.clone();
         let host = settings.http.addr.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h).to_owned();
         let app = Application::build(settings).await?;

@@ -83,6 +83,13 @@ pub struct DatabaseSettings {
     pub checkout_timeout: Duration,
 }
 
+impl DatabaseSettings {
+    /// `postgres` or `sqlite`: the backend `url` names, for the log (the URL may hold a password).
+    pub fn backend_name(&self) -> &'static str {
+        crate::store::DatabaseLocation::parse(self.url.expose_secret()).backend_name()
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSettings {

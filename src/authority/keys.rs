@@ -5,10 +5,10 @@
 use diesel::Connection;
 use serde_json::{Value, json};
 
-use super::Error;
 use super::audit::Actor;
+use super::{Authority, Error};
 use crate::keys::lifecycle::{KeyLifecycle, KeySchedule, RetireError, RotateError, RotateRequest, Rotation};
-use crate::store::keys::{KeyRow, STATE_NEXT, STATE_PREVIOUS};
+use crate::store::keys::{KeyRow, STATE_CURRENT, STATE_NEXT, STATE_PREVIOUS};
 use crate::store::{self, DbConnection};
 
 /// A signing key as operators see it: its state and timeline, never its private material.
@@ -41,6 +41,16 @@ impl KeyStatus {
             retired_at: row.retired_at,
             signs_from: (row.state == STATE_NEXT).then(|| schedule.ready_at(row)),
             retires_at: (row.state == STATE_PREVIOUS).then(|| schedule.retires_at(row)),
+        }
+    }
+
+    /// Since when the key is in its state: signing since activation, `previous` since it stopped
+    /// signing, `next` since publication. `None` if that moment is unknown.
+    pub fn in_state_since(&self) -> Option<i64> {
+        match self.state.as_str() {
+            STATE_CURRENT => self.activated_at,
+            STATE_PREVIOUS => self.deactivated_at,
+            _ => Some(self.published_at),
         }
     }
 
@@ -118,4 +128,15 @@ pub fn retire(
         actor.audit(conn, now, "key.retired", Some(kid), json!({}))?;
         Ok(())
     })
+}
+
+impl Authority {
+    /// The keys in the JWKS (`next`, `current`, `previous`), for the key-age gauges.
+    pub async fn published_keys(&self) -> Result<Vec<KeyStatus>, Error> {
+        let schedule = self.keys.lifecycle.schedule;
+        self.with_conn(move |conn| {
+            Ok(store::keys::published(conn)?.iter().map(|row| KeyStatus::new(row, &schedule)).collect())
+        })
+        .await
+    }
 }

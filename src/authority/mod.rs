@@ -21,7 +21,7 @@ use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::clock::Clock;
 use crate::keys::live::LiveKeyRing;
 use crate::metrics::Metrics;
-use crate::store::{DbConnection, Pool, StoreError};
+use crate::store::{self, DbConnection, Pool, StoreError};
 use crate::tokens::TokenIssuer;
 use crate::tokens::families::FamilyPolicy;
 use client_cache::ClientCache;
@@ -63,5 +63,10 @@ impl Authority {
         tokio::task::spawn_blocking(move || work(&mut *pool.get().map_err(StoreError::from)?))
             .await
             .map_err(|e| Error::Interrupted(e.to_string()))?
+    }
+
+    /// Ready when the database answers (a signing key is loaded before the server starts).
+    pub async fn check_ready(&self) -> Result<(), Error> {
+        self.with_conn(|conn| Ok(store::ping(conn)?)).await
     }
 }
