@@ -3,20 +3,17 @@
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use diesel::Connection;
 use serde_json::json;
 
 use crate::accounts::clients::ClientRegistration;
-use crate::accounts::passwords::{self, PasswordHasher};
-use crate::accounts::users;
+use crate::accounts::passwords::PasswordHasher;
 use crate::authority::{self, audit::Actor};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
-use crate::keys::lifecycle::{KeyLifecycle, RotateError, RotateRequest};
+use crate::keys::lifecycle::{KeyLifecycle, RotateRequest};
 use crate::keys::master::MasterKey;
 use crate::keys::signing::Algorithm;
 use crate::startup::{self, Application};
-use crate::store;
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd", version, about = "A standalone token authority")]
@@ -187,9 +184,7 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
 
 fn serve(settings: Settings) -> CliResult {
     actix_web::rt::System::new().block_on(async move {
-        let backend =
-            store::DatabaseLocation::parse(secrecy::ExposeSecret::expose_secret(&settings.database.url))
-                .backend_name();
+        let backend = settings.database.backend_name();
         let issuer = settings.issuer.clone();
         let host = settings.http.addr.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h).to_owned();
         let app = Application::build(settings).await?;
@@ -214,17 +209,6 @@ fn healthcheck(addr: &str, path: &str, expect: u16) -> CliResult {
     } else {
         Err(format!("unhealthy: {status}").into())
     }
-}
-
-/// Records an administrative action taken on the command line, as the admin API records its own.
-fn audit(
-    conn: &mut store::DbConnection,
-    at: i64,
-    kind: &str,
-    subject: &str,
-    detail: serde_json::Value,
-) -> diesel::QueryResult<()> {
-    Actor::cli().audit(conn, at, kind, Some(subject), detail)
 }
 
 fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
@@ -268,14 +252,10 @@ fn list_clients(settings: &Settings, as_json: bool) -> CliResult {
     Ok(())
 }
 
-/// The lifecycle with the master key loaded, and a connection: what key changes need.
-fn key_admin(
-    settings: &Settings,
-) -> Result<(KeyLifecycle, store::PooledConnection), Box<dyn std::error::Error>> {
+/// The lifecycle with the master key loaded: what key changes need.
+fn key_lifecycle(settings: &Settings) -> Result<KeyLifecycle, Box<dyn std::error::Error>> {
     let master = std::sync::Arc::new(MasterKey::load(settings.master_key_source())?);
-    let pool = startup::open_pool(settings)?;
-    let conn = pool.get()?;
-    Ok((startup::key_lifecycle(settings, master), conn))
+    Ok(startup::key_lifecycle(settings, master))
 }
 
 fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bits: Option<u32>) -> CliResult {
@@ -286,22 +266,20 @@ fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bit
     if bits.is_some_and(|b| !matches!(b, 2048 | 3072 | 4096)) {
         return Err("--bits must be 2048, 3072 or 4096".into());
     }
-    let (lifecycle, mut conn) = key_admin(settings)?;
-    let now = SystemClock.now();
-    let rotation =
-        match lifecycle.rotate(&mut conn, now, RotateRequest { alg, rsa_bits: bits, revoke_current }) {
-            Ok(rotation) => rotation,
-            Err(RotateError::NotReady { ready_at }) => {
-                return Err(format!(
-                    "not rotated: the next key has not been published long enough; retry in {} s",
-                    ready_at - now
-                )
-                .into());
-            }
-            Err(RotateError::Keys(e)) => return Err(e.into()),
-        };
-    let (kind, subject) = rotation.audit_kind_and_subject();
-    audit(&mut conn, now, kind, subject, json!(rotation))?;
+    let lifecycle = key_lifecycle(settings)?;
+    let pool = startup::open_pool(settings)?;
+    let (request, now) = (RotateRequest { alg, rsa_bits: bits, revoke_current }, SystemClock.now());
+    let rotation = match authority::keys::rotate(&mut *pool.get()?, &lifecycle, &Actor::cli(), request, now) {
+        Ok(rotation) => rotation,
+        Err(authority::Error::Conflict { retry_at: Some(ready_at), .. }) => {
+            return Err(format!(
+                "not rotated: the next key has not been published long enough; retry in {} s",
+                ready_at - now
+            )
+            .into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     println!("{}", json!(rotation));
     if let Some(revoked) = &rotation.revoked {
         eprintln!("key {revoked} left the JWKS: tokens it signed no longer verify");
@@ -310,16 +288,20 @@ fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bit
 }
 
 fn retire_key(settings: &Settings, kid: &str) -> CliResult {
-    let (lifecycle, mut conn) = key_admin(settings)?;
-    let now = SystemClock.now();
-    lifecycle.retire(&mut conn, kid, now)?;
-    audit(&mut conn, now, "key.retired", kid, json!({}))?;
-    println!("{kid} retired");
-    Ok(())
+    let (lifecycle, pool) = (key_lifecycle(settings)?, startup::open_pool(settings)?);
+    match authority::keys::retire(&mut *pool.get()?, &lifecycle, &Actor::cli(), kid, SystemClock.now()) {
+        Ok(()) => {
+            println!("{kid} retired");
+            Ok(())
+        }
+        Err(authority::Error::Conflict { code: "key_is_current", .. }) => {
+            Err("the current key cannot be retired; rotate first (or rotate with revoke_current)".into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json: bool) -> CliResult {
-    let email = users::normalize_email(email)?;
     let mut claims = serde_json::Map::new();
     for arg in claim_args {
         let (name, value) = arg.split_once('=').ok_or("--claim takes name=value")?;
@@ -327,20 +309,14 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
             serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
         claims.insert(name.to_owned(), value);
     }
-    users::validate_claims(&claims)?;
+    let email = authority::users::check_new(email, &claims)?;
     let mut line = zeroize::Zeroizing::new(String::new());
     std::io::stdin().read_line(&mut line)?;
     let password = line.trim_end_matches(['\n', '\r']);
-    passwords::check_length(password)?;
+    authority::users::check_password(password)?;
     let hash = PasswordHasher::new(&settings.passwords)?.hash_blocking(password)?;
-    let pool = startup::open_pool(settings)?;
-    let mut conn = pool.get()?;
-    let now = SystemClock.now();
-    let user = conn.transaction(|conn| -> Result<_, users::CreateError> {
-        let user = users::create(conn, &email, &hash, &claims, now)?;
-        audit(conn, now, "user.created", &user.id, json!({ "email": user.email }))?;
-        Ok(user)
-    })?;
+    let (pool, now) = (startup::open_pool(settings)?, SystemClock.now());
+    let user = authority::users::create(&mut *pool.get()?, &Actor::cli(), &email, &hash, &claims, now)?;
     if as_json {
         println!("{}", user.describe());
     } else {
@@ -351,9 +327,10 @@ fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json:
 
 fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
     let pool = startup::open_pool(settings)?;
-    let rows = store::keys::all(&mut *pool.get()?)?;
+    let schedule = startup::key_schedule(&settings.keys);
+    let keys = authority::keys::list(&mut *pool.get()?, &schedule)?;
     if as_json {
-        let list: Vec<_> = rows
+        let list: Vec<_> = keys
             .iter()
             .map(|k| {
                 json!({ "kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at,
@@ -364,7 +341,7 @@ fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
         return Ok(());
     }
     println!("{:<44} {:<6} {:<9} CREATED_AT", "KID", "ALG", "STATE");
-    for k in &rows {
+    for k in &keys {
         println!("{:<44} {:<6} {:<9} {}", k.kid, k.alg, k.state, k.created_at);
     }
     Ok(())

@@ -324,7 +324,7 @@ fn family_policy(settings: &Settings) -> FamilyPolicy {
 }
 
 /// The key lifecycle's timing, in seconds, from the configuration.
-fn key_schedule(keys: &crate::config::KeySettings) -> KeySchedule {
+pub fn key_schedule(keys: &crate::config::KeySettings) -> KeySchedule {
     let secs = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 4);
     KeySchedule {
         jwks_max_age: secs(keys.jwks_max_age),

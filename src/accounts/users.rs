@@ -81,52 +81,6 @@ impl User {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CreateError {
-    #[error("an account with this email exists")]
-    Taken,
-    #[error("the system random generator failed")]
-    Random,
-    #[error(transparent)]
-    Store(diesel::result::Error),
-}
-
-impl From<diesel::result::Error> for CreateError {
-    fn from(e: diesel::result::Error) -> Self {
-        match e {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                Self::Taken
-            }
-            other => Self::Store(other),
-        }
-    }
-}
-
-/// Stores a user whose email is normalised, claims validated and password already hashed.
-pub fn create(
-    conn: &mut crate::store::DbConnection,
-    email: &str,
-    password_hash: &str,
-    claims: &Map<String, Value>,
-    now: i64,
-) -> Result<User, CreateError> {
-    let id = crate::accounts::clients::random_id().map_err(|_| CreateError::Random)?;
-    let claims_text = Value::Object(claims.clone()).to_string();
-    crate::store::users::insert(
-        conn,
-        &crate::store::users::NewUser {
-            id: &id,
-            email,
-            password_hash,
-            claims: &claims_text,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        },
-    )?;
-    Ok(User { id, email: email.to_owned(), claims: claims.clone(), disabled: false, created_at: now })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

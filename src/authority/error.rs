@@ -58,6 +58,11 @@ pub enum Error {
     /// A bounded queue (password hashing) is full: retry shortly.
     #[error("busy")]
     Busy,
+    /// The request conflicts with the present state (an email taken, a key that signs), named by
+    /// a stable `code`; `retry_at` when the conflict ends by itself then (a rotation asked for
+    /// before the next key may sign).
+    #[error("{description}")]
+    Conflict { code: &'static str, description: Cow<'static, str>, retry_at: Option<i64> },
     /// An OAuth protocol error, answered as RFC 6749 §5.2 says.
     #[error("{}: {description}", code.as_str())]
     OAuth { code: OAuthCode, description: Cow<'static, str> },
@@ -70,6 +75,16 @@ impl Error {
 
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
+    }
+
+    /// A conflict that waiting does not resolve.
+    pub fn conflict(code: &'static str, description: impl Into<Cow<'static, str>>) -> Self {
+        Self::Conflict { code, description: description.into(), retry_at: None }
+    }
+
+    /// A request whose `cause` (a validation error) makes it malformed.
+    pub fn invalid(cause: &dyn std::fmt::Display) -> Self {
+        Self::Invalid(cause.to_string().into())
     }
 }
 

@@ -12,9 +12,11 @@ mod error;
 pub mod families;
 pub mod feed;
 pub mod grants;
+pub mod keys;
 pub mod revocation;
 pub mod throttle;
 pub mod userinfo;
+pub mod users;
 
 pub use error::{Error, OAuthCode};
 
@@ -25,7 +27,7 @@ use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::clock::Clock;
 use crate::keys::live::LiveKeyRing;
 use crate::metrics::Metrics;
-use crate::store::{DbConnection, Pool, StoreError};
+use crate::store::{self, DbConnection, Pool, StoreError};
 use crate::tokens::TokenIssuer;
 use crate::tokens::families::FamilyPolicy;
 use client_cache::ClientCache;
@@ -67,5 +69,10 @@ impl Authority {
         tokio::task::spawn_blocking(move || work(&mut *pool.get().map_err(StoreError::from)?))
             .await
             .map_err(|e| Error::Interrupted(e.to_string()))?
+    }
+
+    /// Ready when the database answers (a signing key is loaded before the server starts).
+    pub async fn check_ready(&self) -> Result<(), Error> {
+        self.with_conn(|conn| Ok(store::ping(conn)?)).await
     }
 }

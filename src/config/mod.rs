@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::keys::master::MasterKeySource;
@@ -82,6 +82,13 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     #[serde(with = "humantime_serde")]
     pub checkout_timeout: Duration,
+}
+
+impl DatabaseSettings {
+    /// `postgres` or `sqlite`: the backend `url` names, for the log (the URL may hold a password).
+    pub fn backend_name(&self) -> &'static str {
+        crate::store::DatabaseLocation::parse(self.url.expose_secret()).backend_name()
+    }
 }
 
 #[derive(Debug, Deserialize)]

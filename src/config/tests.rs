@@ -1,7 +1,5 @@
 //! The configuration's tests, and the generator of docs/configuration.md.
 
-use secrecy::ExposeSecret;
-
 use super::*;
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

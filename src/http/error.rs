@@ -14,8 +14,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::store::StoreError;
-
 pub use crate::authority::OAuthCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +129,7 @@ impl From<crate::authority::Error> for ApiError {
     fn from(e: crate::authority::Error) -> Self {
         use crate::authority::Error;
         match e {
-            Error::Store(e) => e.into(),
+            Error::Store(e) => Self::unavailable(&format!("storage: {e}")),
             Error::Keys(e) => e.into(),
             Error::Interrupted(cause) => Self::unavailable(&format!("blocking task failed: {cause}")),
             Error::Internal(cause) => Self::internal(&cause),
@@ -143,22 +141,13 @@ impl From<crate::authority::Error> for ApiError {
             Error::Invalid(description) => {
                 Self::Status { status: StatusCode::BAD_REQUEST, code: "invalid_request", description }
             }
+            Error::Conflict { code, description, retry_at: _ } => {
+                Self::Status { status: StatusCode::CONFLICT, code, description }
+            }
             Error::OAuth { code, description } => Self::OAuth { code, description },
             Error::Throttled { retry_after } => Self::Throttled { retry_after },
             Error::Busy => Self::unavailable(&"password hashing queue full: refusing a login"),
         }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        Self::unavailable(&format!("storage: {e}"))
-    }
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> Self {
-        StoreError::Query(e).into()
     }
 }
 

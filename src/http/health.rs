@@ -6,7 +6,6 @@ use actix_web::{HttpResponse, ResponseError};
 
 use super::error::ApiError;
 use crate::authority::Authority;
-use crate::store;
 
 /// The process answers: nothing more is checked.
 pub async fn healthz() -> HttpResponse {
@@ -15,18 +14,8 @@ pub async fn healthz() -> HttpResponse {
 
 /// Ready when the database answers (a signing key is loaded before the server starts).
 pub async fn readyz(state: web::Data<Authority>) -> HttpResponse {
-    let pool = state.pool.clone();
-    let database = web::block(move || -> Result<(), store::StoreError> {
-        let mut conn = pool.get()?;
-        store::ping(&mut conn)
-    })
-    .await;
-    match database {
-        Ok(Ok(())) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Ok(Err(e)) => {
-            log::warn!("not ready: {e}");
-            not_ready()
-        }
+    match state.check_ready().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(e) => {
             log::warn!("not ready: {e}");
             not_ready()

@@ -7,7 +7,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::error::ApiError;
 use crate::authority::Authority;
-use crate::store::{self, StoreError};
 
 pub async fn metrics(
     req: HttpRequest,
@@ -18,22 +17,15 @@ pub async fn metrics(
     if !on_admin_listener && !edge.public_metrics {
         return Err(ApiError::for_status(StatusCode::NOT_FOUND));
     }
-    let (pool, now) = (state.pool.clone(), state.clock.now());
-    let keys =
-        web::block(move || -> Result<_, StoreError> { Ok(store::keys::published(&mut *pool.get()?)?) })
-            .await??;
+    let now = state.clock.now();
+    let keys = state.published_keys().await?;
     let metrics = &state.metrics;
     metrics.key_age.reset();
     for key in &keys {
-        let since = match key.state.as_str() {
-            store::keys::STATE_CURRENT => key.activated_at,
-            store::keys::STATE_PREVIOUS => key.deactivated_at,
-            _ => Some(key.published_at),
-        };
         metrics
             .key_age
             .with_label_values(&[key.state.as_str(), key.kid.as_str()])
-            .set(now - since.unwrap_or(now));
+            .set(now - key.in_state_since().unwrap_or(now));
     }
     let pool = state.pool.state();
     metrics

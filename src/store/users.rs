@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::DbConnection;
 use super::schema::users;
+use crate::accounts::clients::random_id;
 use crate::accounts::users::User;
 
 /// `Debug` leaves out the password hash.
@@ -96,4 +97,50 @@ pub fn set_claims(conn: &mut DbConnection, id: &str, claims: &str, now: i64) -> 
     diesel::update(users::table.find(id))
         .set((users::claims.eq(claims), users::updated_at.eq(now)))
         .execute(conn)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("an account with this email exists")]
+    Taken,
+    #[error("the system random generator failed")]
+    Random,
+    #[error(transparent)]
+    Store(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for CreateError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                Self::Taken
+            }
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Stores a user whose email is normalised, claims validated and password already hashed.
+pub fn create(
+    conn: &mut DbConnection,
+    email: &str,
+    password_hash: &str,
+    claims: &Map<String, Value>,
+    now: i64,
+) -> Result<User, CreateError> {
+    let id = random_id().map_err(|_| CreateError::Random)?;
+    let claims_text = Value::Object(claims.clone()).to_string();
+    insert(
+        conn,
+        &NewUser {
+            id: &id,
+            email,
+            password_hash,
+            claims: &claims_text,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    Ok(User { id, email: email.to_owned(), claims: claims.clone(), disabled: false, created_at: now })
 }

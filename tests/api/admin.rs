@@ -5,7 +5,7 @@ use jwtd::keys::master::MasterKey;
 use jwtd::keys::signing::{Algorithm, SigningKey};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, ISSUER, assert_error, spawn_app, spawn_app_on};
+use crate::helpers::{Backend, ISSUER, TestApp, assert_error, spawn_app, spawn_app_on};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -17,28 +17,35 @@ on_both_backends!(
     the_admin_api_can_have_a_listener_of_its_own,
     admin_tokens_are_for_jwtd_alone_whatever_the_default_audience,
     an_admin_action_whose_audit_event_fails_changes_nothing,
+    a_user_whose_audit_event_fails_is_not_created,
 );
+
+/// Makes the database refuse audit events of `kind`, as a failing disk or connection would.
+fn refuse_audit_events(app: &TestApp, backend: Backend, kind: &str) {
+    use diesel::RunQueryDsl;
+    let name = kind.replace('.', "_");
+    let statement = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_{name} BEFORE INSERT ON audit_events WHEN NEW.kind = '{kind}' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ),
+        Backend::Postgres => {
+            format!(
+                "ALTER TABLE audit_events ADD CONSTRAINT refuse_{name} CHECK (kind <> '{kind}') NOT VALID"
+            )
+        }
+    };
+    diesel::sql_query(statement).execute(&mut **app.pool().get().unwrap()).unwrap();
+}
 
 /// An admin action and its audit event commit together: when the event cannot be written, the
 /// client is neither created (no secret exists that was never shown) nor deleted.
 async fn an_admin_action_whose_audit_event_fails_changes_nothing(backend: Backend) {
-    use diesel::RunQueryDsl;
     let app = spawn_app(backend).await;
     let token = app.admin_token().await;
     let service = app.register_client("read", &[], &["client_credentials"]);
-    let refuse = |kind: &str| match backend {
-        Backend::Sqlite => format!(
-            "CREATE TRIGGER refuse_{0} BEFORE INSERT ON audit_events WHEN NEW.kind = 'client.{0}' \
-             BEGIN SELECT RAISE(ABORT, 'refused'); END",
-            kind
-        ),
-        Backend::Postgres => format!(
-            "ALTER TABLE audit_events ADD CONSTRAINT refuse_{0} CHECK (kind <> 'client.{0}') NOT VALID",
-            kind
-        ),
-    };
-    for kind in ["created", "deleted"] {
-        diesel::sql_query(refuse(kind)).execute(&mut **app.pool().get().unwrap()).unwrap();
+    for kind in ["client.created", "client.deleted"] {
+        refuse_audit_events(&app, backend, kind);
     }
     let before = jwtd::store::clients::list(&mut app.pool().get().unwrap()).unwrap().len();
     let created = app.admin_post(&token, "/admin/clients", Some(json!({"name": "half-made"}))).await;
@@ -49,6 +56,18 @@ async fn an_admin_action_whose_audit_event_fails_changes_nothing(backend: Backen
     assert_eq!(after.len(), before, "no client created, none deleted");
     assert!(after.iter().any(|c| c.id == service.id));
     app.token_of(&service).await; // the client still works (200)
+}
+
+/// A user and its audit event commit together: when the event cannot be written, no user
+/// exists whose creation the audit log does not show.
+async fn a_user_whose_audit_event_fails_is_not_created(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.admin_token().await;
+    refuse_audit_events(&app, backend, "user.created");
+    let user = json!({"email": "half@example.com", "password": "correct horse battery"});
+    assert_eq!(app.admin_post(&token, "/admin/users", Some(user)).await.status(), 503);
+    let users: Value = app.admin_get(&token, "/admin/users").await.json().await.unwrap();
+    assert_eq!(users["users"], json!([]), "no user created");
 }
 
 /// `tokens.default_audience` names a resource server: a token carrying `jwtd:admin` is still for

@@ -101,7 +101,7 @@ async fn three_instances_on_one_postgres() {
         let hasher = jwtd::accounts::passwords::PasswordHasher::new(&settings.passwords).unwrap();
         let hash = hasher.hash_blocking("correct horse battery").unwrap();
         for email in users {
-            jwtd::accounts::users::create(
+            jwtd::store::users::create(
                 &mut cluster.pool().get().unwrap(),
                 email,
                 &hash,

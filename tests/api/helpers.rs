@@ -280,7 +280,7 @@ impl TestApp {
         let pool = jwtd::startup::open_pool(&settings).unwrap();
         let email = jwtd::accounts::users::normalize_email(email).unwrap();
         let claims = claims.as_object().cloned().unwrap_or_default();
-        jwtd::accounts::users::create(&mut pool.get().unwrap(), &email, &hash, &claims, self.clock.now())
+        jwtd::store::users::create(&mut pool.get().unwrap(), &email, &hash, &claims, self.clock.now())
             .unwrap()
     }
 

@@ -4,15 +4,11 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AdminCaller;
 use crate::authority::Authority;
+use crate::authority::audit::{self, Search};
 use crate::http::error::ApiError;
-use crate::store::StoreError;
-use crate::store::audit::{self, AuditQuery};
-
-const MAX_LIMIT: i64 = 500;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,27 +36,14 @@ pub async fn list(
     state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let params = params.into_inner();
-    let limit = number("limit", params.limit)?.unwrap_or(100).clamp(1, MAX_LIMIT);
-    let text = |value: Option<String>, max: usize| {
-        value.filter(|v| !v.is_empty()).map(|v| v.chars().take(max).collect())
-    };
-    let query = AuditQuery {
-        kind: text(params.kind, 100),
-        subject: text(params.subject, 300),
+    let text = |value: Option<String>| value.filter(|v| !v.is_empty());
+    let search = Search {
+        limit: number("limit", params.limit)?,
+        kind: text(params.kind),
+        subject: text(params.subject),
         since: number("since", params.since)?,
         before_id: number("before_id", params.before_id)?,
-        limit,
     };
-    let pool = state.pool.clone();
-    let rows = web::block(move || -> Result<_, StoreError> { Ok(audit::search(&mut *pool.get()?, &query)?) })
-        .await??;
-    let next = (i64::try_from(rows.len()).unwrap_or(0) == limit).then(|| rows.last().map(|r| r.id)).flatten();
-    let events: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            let detail: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
-            json!({ "id": r.id, "at": r.at, "kind": r.kind, "actor": r.actor, "subject": r.subject, "ip": r.ip, "detail": detail })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "events": events, "next_before_id": next })))
+    let page = state.with_conn(move |conn| audit::search(conn, search)).await?;
+    Ok(HttpResponse::Ok().json(page.describe()))
 }

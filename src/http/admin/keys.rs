@@ -1,6 +1,8 @@
 //! `/admin/keys`: list, rotate (scheduled timing enforced; emergency with `revoke_current`),
 //! retire.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpResponse, Responder};
@@ -8,35 +10,15 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AdminCaller;
-use crate::authority::Authority;
+use crate::authority::{Authority, keys};
 use crate::http::error::ApiError;
-use crate::keys::lifecycle::{RetireError, RotateError, RotateRequest};
+use crate::keys::lifecycle::RotateRequest;
 use crate::keys::signing::Algorithm;
-use crate::store::keys::{STATE_NEXT, STATE_PREVIOUS};
-use crate::store::{self, StoreError};
 
 pub async fn list(_caller: AdminCaller, state: web::Data<Authority>) -> Result<HttpResponse, ApiError> {
-    let pool = state.pool.clone();
-    let rows =
-        web::block(move || -> Result<_, StoreError> { Ok(store::keys::all(&mut *pool.get()?)?) }).await??;
     let schedule = state.keys.lifecycle.schedule;
-    let keys: Vec<_> = rows
-        .iter()
-        .map(|k| {
-            json!({
-                "kid": k.kid,
-                "alg": k.alg,
-                "state": k.state,
-                "created_at": k.created_at,
-                "published_at": k.published_at,
-                "activated_at": k.activated_at,
-                "deactivated_at": k.deactivated_at,
-                "signs_from": (k.state == STATE_NEXT).then(|| schedule.ready_at(k)),
-                "retires_at": (k.state == STATE_PREVIOUS).then(|| schedule.retires_at(k)),
-                "retired_at": k.retired_at,
-            })
-        })
-        .collect();
+    let statuses = state.with_conn(move |conn| keys::list(conn, &schedule)).await?;
+    let keys: Vec<_> = statuses.iter().map(keys::KeyStatus::describe).collect();
     Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
 }
 
@@ -95,36 +77,8 @@ pub async fn rotate(
     state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let request = rotate_request(&body, query.revoke_current)?;
-    let pool = state.pool.clone();
-    let lifecycle = std::sync::Arc::clone(&state.keys.lifecycle);
-    let now = state.clock.now();
-    let outcome = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        let rotation = match lifecycle.rotate(&mut conn, now, request) {
-            Ok(rotation) => rotation,
-            Err(RotateError::NotReady { ready_at }) => return Ok(Err(ready_at)),
-            Err(RotateError::Keys(e)) => return Err(e.into()),
-        };
-        let (kind, subject) = rotation.audit_kind_and_subject();
-        caller.actor().audit(&mut conn, now, kind, Some(subject), json!(rotation))?;
-        Ok(Ok(rotation))
-    })
-    .await??;
-    let rotation = match outcome {
-        Ok(rotation) => rotation,
-        Err(ready_at) => {
-            return Err(ApiError::Status {
-                status: StatusCode::CONFLICT,
-                code: "rotation_not_ready",
-                description: format!(
-                    "the next key has not been published long enough for every verifier to know it; \
-                     it may sign from {ready_at} (in {} s)",
-                    ready_at - now
-                )
-                .into(),
-            });
-        }
-    };
+    let (actor, now, lifecycle) = (caller.actor(), state.clock.now(), Arc::clone(&state.keys.lifecycle));
+    let rotation = state.with_conn(move |conn| keys::rotate(conn, &lifecycle, &actor, request, now)).await?;
     state.keys.reload().await?;
     let mut body = json!(rotation);
     if let (Some(revoked), Some(fields)) = (&rotation.revoked, body.as_object_mut()) {
@@ -139,37 +93,10 @@ pub async fn retire(
     kid: web::Path<String>,
     state: web::Data<Authority>,
 ) -> Result<impl Responder, ApiError> {
+    let (actor, now, lifecycle) = (caller.actor(), state.clock.now(), Arc::clone(&state.keys.lifecycle));
     let kid = kid.into_inner();
-    let pool = state.pool.clone();
-    let lifecycle = std::sync::Arc::clone(&state.keys.lifecycle);
-    let now = state.clock.now();
     let retired = kid.clone();
-    web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        match lifecycle.retire(&mut conn, &retired, now) {
-            Ok(()) => {}
-            Err(RetireError::NotFound) => {
-                return Err(ApiError::Status {
-                    status: StatusCode::NOT_FOUND,
-                    code: "not_found",
-                    description: "no such key".into(),
-                });
-            }
-            Err(RetireError::Current) => {
-                return Err(ApiError::Status {
-                    status: StatusCode::CONFLICT,
-                    code: "key_is_current",
-                    description: "the current key cannot be retired; rotate first, or rotate with \
-                                  revoke_current=true if it is compromised"
-                        .into(),
-                });
-            }
-            Err(RetireError::Keys(e)) => return Err(e.into()),
-        }
-        caller.actor().audit(&mut conn, now, "key.retired", Some(&retired), json!({}))?;
-        Ok(())
-    })
-    .await??;
+    state.with_conn(move |conn| keys::retire(conn, &lifecycle, &actor, &retired, now)).await?;
     state.keys.reload().await?;
     Ok(HttpResponse::Ok().json(json!({ "kid": kid, "state": "retired" })))
 }
