@@ -25,6 +25,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("src/keys/", DOMAIN),
     ("src/clock.rs", &["crate::", "actix_web", "diesel"]),
     ("src/net.rs", &["crate::", "actix_web", "diesel"]),
+    ("src/scope.rs", &["crate::", "actix_web", "diesel"]),
     ("src/store/", &["crate::http", "crate::authority", "crate::startup", "crate::cli", "actix_web"]),
     ("src/authority/", &["crate::http", "crate::startup", "crate::cli", "actix_web"]),
     ("src/http/", &["crate::startup", "crate::cli", "crate::store", "diesel"]),
@@ -47,7 +48,7 @@ const NOT_YET: &[&str] = &[
 /// Pairs of top-level modules that still name each other; every other pair depends one way
 /// at most. Strike a pair off when it is untangled.
 #[cfg(test)]
-const NOT_YET_CIRCLES: &[&str] = &["accounts <-> tokens", "keys <-> store"];
+const NOT_YET_CIRCLES: &[&str] = &["keys <-> store"];
 
 #[cfg(test)]
 mod tests {

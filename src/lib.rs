@@ -17,6 +17,7 @@ mod layers;
 pub mod logging;
 pub mod metrics;
 pub mod net;
+pub mod scope;
 pub mod startup;
 pub mod store;
 pub mod tokens;

@@ -10,7 +10,7 @@ use aws_lc_rs::{constant_time, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::tokens::scope::{Scope, ScopeError};
+use crate::scope::{Scope, ScopeError};
 
 /// Prefix of every client secret, so leaked secrets are easy to recognise and scan for.
 pub const SECRET_PREFIX: &str = "jwtd_cs_";
@@ -196,8 +196,9 @@ impl Client {
     /// Whether this client may see, by introspection, a token issued to `issued_to` for `aud`:
     /// its own tokens always; another client's only through an introspection permission naming
     /// one of the token's audiences (RFC 7662 §4: the server decides who may learn what).
-    pub fn may_introspect(&self, issued_to: &str, aud: &crate::tokens::Audience) -> bool {
-        issued_to == self.id || self.introspection_audiences.iter().any(|a| aud.contains(a))
+    /// `names_audience` says whether the token's `aud` names an audience.
+    pub fn may_introspect(&self, issued_to: &str, names_audience: impl Fn(&str) -> bool) -> bool {
+        issued_to == self.id || self.introspection_audiences.iter().any(|a| names_audience(a))
     }
 
     /// The client as the admin API and the CLI show it (never with a secret).

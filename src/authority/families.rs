@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::config::BindingPolicy;
 use crate::keys::master::MasterKey;
+use crate::scope::Scope;
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditEvent};
 use crate::store::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken, TokenRow};
@@ -17,7 +18,6 @@ use crate::store::users::UserRow;
 use crate::tokens::families::{FamilyPolicy, Login, Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
 use crate::tokens::refresh_decision::{Claimed, Decision, FamilyFacts, NextToken, RefreshRequest, decide};
-use crate::tokens::scope::Scope;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FamilyError {

@@ -12,10 +12,10 @@ use crate::accounts::clients::Client;
 use crate::accounts::passwords::{PasswordError, Verification};
 use crate::accounts::throttle::{Subjects, Verdict};
 use crate::accounts::users::{User, normalize_email};
+use crate::scope::Scope;
 use crate::store::{self, users::UserRow};
 use crate::tokens::families::{Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
-use crate::tokens::scope::Scope;
 use crate::tokens::{IssuedToken, TokenFamily};
 
 /// Where a request came from: its client address (as the edge determined it, trusting only

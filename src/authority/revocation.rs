@@ -165,7 +165,7 @@ impl Authority {
         // else's business: an introspection permission covers resource servers' audiences only.
         let for_jwtd = claims.aud.contains(&self.issuer.issuer) && claims.client_id != client.id;
         if for_jwtd
-            || !client.may_introspect(&claims.client_id, &claims.aud)
+            || !client.may_introspect(&claims.client_id, |a| claims.aud.contains(a))
             || !self.token_is_live(&claims).await?
         {
             return Ok(None);

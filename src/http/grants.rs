@@ -15,8 +15,8 @@ use crate::accounts::clients::Client;
 use crate::accounts::passwords::MAX_PASSWORD_BYTES;
 use crate::authority::Authority;
 use crate::authority::grants::{RequestOrigin, UserTokens};
+use crate::scope::Scope;
 use crate::tokens::refresh::RefreshToken;
-use crate::tokens::scope::Scope;
 
 /// The cookie browser clients get their refresh token in (`__Host-`: Secure, Path=/, no Domain).
 pub const REFRESH_COOKIE: &str = "__Host-jwtd_rt";

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::DbConnection;
 use super::schema::clients;
 use crate::accounts::clients::{Client, ClientRegistration, ClientSecret, GrantType, new_client};
-use crate::tokens::scope::Scope;
+use crate::scope::Scope;
 
 /// `Debug` leaves out the secret's hash.
 #[derive(Clone, Queryable, Selectable)]

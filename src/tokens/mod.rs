@@ -3,7 +3,6 @@
 pub mod families;
 pub mod refresh;
 pub mod refresh_decision;
-pub mod scope;
 pub mod verify;
 
 use serde::{Deserialize, Serialize};
@@ -12,8 +11,8 @@ use serde_json::{Map, Value};
 use crate::accounts::clients::{Client, random_id};
 use crate::accounts::users::User;
 use crate::keys::signing::{SigningError, SigningKey};
-pub use scope::ADMIN_SCOPE;
-use scope::Scope;
+pub use crate::scope::ADMIN_SCOPE;
+use crate::scope::Scope;
 
 /// The `typ` header of every access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";

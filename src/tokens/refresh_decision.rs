@@ -10,8 +10,8 @@
 use std::net::IpAddr;
 
 use super::families::{FamilyPolicy, Origin, Refusal};
-use super::scope::Scope;
 use crate::config::BindingPolicy;
+use crate::scope::Scope;
 
 /// The presented token, as the claim left it.
 #[derive(Debug, Clone, Copy)]

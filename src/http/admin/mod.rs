@@ -14,7 +14,7 @@ use crate::authority::Authority;
 use crate::authority::audit::Actor;
 
 /// The scope an access token needs for the admin API.
-pub use crate::tokens::scope::ADMIN_SCOPE;
+pub use crate::scope::ADMIN_SCOPE;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
