@@ -12,6 +12,7 @@ mod error;
 pub mod families;
 pub mod feed;
 pub mod grants;
+pub mod key_ring;
 pub mod keys;
 pub mod revocation;
 pub mod throttle;
@@ -25,13 +26,13 @@ use std::sync::Arc;
 use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::clock::Clock;
-use crate::keys::live::LiveKeyRing;
 use crate::metrics::Metrics;
 use crate::store::{self, DbConnection, Pool, StoreError};
 use crate::tokens::TokenIssuer;
 use crate::tokens::families::FamilyPolicy;
 use client_cache::ClientCache;
 use feed::FeedCache;
+use key_ring::LiveKeyRing;
 
 /// The running authority. Built per application, never global, so each test runs its own.
 pub struct Authority {

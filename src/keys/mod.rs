@@ -3,7 +3,6 @@
 
 pub mod jwk;
 pub mod lifecycle;
-pub mod live;
 pub mod master;
 pub mod signing;
 
@@ -136,11 +135,15 @@ impl KeyRing {
         self.reserved_until.load(Ordering::Acquire)
     }
 
-    fn extend_reservation(&self, until: i64) {
+    /// Records that the signer's `last_exp` was raised to `until` in the database, so tokens
+    /// expiring by then sign without another write.
+    pub fn extend_reservation(&self, until: i64) {
         self.reserved_until.fetch_max(until, Ordering::AcqRel);
     }
 
-    fn same_rows(&self, rows: &[KeyRow]) -> bool {
+    /// Whether `rows` (as just read) are the rows this ring was built from: a reload that
+    /// finds nothing changed keeps the ring.
+    pub fn same_rows(&self, rows: &[KeyRow]) -> bool {
         self.fingerprint == fingerprint(rows)
     }
 }

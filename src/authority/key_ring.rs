@@ -5,11 +5,9 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use actix_web::web;
-
-use super::lifecycle::KeyLifecycle;
-use super::{KeyRing, KeyRingError};
 use crate::clock::Clock;
+use crate::keys::lifecycle::KeyLifecycle;
+use crate::keys::{KeyRing, KeyRingError};
 use crate::metrics::Metrics;
 use crate::store::{self, Pool};
 
@@ -80,7 +78,7 @@ impl LiveKeyRing {
             let pool = self.pool.clone();
             let kid = ring.signer.kid().to_owned();
             let until = exp + RESERVE_AHEAD_SECS;
-            let reservation = web::block(move || -> Result<Reservation, KeyRingError> {
+            let reservation = tokio::task::spawn_blocking(move || -> Result<Reservation, KeyRingError> {
                 let mut conn = pool.get()?;
                 if store::keys::raise_last_exp(&mut conn, &kid, until)? > 0 {
                     return Ok(Reservation::Held(until));
@@ -124,7 +122,7 @@ impl LiveKeyRing {
         let now = self.clock.now();
         let current = self.current();
         let this = Arc::clone(&self.lifecycle);
-        let loaded = web::block(move || -> Result<Option<KeyRing>, KeyRingError> {
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Option<KeyRing>, KeyRingError> {
             let mut conn = pool.get()?;
             if maintain {
                 this.maintain(&mut conn, now)?;
