@@ -14,7 +14,16 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use zeroize::Zeroizing;
 
-use crate::config::PasswordSettings;
+/// argon2id's cost and how many hashes run at once (`passwords.*`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub hash_concurrency: usize,
+    pub max_queue: usize,
+}
 
 /// Longest password accepted, checked before any hashing (a megabyte password costs no more
 /// to argon2, but there is no reason to accept one).

@@ -13,7 +13,21 @@ use std::time::Duration;
 
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::config::ThrottleSettings;
+/// The throttle as configured (`throttle.*`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    pub slow_after: i64,
+    #[serde(with = "humantime_serde")]
+    pub slow_delay: Duration,
+    pub account_limit: i64,
+    pub address_limit: i64,
+    #[serde(with = "humantime_serde")]
+    pub lockout: Duration,
+    pub ipv6_prefix: u8,
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottlePolicy {

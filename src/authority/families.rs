@@ -8,13 +8,13 @@
 use diesel::{Connection, QueryResult};
 use serde_json::json;
 
-use crate::config::BindingPolicy;
 use crate::keys::master::MasterKey;
 use crate::scope::Scope;
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditEvent};
 use crate::store::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken, TokenRow};
 use crate::store::users::UserRow;
+use crate::tokens::families::BindingPolicy;
 use crate::tokens::families::{FamilyPolicy, Login, Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
 use crate::tokens::refresh_decision::{Claimed, Decision, FamilyFacts, NextToken, RefreshRequest, decide};

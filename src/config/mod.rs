@@ -14,6 +14,12 @@ use serde::Deserialize;
 use crate::keys::master::MasterKeySource;
 use crate::keys::signing::Algorithm;
 
+// The settings the domain is configured with are its own types (the domain does not know the
+// configuration); they are read here as they are.
+pub use crate::accounts::passwords::PasswordSettings;
+pub use crate::accounts::throttle::ThrottleSettings;
+pub use crate::tokens::families::BindingPolicy;
+
 const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 
 /// The leeway the revocation feed and key retirement allow verifiers, at least: `jwtd-verify`'s
@@ -136,14 +142,6 @@ pub enum MetricsExposure {
     Admin,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BindingPolicy {
-    Off,
-    Audit,
-    Enforce,
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshSettings {
@@ -166,31 +164,6 @@ pub struct RefreshSettings {
 pub struct RevocationSettings {
     #[serde(with = "humantime_serde")]
     pub max_age: Duration,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasswordSettings {
-    pub memory_kib: u32,
-    pub iterations: u32,
-    pub parallelism: u32,
-    pub hash_concurrency: usize,
-    pub max_queue: usize,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ThrottleSettings {
-    #[serde(with = "humantime_serde")]
-    pub window: Duration,
-    pub slow_after: i64,
-    #[serde(with = "humantime_serde")]
-    pub slow_delay: Duration,
-    pub account_limit: i64,
-    pub address_limit: i64,
-    #[serde(with = "humantime_serde")]
-    pub lockout: Duration,
-    pub ipv6_prefix: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

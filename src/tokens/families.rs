@@ -7,7 +7,16 @@
 //! run the claim, ask that decision and write its result live in `authority::families`.
 
 use super::refresh::RefreshToken;
-use crate::config::BindingPolicy;
+
+/// What a refresh from another User-Agent (or network) than the login's does: nothing, an
+/// audit event, or a refusal that revokes the family (`refresh.binding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BindingPolicy {
+    Off,
+    Audit,
+    Enforce,
+}
 
 /// The refresh settings in seconds.
 #[derive(Debug, Clone, Copy)]

@@ -9,8 +9,8 @@
 
 use std::net::IpAddr;
 
+use super::families::BindingPolicy;
 use super::families::{FamilyPolicy, Origin, Refusal};
-use crate::config::BindingPolicy;
 use crate::scope::Scope;
 
 /// The presented token, as the claim left it.
