@@ -195,7 +195,7 @@ fn edge(settings: &Settings, admin_port: Option<u16>) -> Result<http::Edge, Star
     Ok(http::Edge {
         metadata: http::discovery::metadata_document(&settings.issuer)?,
         public_cache_control: http::discovery::cache_control(settings.keys.jwks_max_age.as_secs()),
-        feed_cache_control: http::feed::cache_control(settings.revocations.max_age.as_secs()),
+        feed_cache_control: http::discovery::cache_control(settings.revocations.max_age.as_secs()),
         admin_port,
         public_metrics: settings.public_metrics(),
         trusted_proxies: settings.http.trusted_proxies.clone(),

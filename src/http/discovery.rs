@@ -61,6 +61,7 @@ fn if_none_match(req: &HttpRequest, etag: &str) -> bool {
     })
 }
 
+/// `Cache-Control: public, max-age` of the public documents (discovery, JWKS, the revocation feed).
 pub fn cache_control(max_age_secs: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("public, max-age={max_age_secs}"))
         .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))

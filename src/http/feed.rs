@@ -1,7 +1,7 @@
 //! `GET /revocations`: the signed revocation feed ([`crate::authority::feed`]) with
 //! `Cache-Control: public, max-age` (`revocations.max_age`), an entity tag and 304s.
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::Edge;
@@ -29,10 +29,4 @@ pub async fn revocations(
         return Ok(response.finish());
     }
     Ok(response.content_type("application/jwt").body(feed.body))
-}
-
-/// `Cache-Control` of the feed.
-pub fn cache_control(max_age: u64) -> HeaderValue {
-    HeaderValue::from_str(&format!("public, max-age={max_age}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("no-cache"))
 }

@@ -86,7 +86,7 @@ async fn authenticate(req: &HttpRequest) -> Result<AdminCaller, ApiError> {
         return Err(ApiError::for_status(actix_web::http::StatusCode::NOT_FOUND));
     }
     let claims = crate::http::bearer::authorize(req, state, Some(&state.issuer.issuer), ADMIN_SCOPE).await?;
-    let ip = crate::http::client_ip::client_ip(&edge.trusted_proxies, req).map(|ip| ip.to_string());
+    let ip = crate::http::grants::request_origin(req).ip;
     Ok(AdminCaller { client_id: claims.client_id, ip })
 }
 
