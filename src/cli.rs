@@ -12,7 +12,6 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::keys::lifecycle::{KeyLifecycle, RotateRequest};
 use crate::keys::master::MasterKey;
-use crate::keys::signing::Algorithm;
 use crate::startup::{self, Application};
 
 #[derive(Debug, Parser)]
@@ -259,16 +258,10 @@ fn key_lifecycle(settings: &Settings) -> Result<KeyLifecycle, Box<dyn std::error
 }
 
 fn rotate_keys(settings: &Settings, revoke_current: bool, alg: Option<&str>, bits: Option<u32>) -> CliResult {
-    let alg = match alg {
-        None => None,
-        Some(name) => Some(Algorithm::parse(name).ok_or("--alg must be RS256, ES256 or EdDSA")?),
-    };
-    if bits.is_some_and(|b| !matches!(b, 2048 | 3072 | 4096)) {
-        return Err("--bits must be 2048, 3072 or 4096".into());
-    }
+    let request = RotateRequest::new(alg, bits, revoke_current).map_err(|e| format!("--{e}"))?;
     let lifecycle = key_lifecycle(settings)?;
     let pool = startup::open_pool(settings)?;
-    let (request, now) = (RotateRequest { alg, rsa_bits: bits, revoke_current }, SystemClock.now());
+    let now = SystemClock.now();
     let rotation = match authority::keys::rotate(&mut *pool.get()?, &lifecycle, &Actor::cli(), request, now) {
         Ok(rotation) => rotation,
         Err(authority::Error::Conflict { retry_at: Some(ready_at), .. }) => {
@@ -333,7 +326,7 @@ fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
         let list: Vec<_> = keys
             .iter()
             .map(|k| {
-                json!({ "kid": k.kid, "alg": k.alg, "state": k.state, "created_at": k.created_at,
+                json!({ "kid": k.kid, "alg": k.alg, "state": k.state.as_str(), "created_at": k.created_at,
                         "published_at": k.published_at, "activated_at": k.activated_at })
             })
             .collect();
@@ -342,7 +335,7 @@ fn list_keys(settings: &Settings, as_json: bool) -> CliResult {
     }
     println!("{:<44} {:<6} {:<9} CREATED_AT", "KID", "ALG", "STATE");
     for k in &keys {
-        println!("{:<44} {:<6} {:<9} {}", k.kid, k.alg, k.state, k.created_at);
+        println!("{:<44} {:<6} {:<9} {}", k.kid, k.alg, k.state.as_str(), k.created_at);
     }
     Ok(())
 }

@@ -15,14 +15,15 @@ use crate::authority::Authority;
 use crate::authority::bootstrap;
 use crate::authority::client_cache::ClientCache;
 use crate::authority::feed::FeedCache;
+use crate::authority::key_lifecycle;
 use crate::authority::key_ring::LiveKeyRing;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
 use crate::housekeeping::{self, PurgePolicy};
 use crate::http;
+use crate::keys::KeyRing;
 use crate::keys::lifecycle::{KeyLifecycle, KeySchedule};
 use crate::keys::master::{MasterKey, MasterKeyError};
-use crate::keys::{KeyRing, KeyRingError};
 use crate::metrics::{Metrics, RequestTimer};
 use crate::store::{self, Pool, PoolOptions, StoreError};
 use crate::tokens::TokenIssuer;
@@ -35,7 +36,7 @@ pub enum StartupError {
     #[error("database: {0}")]
     Store(#[from] StoreError),
     #[error("key ring: {0}")]
-    Keys(#[from] KeyRingError),
+    Keys(#[from] crate::authority::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("password hashing: {0}")]
@@ -257,8 +258,8 @@ fn open_storage(settings: &Settings, now: i64) -> Result<(Pool, Arc<KeyLifecycle
     let pool = open_pool(settings)?;
     let lifecycle = Arc::new(key_lifecycle(settings, master));
     let mut conn = pool.get().map_err(StoreError::from)?;
-    lifecycle.ensure_ready(&mut conn, now)?;
-    let ring = lifecycle.load(&mut conn)?;
+    key_lifecycle::ensure_ready(&mut conn, &lifecycle, now)?;
+    let ring = key_lifecycle::load(&mut conn, &lifecycle)?;
     if settings.admin.bootstrap {
         bootstrap_admin(&mut conn, settings, now)?;
     }

@@ -5,11 +5,12 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::{Error, key_lifecycle};
 use crate::clock::Clock;
 use crate::keys::lifecycle::KeyLifecycle;
-use crate::keys::{KeyRing, KeyRingError};
+use crate::keys::{KeyRing, KeyRingError, KeyState};
 use crate::metrics::Metrics;
-use crate::store::{self, Pool};
+use crate::store::{self, Pool, StoreError};
 
 /// How far beyond a token's `exp` one reservation reaches: one database write per minute per
 /// instance, at most, whatever the token rate.
@@ -69,7 +70,7 @@ impl LiveKeyRing {
 
     /// A ring whose signer may sign a token expiring at `exp`: the signer's `last_exp` is raised
     /// in the database first when needed. If the signer was retired meanwhile, reloads.
-    pub async fn signer_until(&self, exp: i64) -> Result<Arc<KeyRing>, KeyRingError> {
+    pub async fn signer_until(&self, exp: i64) -> Result<Arc<KeyRing>, Error> {
         for _ in 0..3 {
             let ring = self.current();
             if exp <= ring.reserved_until() {
@@ -78,24 +79,21 @@ impl LiveKeyRing {
             let pool = self.pool.clone();
             let kid = ring.signer.kid().to_owned();
             let until = exp + RESERVE_AHEAD_SECS;
-            let reservation = tokio::task::spawn_blocking(move || -> Result<Reservation, KeyRingError> {
-                let mut conn = pool.get()?;
+            let reservation = tokio::task::spawn_blocking(move || -> Result<Reservation, Error> {
+                let mut conn = pool.get().map_err(StoreError::from)?;
                 if store::keys::raise_last_exp(&mut conn, &kid, until)? > 0 {
                     return Ok(Reservation::Held(until));
                 }
                 // Not raised: someone raised it higher already, or the key stopped signing.
                 Ok(match store::keys::find(&mut conn, &kid)? {
-                    Some(row)
-                        if row.state == store::keys::STATE_CURRENT
-                            || row.state == store::keys::STATE_PREVIOUS =>
-                    {
+                    Some(row) if matches!(row.state, KeyState::Current | KeyState::Previous) => {
                         Reservation::Held(row.last_exp.unwrap_or(0))
                     }
                     _ => Reservation::Gone,
                 })
             })
             .await
-            .map_err(|e| KeyRingError::Key { kid: String::new(), reason: e.to_string() })??;
+            .map_err(|e| Error::Interrupted(e.to_string()))??;
             match reservation {
                 Reservation::Held(until) if until >= exp => {
                     ring.extend_reservation(until);
@@ -104,37 +102,37 @@ impl LiveKeyRing {
                 _ => self.reload().await?,
             }
         }
-        Err(KeyRingError::Key {
+        Err(Error::Keys(KeyRingError::Key {
             kid: String::new(),
             reason: "no key may sign: the ring keeps changing".into(),
-        })
+        }))
     }
 
     /// Re-reads the published keys; swaps the ring when they changed.
-    pub async fn reload(&self) -> Result<(), KeyRingError> {
+    pub async fn reload(&self) -> Result<(), Error> {
         self.tick(false).await.map(drop)
     }
 
     /// One step of the background task: scheduled lifecycle work (when `maintain`), then reload.
     /// Returns whether the ring changed.
-    pub async fn tick(&self, maintain: bool) -> Result<bool, KeyRingError> {
+    pub async fn tick(&self, maintain: bool) -> Result<bool, Error> {
         let pool = self.pool.clone();
         let now = self.clock.now();
         let current = self.current();
         let this = Arc::clone(&self.lifecycle);
-        let loaded = tokio::task::spawn_blocking(move || -> Result<Option<KeyRing>, KeyRingError> {
-            let mut conn = pool.get()?;
+        let loaded = tokio::task::spawn_blocking(move || -> Result<Option<KeyRing>, Error> {
+            let mut conn = pool.get().map_err(StoreError::from)?;
             if maintain {
-                this.maintain(&mut conn, now)?;
+                key_lifecycle::maintain(&mut conn, &this, now)?;
             }
             let published = store::keys::published(&mut conn)?;
             if current.same_rows(&published) {
                 return Ok(None);
             }
-            KeyRing::from_rows(published, &this.master, &this.schedule).map(Some)
+            Ok(Some(this.ring(published)?))
         })
         .await
-        .map_err(|e| KeyRingError::Key { kid: String::new(), reason: e.to_string() })??;
+        .map_err(|e| Error::Interrupted(e.to_string()))??;
         let changed = loaded.is_some();
         if let Some(ring) = loaded {
             self.replace(ring);

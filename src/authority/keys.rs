@@ -6,9 +6,10 @@ use diesel::Connection;
 use serde_json::{Value, json};
 
 use super::audit::Actor;
+use super::key_lifecycle;
 use super::{Authority, Error};
-use crate::keys::lifecycle::{KeyLifecycle, KeySchedule, RetireError, RotateError, RotateRequest, Rotation};
-use crate::store::keys::{KeyRow, STATE_CURRENT, STATE_NEXT, STATE_PREVIOUS};
+use crate::keys::lifecycle::{KeyLifecycle, KeySchedule, RotateRequest, Rotation};
+use crate::keys::{KeyRecord, KeyState};
 use crate::store::{self, DbConnection};
 
 /// A signing key as operators see it: its state and timeline, never its private material.
@@ -16,7 +17,7 @@ use crate::store::{self, DbConnection};
 pub struct KeyStatus {
     pub kid: String,
     pub alg: String,
-    pub state: String,
+    pub state: KeyState,
     pub created_at: i64,
     pub published_at: i64,
     pub activated_at: Option<i64>,
@@ -29,28 +30,28 @@ pub struct KeyStatus {
 }
 
 impl KeyStatus {
-    fn new(row: &KeyRow, schedule: &KeySchedule) -> Self {
+    fn new(row: &KeyRecord, schedule: &KeySchedule) -> Self {
         Self {
             kid: row.kid.clone(),
             alg: row.alg.clone(),
-            state: row.state.clone(),
+            state: row.state,
             created_at: row.created_at,
             published_at: row.published_at,
             activated_at: row.activated_at,
             deactivated_at: row.deactivated_at,
             retired_at: row.retired_at,
-            signs_from: (row.state == STATE_NEXT).then(|| schedule.ready_at(row)),
-            retires_at: (row.state == STATE_PREVIOUS).then(|| schedule.retires_at(row)),
+            signs_from: (row.state == KeyState::Next).then(|| schedule.ready_at(row)),
+            retires_at: (row.state == KeyState::Previous).then(|| schedule.retires_at(row)),
         }
     }
 
     /// Since when the key is in its state: signing since activation, `previous` since it stopped
     /// signing, `next` since publication. `None` if that moment is unknown.
     pub fn in_state_since(&self) -> Option<i64> {
-        match self.state.as_str() {
-            STATE_CURRENT => self.activated_at,
-            STATE_PREVIOUS => self.deactivated_at,
-            _ => Some(self.published_at),
+        match self.state {
+            KeyState::Current => self.activated_at,
+            KeyState::Previous => self.deactivated_at,
+            KeyState::Next | KeyState::Retired => Some(self.published_at),
         }
     }
 
@@ -58,7 +59,7 @@ impl KeyStatus {
         json!({
             "kid": self.kid,
             "alg": self.alg,
-            "state": self.state,
+            "state": self.state.as_str(),
             "created_at": self.created_at,
             "published_at": self.published_at,
             "activated_at": self.activated_at,
@@ -86,24 +87,15 @@ pub fn rotate(
     request: RotateRequest,
     now: i64,
 ) -> Result<Rotation, Error> {
-    conn.transaction(|conn| {
-        let rotation = lifecycle.rotate(conn, now, request).map_err(|e| match e {
-            RotateError::NotReady { ready_at } => Error::Conflict {
-                code: "rotation_not_ready",
-                description: format!(
-                    "the next key has not been published long enough for every verifier to know it; \
-                     it may sign from {ready_at} (in {} s)",
-                    ready_at - now
-                )
-                .into(),
-                retry_at: Some(ready_at),
-            },
-            RotateError::Keys(e) => e.into(),
-        })?;
-        let (kind, subject) = rotation.audit_kind_and_subject();
-        actor.audit(conn, now, kind, Some(subject), json!(rotation))?;
-        Ok(rotation)
-    })
+    let outcome = conn.transaction(|conn| {
+        let outcome = key_lifecycle::rotate(conn, lifecycle, request, now)?;
+        if let Ok(rotation) = &outcome {
+            let (kind, subject) = rotation.audit_kind_and_subject();
+            actor.audit(conn, now, kind, Some(subject), json!(rotation))?;
+        }
+        Ok::<_, Error>(outcome)
+    })?;
+    outcome.map_err(|refused| refused.into_error(now))
 }
 
 /// Retires a `next` or `previous` key now (tokens it signed stop verifying), with the audit
@@ -116,15 +108,7 @@ pub fn retire(
     now: i64,
 ) -> Result<(), Error> {
     conn.transaction(|conn| {
-        lifecycle.retire(conn, kid, now).map_err(|e| match e {
-            RetireError::NotFound => Error::NotFound("key"),
-            RetireError::Current => Error::conflict(
-                "key_is_current",
-                "the current key cannot be retired; rotate first, or rotate with revoke_current=true \
-                 if it is compromised",
-            ),
-            RetireError::Keys(e) => e.into(),
-        })?;
+        key_lifecycle::retire(conn, lifecycle, kid, now)?;
         actor.audit(conn, now, "key.retired", Some(kid), json!({}))?;
         Ok(())
     })

@@ -12,6 +12,7 @@ mod error;
 pub mod families;
 pub mod feed;
 pub mod grants;
+pub mod key_lifecycle;
 pub mod key_ring;
 pub mod keys;
 pub mod revocation;

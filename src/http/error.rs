@@ -130,7 +130,7 @@ impl From<crate::authority::Error> for ApiError {
         use crate::authority::Error;
         match e {
             Error::Store(e) => Self::unavailable(&format!("storage: {e}")),
-            Error::Keys(e) => e.into(),
+            Error::Keys(e) => Self::unavailable(&format!("key ring: {e}")),
             Error::Interrupted(cause) => Self::unavailable(&format!("blocking task failed: {cause}")),
             Error::Internal(cause) => Self::internal(&cause),
             Error::NotFound(what) => Self::Status {
@@ -148,12 +148,6 @@ impl From<crate::authority::Error> for ApiError {
             Error::Throttled { retry_after } => Self::Throttled { retry_after },
             Error::Busy => Self::unavailable(&"password hashing queue full: refusing a login"),
         }
-    }
-}
-
-impl From<crate::keys::KeyRingError> for ApiError {
-    fn from(e: crate::keys::KeyRingError) -> Self {
-        Self::unavailable(&format!("key ring: {e}"))
     }
 }
 

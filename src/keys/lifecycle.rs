@@ -7,18 +7,14 @@
 //! - A `previous` key stays published until the latest `exp` it signed (`last_exp`, reserved in
 //!   the database before signing) plus the leeway has passed; then it retires, leaves the JWKS,
 //!   and its private key is erased.
-//! - Every change runs under the `keys` lock, so any number of instances agree: exactly one
-//!   `current`, at most one `next`.
+//! - Every change runs under the `keys` lock (`authority::key_lifecycle`), so any number of
+//!   instances agree: exactly one `current`, at most one `next`.
 
 use std::sync::Arc;
 
 use super::master::MasterKey;
 use super::signing::{self, Algorithm};
-use super::{KeyRing, KeyRingError};
-use crate::store::keys::{self as rows, KeyRow, NewKey, STATE_CURRENT, STATE_NEXT, STATE_PREVIOUS};
-use crate::store::{self, DbConnection};
-
-const KEYS_LOCK: &str = "keys";
+use super::{KeyRecord, KeyRing, KeyRingError, KeyState};
 
 /// The shortest time `jwtd-verify` keeps a JWKS, whatever its `max-age` (its default
 /// `ttl_bounds` floor, which stops a `max-age=0` from turning every request into a fetch). A
@@ -43,27 +39,28 @@ impl KeySchedule {
         self.jwks_max_age.max(VERIFIER_MIN_JWKS_TTL) + self.leeway + self.reload_interval
     }
 
-    pub fn ready_at(&self, next: &KeyRow) -> i64 {
+    pub fn ready_at(&self, next: &KeyRecord) -> i64 {
         next.published_at.saturating_add(self.publication_delay())
     }
 
     /// When a `previous` key may retire: after the last token it signed expired, plus leeway.
-    pub fn retires_at(&self, previous: &KeyRow) -> i64 {
+    pub fn retires_at(&self, previous: &KeyRecord) -> i64 {
         previous.last_exp.unwrap_or(0).max(previous.deactivated_at.unwrap_or(0)).saturating_add(self.leeway)
     }
 
     /// When scheduled rotation is due: the current key's age reached `rotate_every` and the
     /// next key is ready.
-    fn rotation_due_at(&self, current: &KeyRow, next: &KeyRow) -> Option<i64> {
+    pub fn rotation_due_at(&self, current: &KeyRecord, next: &KeyRecord) -> Option<i64> {
         let every = self.rotate_every?;
         let by_age = current.activated_at.unwrap_or(current.published_at).saturating_add(every);
         Some(by_age.max(self.ready_at(next)))
     }
 
     /// The next moment the published key set changes by schedule, if any.
-    pub fn next_change_at(&self, published: &[KeyRow]) -> Option<i64> {
-        let retirements = published.iter().filter(|k| k.state == STATE_PREVIOUS).map(|k| self.retires_at(k));
-        let rotation = match (find(published, STATE_CURRENT), find(published, STATE_NEXT)) {
+    pub fn next_change_at(&self, published: &[KeyRecord]) -> Option<i64> {
+        let retirements =
+            published.iter().filter(|k| k.state == KeyState::Previous).map(|k| self.retires_at(k));
+        let rotation = match (find(published, KeyState::Current), find(published, KeyState::Next)) {
             (Some(current), Some(next)) => self.rotation_due_at(current, next),
             _ => None,
         };
@@ -71,7 +68,8 @@ impl KeySchedule {
     }
 }
 
-fn find<'a>(keys: &'a [KeyRow], state: &str) -> Option<&'a KeyRow> {
+/// The published key in `state`, if any.
+pub fn find(keys: &[KeyRecord], state: KeyState) -> Option<&KeyRecord> {
     keys.iter().find(|k| k.state == state)
 }
 
@@ -82,6 +80,30 @@ pub struct RotateRequest {
     pub alg: Option<Algorithm>,
     pub rsa_bits: Option<u32>,
     pub revoke_current: bool,
+}
+
+impl RotateRequest {
+    /// Checks what an operator asked for, the same way through the admin API and the CLI: `alg`
+    /// exactly one of jwtd's algorithms (never `none` or a symmetric one), `bits` only for RS256
+    /// and only 2048, 3072 or 4096.
+    pub fn new(alg: Option<&str>, rsa_bits: Option<u32>, revoke_current: bool) -> Result<Self, &'static str> {
+        let alg = match alg {
+            None => None,
+            Some(name) => Some(
+                Algorithm::parse(name)
+                    .ok_or("alg must be RS256, ES256 or EdDSA; none and symmetric algorithms are refused")?,
+            ),
+        };
+        if let Some(bits) = rsa_bits {
+            if !matches!(bits, 2048 | 3072 | 4096) {
+                return Err("bits must be 2048, 3072 or 4096");
+            }
+            if alg.is_some_and(|a| a != Algorithm::Rs256) {
+                return Err("bits applies to RS256 keys only");
+            }
+        }
+        Ok(Self { alg, rsa_bits, revoke_current })
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -107,37 +129,9 @@ impl Rotation {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RotateError {
-    #[error("the next key has not been published long enough; it may sign from {ready_at}")]
-    NotReady { ready_at: i64 },
-    #[error(transparent)]
-    Keys(#[from] KeyRingError),
-}
-
-impl From<diesel::result::Error> for RotateError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Keys(e.into())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum RetireError {
-    #[error("no such key")]
-    NotFound,
-    #[error("the current key cannot be retired; rotate first (or rotate with revoke_current)")]
-    Current,
-    #[error(transparent)]
-    Keys(#[from] KeyRingError),
-}
-
-impl From<diesel::result::Error> for RetireError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Keys(e.into())
-    }
-}
-
-/// Applies the lifecycle to the database. Every method is blocking.
+/// What key changes need: the schedule, the configured algorithm and size for new keys, and the
+/// master key that seals them. The operations apply it to the database under the `keys` lock
+/// (`authority::key_lifecycle`).
 pub struct KeyLifecycle {
     pub schedule: KeySchedule,
     pub alg: Algorithm,
@@ -146,166 +140,52 @@ pub struct KeyLifecycle {
 }
 
 impl KeyLifecycle {
-    /// Makes sure a `current` and a `next` key exist (first start, or after an emergency).
-    pub fn ensure_ready(&self, conn: &mut DbConnection, now: i64) -> Result<(), KeyRingError> {
-        let published = rows::published(conn)?;
-        if find(&published, STATE_CURRENT).is_some() && find(&published, STATE_NEXT).is_some() {
-            return Ok(());
-        }
-        store::with_lock(conn, KEYS_LOCK, now, |conn| self.apply_due(conn, now).map(drop))
-    }
-
-    /// Promotes `next` to `current` (refused until `next` was published long enough, unless the
-    /// current key is being revoked), demotes or revokes the old current, publishes a new `next`.
-    pub fn rotate(
+    /// Generates a key (the configured algorithm and size unless asked otherwise) and seals its
+    /// private half, as a record in `state` published at `now`.
+    pub fn generate(
         &self,
-        conn: &mut DbConnection,
-        now: i64,
-        request: RotateRequest,
-    ) -> Result<Rotation, RotateError> {
-        store::with_lock(conn, KEYS_LOCK, now, |conn| {
-            let published = rows::published(conn)?;
-            let Some(next) = find(&published, STATE_NEXT) else {
-                self.insert(conn, request.alg, request.rsa_bits, STATE_NEXT, now)?;
-                return Err(RotateError::NotReady { ready_at: now + self.schedule.publication_delay() });
-            };
-            let ready_at = self.schedule.ready_at(next);
-            if now < ready_at && !request.revoke_current {
-                return Err(RotateError::NotReady { ready_at });
-            }
-            let current = find(&published, STATE_CURRENT);
-            let (mut previous, mut revoked) = (None, None);
-            if let Some(current) = current {
-                if request.revoke_current {
-                    rows::retire(conn, current, now)?;
-                    revoked = Some(current.kid.clone());
-                } else {
-                    rows::demote(conn, &current.kid, now)?;
-                    previous = Some(current.kid.clone());
-                }
-            }
-            rows::promote(conn, &next.kid, now)?;
-            let new_next = self.insert(conn, request.alg, request.rsa_bits, STATE_NEXT, now)?;
-            self.retire_expired(conn, now)?;
-            Ok(Rotation { current: next.kid.clone(), next: new_next, previous, revoked })
-        })
-    }
-
-    /// Retires a `next` or `previous` key now (an operator's decision: tokens it signed stop
-    /// verifying). A retired `next` is replaced at once.
-    pub fn retire(&self, conn: &mut DbConnection, kid: &str, now: i64) -> Result<(), RetireError> {
-        store::with_lock(conn, KEYS_LOCK, now, |conn| {
-            let key = rows::find(conn, kid)?.ok_or(RetireError::NotFound)?;
-            if key.state == STATE_CURRENT {
-                return Err(RetireError::Current);
-            }
-            rows::retire(conn, &key, now)?;
-            self.apply_due(conn, now)?;
-            Ok(())
-        })
-    }
-
-    /// The background task's step: retires expired keys, replaces a missing `next`, rotates on
-    /// schedule. Takes the lock only when something is due. Returns whether anything changed.
-    pub fn maintain(&self, conn: &mut DbConnection, now: i64) -> Result<bool, KeyRingError> {
-        if !self.something_due(&rows::published(conn)?, now) {
-            return Ok(false);
-        }
-        store::with_lock(conn, KEYS_LOCK, now, |conn| self.apply_due(conn, now))
-    }
-
-    fn something_due(&self, published: &[KeyRow], now: i64) -> bool {
-        let (current, next) = (find(published, STATE_CURRENT), find(published, STATE_NEXT));
-        let rotation_due = match (current, next) {
-            (Some(c), Some(n)) => self.schedule.rotation_due_at(c, n).is_some_and(|at| at <= now),
-            _ => true,
-        };
-        rotation_due
-            || published.iter().any(|k| k.state == STATE_PREVIOUS && self.schedule.retires_at(k) <= now)
-    }
-
-    /// Under the lock: whatever is due, from a fresh read.
-    fn apply_due(&self, conn: &mut DbConnection, now: i64) -> Result<bool, KeyRingError> {
-        let mut changed = self.retire_expired(conn, now)?;
-        let published = rows::published(conn)?;
-        let current = find(&published, STATE_CURRENT);
-        let next = find(&published, STATE_NEXT);
-        match (current, next) {
-            (Some(current), Some(next)) => {
-                if self.schedule.rotation_due_at(current, next).is_some_and(|at| at <= now) {
-                    rows::demote(conn, &current.kid, now)?;
-                    rows::promote(conn, &next.kid, now)?;
-                    let new_next = self.insert(conn, None, None, STATE_NEXT, now)?;
-                    log::info!("scheduled rotation: {} now signs, {new_next} published as next", next.kid);
-                    changed = true;
-                }
-            }
-            (None, _) => {
-                // A key that signs at once: only on a new database, before any verifier exists.
-                self.insert(conn, None, None, STATE_CURRENT, now)?;
-                if next.is_none() {
-                    self.insert(conn, None, None, STATE_NEXT, now)?;
-                }
-                changed = true;
-            }
-            (Some(_), None) => {
-                self.insert(conn, None, None, STATE_NEXT, now)?;
-                changed = true;
-            }
-        }
-        Ok(changed)
-    }
-
-    fn retire_expired(&self, conn: &mut DbConnection, now: i64) -> Result<bool, KeyRingError> {
-        let mut changed = false;
-        for key in rows::published(conn)?.iter().filter(|k| k.state == STATE_PREVIOUS) {
-            if self.schedule.retires_at(key) <= now {
-                let cutoff = now - self.schedule.leeway;
-                if rows::retire_if_expired(conn, key, cutoff, now)? > 0 {
-                    log::info!("retired key {}: every token it signed has expired", key.kid);
-                    changed = true;
-                }
-            }
-        }
-        Ok(changed)
-    }
-
-    /// Generates, seals and inserts a key; returns its kid.
-    fn insert(
-        &self,
-        conn: &mut DbConnection,
         alg: Option<Algorithm>,
         rsa_bits: Option<u32>,
-        state: &str,
+        state: KeyState,
         now: i64,
-    ) -> Result<String, KeyRingError> {
+    ) -> Result<KeyRecord, KeyRingError> {
         let alg = alg.unwrap_or(self.alg);
         let generated = signing::generate(alg, rsa_bits.unwrap_or(self.rsa_bits))?;
         let kid = generated.jwk.kid.clone();
         let sealed = self.master.seal(&generated.pkcs8, kid.as_bytes())?;
         let public_jwk = serde_json::to_string(&generated.jwk)
             .map_err(|e| KeyRingError::Key { kid: kid.clone(), reason: e.to_string() })?;
-        rows::insert(
-            conn,
-            &NewKey {
-                kid: &kid,
-                alg: alg.as_str(),
-                state,
-                public_jwk: &public_jwk,
-                private_key_sealed: Some(&sealed),
-                created_at: now,
-                published_at: now,
-                activated_at: (state == STATE_CURRENT).then_some(now),
-            },
-        )?;
-        log::info!("generated {} key {kid} as {state}", alg.as_str());
-        Ok(kid)
+        Ok(KeyRecord {
+            kid,
+            alg: alg.as_str().to_owned(),
+            state,
+            public_jwk,
+            private_key_sealed: Some(sealed),
+            created_at: now,
+            published_at: now,
+            activated_at: (state == KeyState::Current).then_some(now),
+            deactivated_at: None,
+            last_exp: None,
+            retired_at: None,
+            revoked_at: None,
+        })
     }
 
-    /// Loads the published keys into a ring (blocking).
-    pub fn load(&self, conn: &mut DbConnection) -> Result<KeyRing, KeyRingError> {
-        let published = rows::published(conn)?;
+    /// The ring the published keys make.
+    pub fn ring(&self, published: Vec<KeyRecord>) -> Result<KeyRing, KeyRingError> {
         KeyRing::from_rows(published, &self.master, &self.schedule)
+    }
+
+    /// Whether the background step has anything to do with these published keys at `now`: a
+    /// rotation due (or a `current` or `next` missing), or a `previous` key whose tokens expired.
+    pub fn something_due(&self, published: &[KeyRecord], now: i64) -> bool {
+        let (current, next) = (find(published, KeyState::Current), find(published, KeyState::Next));
+        let rotation_due = match (current, next) {
+            (Some(c), Some(n)) => self.schedule.rotation_due_at(c, n).is_some_and(|at| at <= now),
+            _ => true,
+        };
+        rotation_due
+            || published.iter().any(|k| k.state == KeyState::Previous && self.schedule.retires_at(k) <= now)
     }
 }
 

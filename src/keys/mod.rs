@@ -9,41 +9,76 @@ pub mod signing;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use actix_web::web::Bytes;
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
 use jsonwebtoken::DecodingKey;
 
-use crate::store::StoreError;
-use crate::store::keys::{KeyRow, STATE_CURRENT};
 use jwk::PublicJwk;
 use lifecycle::KeySchedule;
 use master::MasterKey;
 use signing::{Algorithm, SigningKey};
 
+/// Where a key is in its lifecycle: `next → current → previous → retired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Published, not signing yet.
+    Next,
+    /// Signing (exactly one).
+    Current,
+    /// Published until the last token it signed expired.
+    Previous,
+    /// Out of the JWKS; its private key erased.
+    Retired,
+}
+
+impl KeyState {
+    /// The states whose keys the JWKS publishes.
+    pub const PUBLISHED: [Self; 3] = [Self::Next, Self::Current, Self::Previous];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Next => "next",
+            Self::Current => "current",
+            Self::Previous => "previous",
+            Self::Retired => "retired",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Next, Self::Current, Self::Previous, Self::Retired].into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A signing key as stored: its public half, its sealed private half (erased once retired) and
+/// its timeline, in seconds since the epoch.
+#[derive(Debug, Clone)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub state: KeyState,
+    pub public_jwk: String,
+    pub private_key_sealed: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub published_at: i64,
+    pub activated_at: Option<i64>,
+    pub deactivated_at: Option<i64>,
+    /// The latest `exp` of a token this key may have signed (reserved before signing).
+    pub last_exp: Option<i64>,
+    pub retired_at: Option<i64>,
+    /// Set when the key was retired before its tokens expired.
+    pub revoked_at: Option<i64>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyRingError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error("signing key {kid}: {reason}")]
     Key { kid: String, reason: String },
     #[error(transparent)]
     Signing(#[from] signing::SigningError),
     #[error(transparent)]
     Master(#[from] master::MasterKeyError),
-}
-
-impl From<diesel::result::Error> for KeyRingError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Store(StoreError::Query(e))
-    }
-}
-
-impl From<diesel::r2d2::PoolError> for KeyRingError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
-        Self::Store(StoreError::Unavailable(e))
-    }
 }
 
 /// The JWKS as the bytes every response sends, with their entity tag.
@@ -63,7 +98,7 @@ impl JwksDocument {
 }
 
 /// What identifies a ring's content: a reload that reads the same rows keeps the ring.
-type Fingerprint = Vec<(String, String, Option<i64>)>;
+type Fingerprint = Vec<(String, KeyState, Option<i64>)>;
 
 /// One consistent view of the published keys: the signer, the JWKS and the keys jwtd verifies
 /// its own tokens with, all built from the same rows.
@@ -90,7 +125,7 @@ impl std::fmt::Debug for KeyRing {
 
 impl KeyRing {
     pub fn from_rows(
-        rows: Vec<KeyRow>,
+        rows: Vec<KeyRecord>,
         master: &MasterKey,
         schedule: &KeySchedule,
     ) -> Result<Self, KeyRingError> {
@@ -103,7 +138,7 @@ impl KeyRing {
             let jwk: PublicJwk =
                 serde_json::from_str(&row.public_jwk).map_err(|e| key_error(e.to_string()))?;
             let verifier = verification_key(&jwk).map_err(key_error)?;
-            if row.state == STATE_CURRENT {
+            if row.state == KeyState::Current {
                 signer = Some(unseal_signer(row, master)?);
                 reserved_until = row.last_exp.unwrap_or(0);
             }
@@ -143,13 +178,13 @@ impl KeyRing {
 
     /// Whether `rows` (as just read) are the rows this ring was built from: a reload that
     /// finds nothing changed keeps the ring.
-    pub fn same_rows(&self, rows: &[KeyRow]) -> bool {
+    pub fn same_rows(&self, rows: &[KeyRecord]) -> bool {
         self.fingerprint == fingerprint(rows)
     }
 }
 
-fn fingerprint(rows: &[KeyRow]) -> Fingerprint {
-    rows.iter().map(|r| (r.kid.clone(), r.state.clone(), r.last_exp)).collect()
+fn fingerprint(rows: &[KeyRecord]) -> Fingerprint {
+    rows.iter().map(|r| (r.kid.clone(), r.state, r.last_exp)).collect()
 }
 
 fn verification_key(jwk: &PublicJwk) -> Result<(DecodingKey, jsonwebtoken::Algorithm), String> {
@@ -160,7 +195,7 @@ fn verification_key(jwk: &PublicJwk) -> Result<(DecodingKey, jsonwebtoken::Algor
     Ok((key, alg))
 }
 
-fn unseal_signer(row: &KeyRow, master: &MasterKey) -> Result<SigningKey, KeyRingError> {
+fn unseal_signer(row: &KeyRecord, master: &MasterKey) -> Result<SigningKey, KeyRingError> {
     let key_error = |reason: &str| KeyRingError::Key { kid: row.kid.clone(), reason: reason.to_owned() };
     let alg = Algorithm::parse(&row.alg).ok_or_else(|| key_error("unknown algorithm"))?;
     let sealed = row.private_key_sealed.as_deref().ok_or_else(|| key_error("private key erased"))?;

@@ -4,66 +4,114 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::signing_keys;
+use crate::keys::{KeyRecord, KeyState};
 
-/// States a key moves through: `next → current → previous → retired`.
-pub const STATE_NEXT: &str = "next";
-pub const STATE_CURRENT: &str = "current";
-pub const STATE_PREVIOUS: &str = "previous";
-pub const STATE_RETIRED: &str = "retired";
+const STATE_NEXT: &str = "next";
+const STATE_CURRENT: &str = "current";
+const STATE_PREVIOUS: &str = "previous";
+const STATE_RETIRED: &str = "retired";
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = signing_keys)]
-pub struct KeyRow {
-    pub kid: String,
-    pub alg: String,
-    pub state: String,
-    pub public_jwk: String,
-    pub private_key_sealed: Option<Vec<u8>>,
-    pub created_at: i64,
-    pub published_at: i64,
-    pub activated_at: Option<i64>,
-    pub deactivated_at: Option<i64>,
-    pub last_exp: Option<i64>,
-    pub retired_at: Option<i64>,
-    /// Set when the key was retired before its tokens expired (see [`retire`]).
-    pub revoked_at: Option<i64>,
+struct KeyRow {
+    kid: String,
+    alg: String,
+    state: String,
+    public_jwk: String,
+    private_key_sealed: Option<Vec<u8>>,
+    created_at: i64,
+    published_at: i64,
+    activated_at: Option<i64>,
+    deactivated_at: Option<i64>,
+    last_exp: Option<i64>,
+    retired_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = diesel::result::Error;
+
+    fn try_from(row: KeyRow) -> QueryResult<Self> {
+        let state = KeyState::parse(&row.state).ok_or_else(|| {
+            diesel::result::Error::DeserializationError(
+                format!("key {}: unknown state {:?}", row.kid, row.state).into(),
+            )
+        })?;
+        Ok(Self {
+            kid: row.kid,
+            alg: row.alg,
+            state,
+            public_jwk: row.public_jwk,
+            private_key_sealed: row.private_key_sealed,
+            created_at: row.created_at,
+            published_at: row.published_at,
+            activated_at: row.activated_at,
+            deactivated_at: row.deactivated_at,
+            last_exp: row.last_exp,
+            retired_at: row.retired_at,
+            revoked_at: row.revoked_at,
+        })
+    }
 }
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = signing_keys)]
-pub struct NewKey<'a> {
-    pub kid: &'a str,
-    pub alg: &'a str,
-    pub state: &'a str,
-    pub public_jwk: &'a str,
-    pub private_key_sealed: Option<&'a [u8]>,
-    pub created_at: i64,
-    pub published_at: i64,
-    pub activated_at: Option<i64>,
+struct NewKey<'a> {
+    kid: &'a str,
+    alg: &'a str,
+    state: &'a str,
+    public_jwk: &'a str,
+    private_key_sealed: Option<&'a [u8]>,
+    created_at: i64,
+    published_at: i64,
+    activated_at: Option<i64>,
+}
+
+fn records(rows: Vec<KeyRow>) -> QueryResult<Vec<KeyRecord>> {
+    rows.into_iter().map(KeyRecord::try_from).collect()
 }
 
 /// Keys that belong in the JWKS: everything not yet retired. Ordered by kid, so every instance
 /// serves the same bytes and the same ETag.
-pub fn published(conn: &mut DbConnection) -> QueryResult<Vec<KeyRow>> {
+pub fn published(conn: &mut DbConnection) -> QueryResult<Vec<KeyRecord>> {
+    records(
+        signing_keys::table
+            .filter(signing_keys::state.eq_any([STATE_NEXT, STATE_CURRENT, STATE_PREVIOUS]))
+            .order(signing_keys::kid.asc())
+            .select(KeyRow::as_select())
+            .load(conn)?,
+    )
+}
+
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<KeyRecord>> {
+    records(signing_keys::table.order(signing_keys::created_at.asc()).select(KeyRow::as_select()).load(conn)?)
+}
+
+/// Inserts a new key (its timeline beyond `activated_at` starts empty). Inserting a second
+/// `current` key fails with a unique violation, which is how concurrent instances agree on
+/// exactly one.
+pub fn insert(conn: &mut DbConnection, key: &KeyRecord) -> QueryResult<()> {
+    let row = NewKey {
+        kid: &key.kid,
+        alg: &key.alg,
+        state: key.state.as_str(),
+        public_jwk: &key.public_jwk,
+        private_key_sealed: key.private_key_sealed.as_deref(),
+        created_at: key.created_at,
+        published_at: key.published_at,
+        activated_at: key.activated_at,
+    };
+    diesel::insert_into(signing_keys::table).values(&row).execute(conn).map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, kid: &str) -> QueryResult<Option<KeyRecord>> {
     signing_keys::table
-        .filter(signing_keys::state.eq_any([STATE_NEXT, STATE_CURRENT, STATE_PREVIOUS]))
-        .order(signing_keys::kid.asc())
+        .find(kid)
         .select(KeyRow::as_select())
-        .load(conn)
-}
-
-pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<KeyRow>> {
-    signing_keys::table.order(signing_keys::created_at.asc()).select(KeyRow::as_select()).load(conn)
-}
-
-/// Inserts a key. Inserting a second `current` key fails with a unique violation, which is
-/// how concurrent instances agree on exactly one.
-pub fn insert(conn: &mut DbConnection, key: &NewKey<'_>) -> QueryResult<()> {
-    diesel::insert_into(signing_keys::table).values(key).execute(conn).map(drop)
-}
-
-pub fn find(conn: &mut DbConnection, kid: &str) -> QueryResult<Option<KeyRow>> {
-    signing_keys::table.find(kid).select(KeyRow::as_select()).first(conn).optional()
+        .first(conn)
+        .optional()?
+        .map(KeyRecord::try_from)
+        .transpose()
 }
 
 /// `current → previous`: the key stops signing and stays published until its tokens expired.
@@ -84,7 +132,7 @@ pub fn promote(conn: &mut DbConnection, kid: &str, now: i64) -> QueryResult<usiz
 /// an operator's retire): it leaves the JWKS, its sealed private key is erased for good, and it
 /// counts as revoked (`revoked_at`), so the revocation feed tells verifiers that still cache it.
 /// `deactivated_at` is kept if set, else set to `now`.
-pub fn retire(conn: &mut DbConnection, key: &KeyRow, now: i64) -> QueryResult<usize> {
+pub fn retire(conn: &mut DbConnection, key: &KeyRecord, now: i64) -> QueryResult<usize> {
     diesel::update(signing_keys::table.find(&key.kid).filter(signing_keys::state.ne(STATE_RETIRED)))
         .set((
             signing_keys::state.eq(STATE_RETIRED),
@@ -107,7 +155,12 @@ pub fn revoked_since(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<Str
 
 /// `previous → retired`, only if no token it signed is still valid: `last_exp` (re-read by the
 /// statement itself, so a concurrent signer raising it wins) is at most `cutoff`.
-pub fn retire_if_expired(conn: &mut DbConnection, key: &KeyRow, cutoff: i64, now: i64) -> QueryResult<usize> {
+pub fn retire_if_expired(
+    conn: &mut DbConnection,
+    key: &KeyRecord,
+    cutoff: i64,
+    now: i64,
+) -> QueryResult<usize> {
     diesel::update(
         signing_keys::table
             .find(&key.kid)

@@ -149,7 +149,7 @@ async fn the_admin_guard_refuses_what_it_must(backend: Backend) {
     // Signed with jwtd's own current key, but for another issuer.
     let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     let rows = jwtd::store::keys::all(&mut pool.get().unwrap()).unwrap();
-    let current = rows.iter().find(|k| k.state == "current").unwrap();
+    let current = rows.iter().find(|k| k.state.as_str() == "current").unwrap();
     let master = MasterKey::from_base64(&app.master_key).unwrap();
     let pkcs8 =
         master.unseal(current.private_key_sealed.as_deref().unwrap(), current.kid.as_bytes()).unwrap();

@@ -21,7 +21,7 @@ async fn private_keys_are_sealed_under_the_master_key(backend: Backend) {
     let mut states: Vec<&str> = rows.iter().map(|r| r.state.as_str()).collect();
     states.sort_unstable();
     assert_eq!(states, ["current", "next"]);
-    let row = rows.iter().find(|r| r.state == "current").unwrap();
+    let row = rows.iter().find(|r| r.state.as_str() == "current").unwrap();
     let sealed = row.private_key_sealed.as_deref().unwrap();
 
     // What the database holds is no key: not PKCS#8, not PKCS#1, anywhere in the blob.

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use diesel::prelude::*;
 use jwtd::clock::Clock;
+use jwtd::keys::KeyRecord;
 use jwtd::keys::lifecycle::KeyLifecycle;
 use jwtd::keys::master::MasterKey;
-use jwtd::store::keys::KeyRow;
 use jwtd::store::schema::signing_keys;
 use serde_json::{Value, json};
 
@@ -32,17 +32,17 @@ fn lifecycle(app: &TestApp) -> KeyLifecycle {
     jwtd::startup::key_lifecycle(&app.settings(), master)
 }
 
-fn key_rows(app: &TestApp) -> Vec<KeyRow> {
+fn key_rows(app: &TestApp) -> Vec<KeyRecord> {
     let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     jwtd::store::keys::all(&mut pool.get().unwrap()).unwrap()
 }
 
-fn key(app: &TestApp, kid: &str) -> KeyRow {
+fn key(app: &TestApp, kid: &str) -> KeyRecord {
     key_rows(app).into_iter().find(|k| k.kid == kid).unwrap()
 }
 
 fn kids_in_state(app: &TestApp, state: &str) -> Vec<String> {
-    key_rows(app).into_iter().filter(|k| k.state == state).map(|k| k.kid).collect()
+    key_rows(app).into_iter().filter(|k| k.state.as_str() == state).map(|k| k.kid).collect()
 }
 
 fn kid_of(token: &str) -> String {
@@ -129,7 +129,7 @@ async fn a_previous_key_leaves_only_after_its_last_token_expired(backend: Backen
     assert_eq!(rotated.json::<Value>().await.unwrap()["previous"], old_kid.as_str());
 
     let previous = key(&app, &old_kid);
-    assert_eq!(previous.state, "previous");
+    assert_eq!(previous.state.as_str(), "previous");
     let last_exp = previous.last_exp.unwrap();
     assert!(last_exp >= exp_of(&old_token), "last_exp {last_exp} below a signed exp");
     let retires_at = last_exp + 30;
@@ -147,15 +147,15 @@ async fn a_previous_key_leaves_only_after_its_last_token_expired(backend: Backen
     let lifecycle = lifecycle(&app);
     let pool = jwtd::startup::open_pool(&app.settings()).unwrap();
     app.clock.advance(exp_of(&old_token) + 29 - app.clock.now());
-    lifecycle.maintain(&mut pool.get().unwrap(), app.clock.now()).unwrap();
-    assert_eq!(key(&app, &old_kid).state, "previous");
+    jwtd::authority::key_lifecycle::maintain(&mut pool.get().unwrap(), &lifecycle, app.clock.now()).unwrap();
+    assert_eq!(key(&app, &old_kid).state.as_str(), "previous");
     assert!(jwks_kids(&app).await.contains(&old_kid));
 
     // After last_exp + leeway: retired, private key erased, gone from the JWKS.
     app.clock.advance(retires_at - app.clock.now());
-    lifecycle.maintain(&mut pool.get().unwrap(), app.clock.now()).unwrap();
+    jwtd::authority::key_lifecycle::maintain(&mut pool.get().unwrap(), &lifecycle, app.clock.now()).unwrap();
     let retired = key(&app, &old_kid);
-    assert_eq!(retired.state, "retired");
+    assert_eq!(retired.state.as_str(), "retired");
     assert!(retired.private_key_sealed.is_none());
     app.eventually("the retired key leaves the JWKS", || async { !jwks_kids(&app).await.contains(&old_kid) })
         .await;
@@ -191,7 +191,7 @@ async fn emergency_rotation_drops_the_key_at_once(backend: Backend) {
     assert_eq!(kid_of(&fresh), body["current"].as_str().unwrap());
     crate::helpers::verify_offline(&fresh, &jwks, "https://api").unwrap();
     let row = key(&app, &compromised);
-    assert_eq!(row.state, "retired");
+    assert_eq!(row.state.as_str(), "retired");
     assert!(row.private_key_sealed.is_none());
     // The admin token was signed by the compromised key too: it stops working.
     let listed = app.admin_get(&admin_token, "/admin/keys").await;

@@ -13,7 +13,6 @@ use super::AdminCaller;
 use crate::authority::{Authority, keys};
 use crate::http::error::ApiError;
 use crate::keys::lifecycle::RotateRequest;
-use crate::keys::signing::Algorithm;
 
 pub async fn list(_caller: AdminCaller, state: web::Data<Authority>) -> Result<HttpResponse, ApiError> {
     let schedule = state.keys.lifecycle.schedule;
@@ -45,29 +44,14 @@ fn bad_request(description: String) -> ApiError {
     }
 }
 
-/// Parses and checks the body: `alg` exactly one of jwtd's algorithms (never `none` or HS*),
-/// `bits` only for RS256 and only 2048, 3072 or 4096.
+/// Parses the body (empty, or JSON naming `alg` and `bits`); the request checks the values.
 fn rotate_request(body: &[u8], revoke_current: bool) -> Result<RotateRequest, ApiError> {
     let body: RotateBody = if body.iter().all(u8::is_ascii_whitespace) {
         RotateBody::default()
     } else {
         serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON body: {e}")))?
     };
-    let alg = match body.alg.as_deref() {
-        None => None,
-        Some(name) => Some(Algorithm::parse(name).ok_or_else(|| {
-            bad_request("alg must be RS256, ES256 or EdDSA; none and symmetric algorithms are refused".into())
-        })?),
-    };
-    if let Some(bits) = body.bits {
-        if !matches!(bits, 2048 | 3072 | 4096) {
-            return Err(bad_request("bits must be 2048, 3072 or 4096".into()));
-        }
-        if alg.is_some_and(|a| a != Algorithm::Rs256) {
-            return Err(bad_request("bits applies to RS256 keys only".into()));
-        }
-    }
-    Ok(RotateRequest { alg, rsa_bits: body.bits, revoke_current })
+    RotateRequest::new(body.alg.as_deref(), body.bits, revoke_current).map_err(|e| bad_request(e.to_owned()))
 }
 
 pub async fn rotate(
