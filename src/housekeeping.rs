@@ -27,6 +27,8 @@ pub fn purge_once(
     let families = store::refresh::purge(conn, now, now - policy.keep_revoked)?;
     store::throttle::purge(conn, now - policy.horizon)?;
     store::revocations::purge(conn, now - policy.horizon)?;
+    // Used codes stay as long as revoked families (a late replay still revokes what it issued).
+    store::sessions::purge(conn, now - policy.keep_revoked)?;
     Ok(families)
 }
 

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub password_verifications: IntCounter,
     pub requests_in_flight: IntGauge,
     pub background_restarts: IntCounterVec,
+    pub codes: IntCounterVec,
+    pub sign_ins: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -56,6 +58,16 @@ impl Metrics {
             "background_task_restarts_total",
             "Background tasks (key-ring maintenance, purge) that failed and were started again.",
             &["task"],
+        )?;
+        let codes = counter(
+            "authorization_codes_total",
+            "Authorization codes, by outcome (issued, redeemed, refused).",
+            &["outcome"],
+        )?;
+        let sign_ins = counter(
+            "sign_ins_total",
+            "Sign-ins on the login page, by outcome (success, failure).",
+            &["outcome"],
         )?;
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
@@ -107,6 +119,8 @@ impl Metrics {
             password_verifications,
             requests_in_flight,
             background_restarts,
+            codes,
+            sign_ins,
         })
     }
 

@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer};
 use secrecy::ExposeSecret;
 
 use crate::accounts::passwords::PasswordHasher;
+use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::authority::Authority;
 use crate::authority::bootstrap;
@@ -188,6 +189,10 @@ fn authority(
         verifier_leeway_secs: secs(settings.verifier_leeway()),
         metrics,
         clients: ClientCache::default(),
+        sessions: SessionPolicy {
+            idle_ttl: secs(settings.sessions.idle_ttl),
+            absolute_ttl: secs(settings.sessions.absolute_ttl),
+        },
     }
 }
 

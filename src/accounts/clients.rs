@@ -21,16 +21,19 @@ const MAX_AUDIENCES: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GrantType {
+    AuthorizationCode,
     ClientCredentials,
     Password,
     RefreshToken,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [Self::ClientCredentials, Self::Password, Self::RefreshToken];
+    pub const ALL: [GrantType; 4] =
+        [Self::AuthorizationCode, Self::ClientCredentials, Self::Password, Self::RefreshToken];
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AuthorizationCode => "authorization_code",
             Self::ClientCredentials => "client_credentials",
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
@@ -173,9 +176,27 @@ fn audience_list(audiences: &[String]) -> Result<Vec<String>, RegistrationError>
     Ok(list)
 }
 
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    Secret,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicationType {
+    Web,
+    Native,
+}
+
 /// A registered client as the token endpoint sees it.
 #[derive(Debug, Clone)]
 pub struct Client {
+    pub auth_method: AuthMethod,
+    pub application_type: ApplicationType,
+    pub redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub first_party: bool,
     pub id: String,
     pub name: String,
     pub scope: Scope,
@@ -189,6 +210,14 @@ pub struct Client {
 }
 
 impl Client {
+    pub fn is_public(&self) -> bool {
+        self.auth_method == AuthMethod::None
+    }
+
+    pub fn redirect_uri_matches(&self, presented: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == presented)
+    }
+
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
@@ -236,6 +265,11 @@ pub fn new_client(
     let id = random_id()?;
     let secret = ClientSecret::generate()?;
     let client = Client {
+        auth_method: AuthMethod::Secret,
+        application_type: ApplicationType::Web,
+        redirect_uris: Vec::new(),
+        web_origins: Vec::new(),
+        first_party: false,
         id,
         name: registration.name.clone(),
         scope: registration.scope.clone(),

@@ -2,5 +2,6 @@
 
 pub mod clients;
 pub mod passwords;
+pub mod sessions;
 pub mod throttle;
 pub mod users;

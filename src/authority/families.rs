@@ -49,12 +49,21 @@ pub enum Outcome {
     Refused(Refusal),
 }
 
-/// Starts a family for `user_id` at `client_id` with `scope`.
+/// Whose family a login starts: the user, through which client, with which scope, and, for a
+/// browser sign-in, the single sign-on session and when the user authenticated in it.
+#[derive(Debug, Clone, Copy)]
+pub struct FamilyOwner<'a> {
+    pub user_id: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub session_id: Option<&'a str>,
+    pub auth_time: i64,
+}
+
+/// Starts a family for `owner`.
 pub fn start(
     conn: &mut DbConnection,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
+    owner: FamilyOwner<'_>,
     origin: Origin<'_>,
     now: i64,
     policy: &FamilyPolicy,
@@ -62,13 +71,15 @@ pub fn start(
     let login = Login::begin(now, policy).map_err(|_| FamilyError::Random)?;
     let family = NewFamily {
         id: &login.family_id,
-        user_id,
-        client_id,
-        scope,
+        user_id: owner.user_id,
+        client_id: owner.client_id,
+        scope: owner.scope,
         created_at: now,
         expires_at: login.family_expires_at,
         created_ip: origin.ip,
         created_user_agent: origin.user_agent,
+        session_id: owner.session_id,
+        auth_time: Some(owner.auth_time),
     };
     let first = NewToken {
         token_hash: &login.token.hash(),

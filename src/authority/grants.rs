@@ -5,18 +5,14 @@
 
 use zeroize::Zeroizing;
 
-use super::families::{self, FamilyError, Outcome};
-use super::throttle;
+use super::families::{self, FamilyError, FamilyOwner, Outcome};
 use super::{Authority, Error, OAuthCode};
 use crate::accounts::clients::Client;
-use crate::accounts::passwords::{PasswordError, Verification};
-use crate::accounts::throttle::{Subjects, Verdict};
-use crate::accounts::users::{User, normalize_email};
+use crate::accounts::users::User;
 use crate::scope::Scope;
-use crate::store::{self, users::UserRow};
 use crate::tokens::families::{Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
-use crate::tokens::{IssuedToken, TokenFamily};
+use crate::tokens::{IdTokenFacts, IssuedToken, TokenFamily};
 
 /// Where a request came from: its client address (as the edge determined it, trusting only
 /// configured proxies) and User-Agent (bounded).
@@ -38,13 +34,9 @@ pub struct UserTokens {
     pub access: IssuedToken,
     /// With scope `openid`.
     pub id_token: Option<String>,
-    pub refresh: RefreshToken,
+    /// `None` for a third-party client's sign-in without `offline_access`.
+    pub refresh: Option<RefreshToken>,
     pub refresh_expires_at: i64,
-}
-
-/// One failure answer for unknown user, wrong password and disabled user alike.
-fn bad_credentials() -> Error {
-    Error::oauth(OAuthCode::InvalidGrant, "invalid username or password")
 }
 
 fn invalid_refresh() -> Error {
@@ -64,14 +56,18 @@ impl From<FamilyError> for Error {
 }
 
 /// The login a user's tokens belong to: its refresh family, as the token endpoint saw it.
-struct Session<'a> {
-    family_id: &'a str,
+pub(super) struct Login<'a> {
+    pub family_id: &'a str,
     /// When the user authenticated (`auth_time`).
-    authenticated_at: i64,
+    pub authenticated_at: i64,
     /// The family's absolute end, which no token outlives.
-    ends_at: i64,
-    refresh: RefreshToken,
-    refresh_expires_at: i64,
+    pub ends_at: i64,
+    /// The authorization request's `nonce`, repeated in the ID token.
+    pub nonce: Option<&'a str>,
+    /// `None` when the client gets no refresh token (a third-party client without
+    /// `offline_access`).
+    pub refresh: Option<RefreshToken>,
+    pub refresh_expires_at: i64,
 }
 
 impl Authority {
@@ -93,83 +89,34 @@ impl Authority {
         scope: Scope,
         origin: RequestOrigin,
     ) -> Result<UserTokens, Error> {
-        let email = normalize_email(username).ok();
-        let account = email.as_deref().unwrap_or(&username.to_lowercase()).to_owned();
-        let subjects = Subjects::new(&account, origin.ip.as_deref(), self.throttle.ipv6_prefix);
-        // Held until this attempt's outcome is written, so the next attempt on the account reads it.
-        let _turn =
-            self.login_gate.turn(&subjects.account).await.ok_or(Error::Throttled { retry_after: 1 })?;
+        let authenticated = self.check_password(username, password, &origin).await?;
         let now = self.clock.now();
-        let (verdict, row) = self.throttle_and_find(&subjects, email, now).await?;
-        let stored = row.as_ref().map(|r| r.password_hash.clone());
-        let verification = self.passwords.verify(password, stored).await.map_err(|e| match e {
-            PasswordError::Busy => Error::Busy,
-            other => Error::internal(&other),
-        })?;
-        let (user, rehash) = match (row, verification) {
-            (Some(row), Verification::Valid { rehash }) if !row.disabled => (row.to_user(), rehash),
-            _ => {
-                let policy = self.throttle;
-                self.with_conn(move |conn| Ok(throttle::record_failure(conn, &subjects, now, &policy)?))
-                    .await?;
-                return Err(bad_credentials());
-            }
-        };
-        let (family_policy, had_failures) = (self.families, verdict != Verdict::Clean);
-        let (user_id, client_id, scope_text) = (user.id.clone(), client.id.clone(), scope.to_string());
-        let login = self
+        let family_policy = self.families;
+        let (user_id, client_id, scope_text) =
+            (authenticated.user.id.clone(), client.id.clone(), scope.to_string());
+        let (login, authenticated) = self
             .with_conn(move |conn| {
-                if had_failures {
-                    throttle::record_success(conn, &subjects)?;
-                }
-                if let Some(hash) = rehash {
-                    store::users::set_password_hash(conn, &user_id, &hash, now)?;
-                }
-                Ok(families::start(
-                    conn,
-                    &user_id,
-                    &client_id,
-                    &scope_text,
-                    origin.as_origin(),
-                    now,
-                    &family_policy,
-                )?)
+                authenticated.record(conn, now)?;
+                let owner = FamilyOwner {
+                    user_id: &user_id,
+                    client_id: &client_id,
+                    scope: &scope_text,
+                    session_id: None,
+                    auth_time: now,
+                };
+                let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
+                Ok((login, authenticated))
             })
             .await?;
-        let session = Session {
+        let session = Login {
             family_id: &login.family_id,
             authenticated_at: now,
             ends_at: login.family_expires_at,
-            refresh: login.token,
+            nonce: None,
+            refresh: Some(login.token),
             refresh_expires_at: login.token_expires_at,
         };
-        self.user_tokens(client, &user, scope, session, now).await
-    }
-
-    /// Reads the throttle's verdict and, unless locked out, the account; waits out a delay.
-    async fn throttle_and_find(
-        &self,
-        subjects: &Subjects,
-        email: Option<String>,
-        now: i64,
-    ) -> Result<(Verdict, Option<UserRow>), Error> {
-        let (policy, check_subjects) = (self.throttle, subjects.clone());
-        let (verdict, row) = self
-            .with_conn(move |conn| {
-                let verdict = throttle::check(conn, &check_subjects, now, &policy)?;
-                let row = match (&verdict, email) {
-                    (Verdict::Locked { .. }, _) | (_, None) => None,
-                    (_, Some(email)) => store::users::find_by_email(conn, &email)?,
-                };
-                Ok((verdict, row))
-            })
-            .await?;
-        match verdict {
-            Verdict::Locked { retry_after } => return Err(Error::Throttled { retry_after }),
-            Verdict::Delay(delay) => tokio::time::sleep(delay).await,
-            Verdict::Allow | Verdict::Clean => {}
-        }
-        Ok((verdict, row))
+        self.user_tokens(client, &authenticated.user, scope, session, now).await
     }
 
     /// The refresh grant: rotates `presented` in its family (a replay revokes the family), and
@@ -214,11 +161,12 @@ impl Authority {
             return Err(invalid_refresh());
         }
         let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope).unwrap_or_default());
-        let session = Session {
+        let session = Login {
             family_id: &family.id,
-            authenticated_at: family.created_at,
+            authenticated_at: family.authenticated_at(),
             ends_at: family.expires_at,
-            refresh,
+            nonce: None,
+            refresh: Some(refresh),
             refresh_expires_at,
         };
         self.user_tokens(client, &user.to_user(), scope, session, now).await
@@ -234,29 +182,36 @@ impl Authority {
         }
     }
 
-    /// Signs the access token and, for scope `openid`, the ID token of a user's session.
-    async fn user_tokens(
+    /// Signs the access token and, for scope `openid`, the ID token of a user's login.
+    pub(super) async fn user_tokens(
         &self,
         client: &Client,
         user: &User,
         scope: Scope,
-        session: Session<'_>,
+        session: Login<'_>,
         now: i64,
     ) -> Result<UserTokens, Error> {
         let ring = self.keys.signer_until(now + self.issuer.access_ttl_secs).await?;
-        let openid = scope.contains("openid");
         let family = TokenFamily { family_id: session.family_id, ends_at: session.ends_at };
         let signer = &ring.signer;
         let access = self
             .issuer
             .user_token(signer, client, user, scope, &family, now)
             .map_err(|e| Error::internal(&e))?;
-        let id_token = match openid {
-            true => Some(
-                self.issuer
-                    .id_token(signer, client, user, &family, session.authenticated_at, now)
-                    .map_err(|e| Error::internal(&e))?,
-            ),
+        let id_token = match access.scope.contains("openid") {
+            true => {
+                let facts = IdTokenFacts {
+                    auth_time: session.authenticated_at,
+                    nonce: session.nonce,
+                    access_token: &access.token,
+                    scope: &access.scope,
+                };
+                Some(
+                    self.issuer
+                        .id_token(signer, client, user, &family, &facts, now)
+                        .map_err(|e| Error::internal(&e))?,
+                )
+            }
             false => None,
         };
         Ok(UserTokens {

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod client_cache;
 pub mod clients;
+pub mod codes;
 mod error;
 pub mod families;
 pub mod feed;
@@ -16,6 +17,7 @@ pub mod key_lifecycle;
 pub mod key_ring;
 pub mod keys;
 pub mod revocation;
+pub mod signin;
 pub mod throttle;
 pub mod userinfo;
 pub mod users;
@@ -25,6 +27,7 @@ pub use error::{Error, OAuthCode};
 use std::sync::Arc;
 
 use crate::accounts::passwords::PasswordHasher;
+use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::clock::Clock;
 use crate::metrics::Metrics;
@@ -57,6 +60,8 @@ pub struct Authority {
     pub verifier_leeway_secs: i64,
     pub metrics: Arc<Metrics>,
     pub clients: ClientCache,
+    /// Single sign-on sessions' lifetimes.
+    pub sessions: SessionPolicy,
 }
 
 impl Authority {

@@ -50,6 +50,8 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub refresh: RefreshSettings,
     pub revocations: RevocationSettings,
+    pub sessions: SessionSettings,
+    pub login: LoginSettings,
     pub passwords: PasswordSettings,
     pub throttle: ThrottleSettings,
     #[serde(skip, default = "development")]
@@ -157,6 +159,25 @@ pub struct RefreshSettings {
     pub keep_revoked: Duration,
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSettings {
+    #[serde(with = "humantime_serde")]
+    pub idle_ttl: Duration,
+    #[serde(with = "humantime_serde")]
+    pub absolute_ttl: Duration,
+}
+
+/// How the hosted sign-in page looks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSettings {
+    pub product_name: String,
+    pub logo_url: String,
+    pub accent_color: String,
+    pub stylesheet_url: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,15 @@ fn invalid<T>(message: &str) -> Result<T, SettingsError> {
     Err(SettingsError::Invalid(message.to_owned()))
 }
 
+/// A URL the sign-in page may load (a logo, a stylesheet): https, or a path on this server.
+/// Nothing that could break out of an attribute or a Content-Security-Policy directive.
+fn page_resource(url: &str) -> bool {
+    let shape = url.starts_with("https://") || (url.starts_with('/') && !url.starts_with("//"));
+    shape
+        && url.len() <= 512
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control() || "\"';,<>\\".contains(c))
+}
+
 impl Settings {
     /// Checks the settings and fills in what follows from others (the embedded database's
     /// place, the issuer without a trailing slash).
@@ -21,6 +30,7 @@ impl Settings {
         self.validate_refresh()?;
         self.validate_durations()?;
         self.validate_accounts()?;
+        self.validate_sign_in()?;
         self.validate_database()?;
         self.validate_production()
     }
@@ -31,6 +41,14 @@ impl Settings {
             || issuer.contains(['?', '#', ' '])
         {
             return invalid("issuer must be an http(s) URL without query or fragment");
+        }
+        // Every route sits at the root: an issuer with a path would publish endpoint URLs (and a
+        // login page) that do not exist.
+        if issuer.split("://").nth(1).is_some_and(|rest| rest.contains('/')) {
+            return invalid(
+                "issuer must be an origin without a path (https://id.example.com): jwtd serves its \
+                 endpoints at the root; give it a host of its own behind the proxy",
+            );
         }
         self.issuer = issuer.to_owned();
         Ok(())
@@ -81,6 +99,39 @@ impl Settings {
                 VERIFIER_LEEWAY.as_secs(),
                 self.revocation_window().as_secs()
             )));
+        }
+        Ok(())
+    }
+
+    /// Sessions' lifetimes and the sign-in page's branding (which goes into HTML and a
+    /// Content-Security-Policy, so only plain values pass).
+    fn validate_sign_in(&self) -> Result<(), SettingsError> {
+        let sessions = &self.sessions;
+        if sessions.idle_ttl < MINUTE || sessions.idle_ttl > sessions.absolute_ttl {
+            return invalid("sessions.idle_ttl must be at least 1 minute and at most sessions.absolute_ttl");
+        }
+        if sessions.absolute_ttl > 366 * DAY {
+            return invalid("sessions.absolute_ttl must be at most 1 year");
+        }
+        let login = &self.login;
+        if login.product_name.trim().is_empty()
+            || login.product_name.chars().count() > 64
+            || login.product_name.chars().any(char::is_control)
+        {
+            return invalid("login.product_name must be 1 to 64 characters");
+        }
+        let colour = login.accent_color.strip_prefix('#').unwrap_or("-");
+        if !matches!(colour.len(), 3 | 6) || !colour.chars().all(|c| c.is_ascii_hexdigit()) {
+            return invalid("login.accent_color must be a CSS hex colour, #rgb or #rrggbb");
+        }
+        for (key, url) in
+            [("login.logo_url", &login.logo_url), ("login.stylesheet_url", &login.stylesheet_url)]
+        {
+            if !url.is_empty() && !page_resource(url) {
+                return Err(SettingsError::Invalid(format!(
+                    "{key} must be an https URL or a path on this server (/...), without quotes, spaces or ;"
+                )));
+            }
         }
         Ok(())
     }

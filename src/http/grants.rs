@@ -14,12 +14,16 @@ use super::params::Params;
 use crate::accounts::clients::Client;
 use crate::accounts::passwords::MAX_PASSWORD_BYTES;
 use crate::authority::Authority;
+use crate::authority::codes::Redemption;
 use crate::authority::grants::{RequestOrigin, UserTokens};
 use crate::scope::Scope;
 use crate::tokens::refresh::RefreshToken;
 
-/// The cookie browser clients get their refresh token in (`__Host-`: Secure, Path=/, no Domain).
-pub const REFRESH_COOKIE: &str = "__Host-jwtd_rt";
+/// The cookie a browser client gets its refresh token in (`__Host-`: Secure, Path=/, no
+/// Domain), named for the client, so two apps in one browser keep a token each.
+pub fn refresh_cookie_name(client: &Client) -> String {
+    format!("__Host-jwtd_rt_{}", client.id)
+}
 const MAX_USER_AGENT: usize = 512;
 
 /// The request's address (the peer, or what a trusted proxy names) and User-Agent (bounded).
@@ -75,7 +79,7 @@ pub async fn refresh(
     client: &Client,
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
-    let cookie = client.refresh_cookie.then(|| req.cookie(REFRESH_COOKIE)).flatten();
+    let cookie = client.refresh_cookie.then(|| req.cookie(&refresh_cookie_name(client))).flatten();
     let presented = match (params.get("refresh_token"), &cookie) {
         (Some(token), _) => token.to_owned(),
         (None, Some(cookie)) => cookie.value().to_owned(),
@@ -94,6 +98,22 @@ pub async fn refresh(
     Ok(user_tokens_response(client, &tokens, state.clock.now()))
 }
 
+/// `grant_type=authorization_code` (RFC 6749 §4.1.3, RFC 7636 §4.5).
+pub async fn authorization_code(
+    req: &HttpRequest,
+    state: &web::Data<Authority>,
+    client: &Client,
+    params: &Params,
+) -> Result<HttpResponse, ApiError> {
+    let redemption = Redemption {
+        code: params.require("code")?.to_owned(),
+        redirect_uri: params.get("redirect_uri").map(str::to_owned),
+        code_verifier: params.get("code_verifier").map(str::to_owned),
+    };
+    let tokens = state.redeem_code(client, redemption, request_origin(req)).await?;
+    Ok(user_tokens_response(client, &tokens, state.clock.now()))
+}
+
 #[derive(Serialize)]
 struct UserTokenResponse<'a> {
     access_token: &'a str,
@@ -109,13 +129,13 @@ struct UserTokenResponse<'a> {
 
 /// RFC 6749 §5.1, never cached, with the refresh token in the body or, for cookie clients, in a
 /// `__Host-` cookie.
-fn user_tokens_response(client: &Client, tokens: &UserTokens, now: i64) -> HttpResponse {
+pub fn user_tokens_response(client: &Client, tokens: &UserTokens, now: i64) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")));
-    if client.refresh_cookie {
-        let cookie = Cookie::build(REFRESH_COOKIE, tokens.refresh.expose().to_owned())
+    if let (true, Some(refresh)) = (client.refresh_cookie, &tokens.refresh) {
+        let cookie = Cookie::build(refresh_cookie_name(client), refresh.expose().to_owned())
             .path("/")
             .secure(true)
             .http_only(true)
@@ -130,7 +150,7 @@ fn user_tokens_response(client: &Client, tokens: &UserTokens, now: i64) -> HttpR
         token_type: "Bearer",
         expires_in: tokens.access.expires_in,
         scope: &scope,
-        refresh_token: (!client.refresh_cookie).then(|| tokens.refresh.expose()),
+        refresh_token: tokens.refresh.as_ref().filter(|_| !client.refresh_cookie).map(RefreshToken::expose),
         id_token: tokens.id_token.as_deref(),
     })
 }

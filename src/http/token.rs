@@ -49,10 +49,13 @@ async fn grant_for(
         Some(GrantType::ClientCredentials) => client_credentials(state, client, params).await?,
         Some(GrantType::Password) => return grants::password(req, state, client, params).await,
         Some(GrantType::RefreshToken) => return grants::refresh(req, state, client, params).await,
+        Some(GrantType::AuthorizationCode) => {
+            return grants::authorization_code(req, state, client, params).await;
+        }
         None => {
             return Err(ApiError::oauth(
                 OAuthCode::UnsupportedGrantType,
-                "supported grant types: client_credentials, password, refresh_token",
+                "supported grant types: authorization_code, client_credentials, password, refresh_token",
             ));
         }
     };

@@ -55,6 +55,11 @@ impl ClientRow {
     /// list parses; anything that does not is dropped rather than widening what the client may do.
     pub fn to_client(&self) -> Client {
         Client {
+            auth_method: crate::accounts::clients::AuthMethod::Secret,
+            application_type: crate::accounts::clients::ApplicationType::Web,
+            redirect_uris: Vec::new(),
+            web_origins: Vec::new(),
+            first_party: false,
             id: self.id.clone(),
             name: self.name.clone(),
             scope: Scope::parse(&self.scopes).unwrap_or_default(),

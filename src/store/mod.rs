@@ -11,6 +11,7 @@ mod pool;
 pub mod refresh;
 pub mod revocations;
 pub mod schema;
+pub mod sessions;
 pub mod throttle;
 pub mod users;
 

@@ -22,11 +22,20 @@ pub struct FamilyRow {
     pub created_user_agent: Option<String>,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// The single sign-on session the family was started in (browser sign-in), if any.
+    pub session_id: Option<String>,
+    /// When the user authenticated; `None` for families older than browser sign-in.
+    pub auth_time: Option<i64>,
 }
 
 impl FamilyRow {
     pub fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
+    }
+
+    /// When the user authenticated for this family (OpenID Connect `auth_time`).
+    pub fn authenticated_at(&self) -> i64 {
+        self.auth_time.unwrap_or(self.created_at)
     }
 }
 
@@ -41,6 +50,8 @@ pub struct NewFamily<'a> {
     pub expires_at: i64,
     pub created_ip: Option<&'a str>,
     pub created_user_agent: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub auth_time: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -280,8 +291,8 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         // (a column added by a migration during a rolling deploy) fails until re-prepared.
         out.push_sql(
             ") RETURNING f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, \
-             f.created_ip, f.created_user_agent, f.revoked_at, f.revoked_reason, \
-             t.generation + 1 AS successor_generation, LEAST(",
+             f.created_ip, f.created_user_agent, f.revoked_at, f.revoked_reason, f.session_id, \
+             f.auth_time, t.generation + 1 AS successor_generation, LEAST(",
         );
         out.push_bind_param::<BigInt, _>(&r.idle_until)?;
         out.push_sql(
@@ -296,7 +307,7 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         out.push_sql(
             " FROM won) SELECT won.id, won.user_id, won.client_id, won.scope, won.created_at, \
              won.expires_at, won.created_ip, won.created_user_agent, won.revoked_at, won.revoked_reason, \
-             won.successor_expires_at, u.email AS user_email, u.password_hash AS user_password_hash, \
+             won.session_id, won.auth_time, won.successor_expires_at, u.email AS user_email, u.password_hash AS user_password_hash, \
              u.claims AS user_claims, u.disabled AS user_disabled, u.created_at AS user_created_at, \
              u.updated_at AS user_updated_at FROM won JOIN users AS u ON u.id = won.user_id",
         );
@@ -327,11 +338,12 @@ impl QueryFragment<Pg> for InsertFamilyWithToken<'_> {
         let (f, t) = (self.family, self.token);
         out.push_sql(
             "WITH family AS (INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, \
-             expires_at, created_ip, created_user_agent) VALUES (",
+             expires_at, created_ip, created_user_agent, session_id, auth_time) VALUES (",
         );
         push_binds!(out, Text: &f.id, Text: &f.user_id, Text: &f.client_id, Text: &f.scope,
             BigInt: &f.created_at, BigInt: &f.expires_at, Nullable<Text>: &f.created_ip,
-            Nullable<Text>: &f.created_user_agent);
+            Nullable<Text>: &f.created_user_agent, Nullable<Text>: &f.session_id,
+            Nullable<BigInt>: &f.auth_time);
         out.push_sql(
             ") RETURNING id) INSERT INTO refresh_tokens (token_hash, family_id, generation, issued_at, \
              expires_at, ip, user_agent) SELECT ",

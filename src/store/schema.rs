@@ -58,6 +58,8 @@ diesel::table! {
         created_user_agent -> Nullable<Text>,
         revoked_at -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
     }
 }
 
@@ -111,6 +113,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        secret_hash -> Binary,
+        user_id -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        ended_at -> Nullable<BigInt>,
+        ended_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Binary,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        nonce -> Nullable<Text>,
+        scope -> Text,
+        session_id -> Text,
+        user_id -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_families -> users (user_id));
 diesel::joinable!(refresh_families -> clients (client_id));
 diesel::joinable!(refresh_tokens -> refresh_families (family_id));
@@ -141,4 +178,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     subject_revocations,
     client_revocations,
+    sessions,
+    authorization_codes,
 );

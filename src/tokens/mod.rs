@@ -1,16 +1,20 @@
 //! Access tokens (RFC 9068): what they claim and how they are issued.
 
+pub mod authorization;
 pub mod families;
 pub mod refresh;
 pub mod refresh_decision;
 pub mod verify;
 
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::accounts::clients::{Client, random_id};
 use crate::accounts::users::User;
-use crate::keys::signing::{SigningError, SigningKey};
+use crate::keys::signing::{Algorithm, SigningError, SigningKey};
 pub use crate::scope::ADMIN_SCOPE;
 use crate::scope::Scope;
 
@@ -103,6 +107,28 @@ struct Grant<'a> {
     exp: i64,
 }
 
+/// What an ID token says beside the user and the login: when the user authenticated, the
+/// authorization request's `nonce`, and the access token issued with it (for `at_hash`).
+#[derive(Debug, Clone, Copy)]
+pub struct IdTokenFacts<'a> {
+    pub auth_time: i64,
+    pub nonce: Option<&'a str>,
+    pub access_token: &'a str,
+    pub scope: &'a Scope,
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the access token's hash, with the hash the
+/// signing algorithm uses (SHA-512 for EdDSA over Ed25519), base64url.
+fn access_token_hash(alg: Algorithm, access_token: &str) -> String {
+    let hash = match alg {
+        Algorithm::EdDsa => &digest::SHA512,
+        Algorithm::Rs256 | Algorithm::Es256 => &digest::SHA256,
+    };
+    let full = digest::digest(hash, access_token.as_bytes());
+    let bytes = full.as_ref();
+    URL_SAFE_NO_PAD.encode(bytes.get(..bytes.len() / 2).unwrap_or(bytes))
+}
+
 /// A signed token and the facts the token response repeats.
 #[derive(Debug)]
 pub struct IssuedToken {
@@ -182,28 +208,40 @@ impl TokenIssuer {
         self.access_token(key, client, grant, now)
     }
 
-    /// An OpenID Connect ID token (`typ: JWT`, `aud` = the client) for a user's login.
+    /// An OpenID Connect ID token (`typ: JWT`, `aud` = the client) for a user's login (OIDC
+    /// Core §2): `auth_time`, `nonce` when the request had one, `at_hash` of the access token
+    /// issued with it, `sid` = the login's family, and the standard claims the scope allows
+    /// (`email` only with scope `email`); the user's custom claims ride along.
     pub fn id_token(
         &self,
         key: &SigningKey,
         client: &Client,
         user: &User,
         login: &TokenFamily<'_>,
-        auth_time: i64,
+        facts: &IdTokenFacts<'_>,
         now: i64,
     ) -> Result<String, IssueError> {
         let mut claims = user.claims.clone();
-        let registered = serde_json::json!({
+        let mut registered = serde_json::json!({
             "iss": self.issuer,
             "sub": user.id,
             "aud": client.id,
             "azp": client.id,
             "exp": login.token_exp(now, self.access_ttl_secs),
             "iat": now,
-            "auth_time": auth_time,
+            "auth_time": facts.auth_time,
             "sid": login.family_id,
-            "email": user.email,
+            "amr": ["pwd"],
+            "at_hash": access_token_hash(key.alg(), facts.access_token),
         });
+        if let Value::Object(registered) = &mut registered {
+            if let Some(nonce) = facts.nonce {
+                registered.insert("nonce".to_owned(), nonce.into());
+            }
+            if facts.scope.contains("email") {
+                registered.insert("email".to_owned(), user.email.clone().into());
+            }
+        }
         if let Value::Object(registered) = registered {
             claims.extend(registered);
         }

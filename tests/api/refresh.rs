@@ -231,9 +231,8 @@ async fn browser_clients_get_the_refresh_token_in_a_cookie(backend: Backend) {
     app.create_user("alice@example.com", PASSWORD, json!({}));
     let response = app.login(&client, "alice@example.com", PASSWORD, &[]).await;
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    for attribute in
-        ["__Host-jwtd_rt=jwtd_rt_", "HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age="]
-    {
+    let name = format!("__Host-jwtd_rt_{}=jwtd_rt_", client.id);
+    for attribute in [name.as_str(), "HttpOnly", "Secure", "SameSite=Strict", "Path=/", "Max-Age="] {
         assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
     }
     let body: Value = response.json().await.unwrap();

@@ -1,0 +1,145 @@
+//! Single sign-on sessions and authorization codes.
+
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{authorization_codes, sessions};
+use crate::accounts::sessions::Session;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sessions)]
+struct SessionRow {
+    id: String,
+    user_id: String,
+    auth_time: i64,
+    created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64,
+    ended_at: Option<i64>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(row: SessionRow) -> Self {
+        Self {
+            id: row.id,
+            user_id: row.user_id,
+            auth_time: row.auth_time,
+            created_at: row.created_at,
+            last_seen_at: row.last_seen_at,
+            expires_at: row.expires_at,
+            ended_at: row.ended_at,
+        }
+    }
+}
+
+/// A new session: its public id, the SHA-256 of its cookie secret, and where it began.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sessions)]
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub secret_hash: &'a [u8],
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub expires_at: i64,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub fn insert_session(conn: &mut DbConnection, session: &NewSession<'_>) -> QueryResult<()> {
+    diesel::insert_into(sessions::table).values(session).execute(conn).map(drop)
+}
+
+/// The session whose cookie secret hashes to `secret_hash`, live or not.
+pub fn find_session(conn: &mut DbConnection, secret_hash: &[u8]) -> QueryResult<Option<Session>> {
+    let row = sessions::table
+        .filter(sessions::secret_hash.eq(secret_hash))
+        .select(SessionRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.map(Session::from))
+}
+
+pub fn session_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Session>> {
+    let row = sessions::table.find(id).select(SessionRow::as_select()).first(conn).optional()?;
+    Ok(row.map(Session::from))
+}
+
+pub fn touch_session(conn: &mut DbConnection, id: &str, now: i64) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(conn)
+}
+
+/// An authorization code as stored: what it was issued for, never the code itself.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = authorization_codes)]
+pub struct CodeRow {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub scope: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub family_id: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = authorization_codes)]
+pub struct NewCode<'a> {
+    pub code_hash: &'a [u8],
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub code_challenge: &'a str,
+    pub nonce: Option<&'a str>,
+    pub scope: &'a str,
+    pub session_id: &'a str,
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub fn insert_code(conn: &mut DbConnection, code: &NewCode<'_>) -> QueryResult<()> {
+    diesel::insert_into(authorization_codes::table).values(code).execute(conn).map(drop)
+}
+
+/// Marks the code used if nobody did before: the one statement only one caller wins. Returns
+/// the code's row when this call won.
+pub fn claim_code(conn: &mut DbConnection, code_hash: &[u8], now: i64) -> QueryResult<Option<CodeRow>> {
+    let won = diesel::update(
+        authorization_codes::table.find(code_hash).filter(authorization_codes::used_at.is_null()),
+    )
+    .set(authorization_codes::used_at.eq(now))
+    .execute(conn)?;
+    if won == 0 {
+        return Ok(None);
+    }
+    find_code(conn, code_hash)
+}
+
+pub fn find_code(conn: &mut DbConnection, code_hash: &[u8]) -> QueryResult<Option<CodeRow>> {
+    authorization_codes::table.find(code_hash).select(CodeRow::as_select()).first(conn).optional()
+}
+
+/// Records the family a redeemed code started, so a second use can revoke it.
+pub fn set_code_family(conn: &mut DbConnection, code_hash: &[u8], family_id: &str) -> QueryResult<usize> {
+    diesel::update(authorization_codes::table.find(code_hash))
+        .set(authorization_codes::family_id.eq(family_id))
+        .execute(conn)
+}
+
+/// Removes codes expired before `before`, and sessions that ended or expired before it. Families
+/// keep their own lifetimes: one that outlives its session keeps the session's id as a name.
+pub fn purge(conn: &mut DbConnection, before: i64) -> QueryResult<usize> {
+    let codes = diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(before)))
+        .execute(conn)?;
+    let sessions = diesel::delete(
+        sessions::table.filter(sessions::expires_at.lt(before).or(sessions::ended_at.lt(before))),
+    )
+    .execute(conn)?;
+    Ok(codes + sessions)
+}
