@@ -205,6 +205,8 @@ fn edge(settings: &Settings, admin_port: Option<u16>) -> Result<http::Edge, Star
         admin_port,
         public_metrics: settings.public_metrics(),
         trusted_proxies: settings.http.trusted_proxies.clone(),
+        brand: Arc::new(http::pages::Brand::new(&settings.login)),
+        stylesheet: http::pages::stylesheet(&settings.login).into(),
     })
 }
 

@@ -31,7 +31,7 @@ fn invalid_code() -> Error {
 
 /// What a redemption found, decided inside its transaction.
 enum Redeemed {
-    Started { code: CodeRow, user: Box<UserRow>, login: FamilyLogin },
+    Started(Box<(CodeRow, UserRow, FamilyLogin)>),
     Refused(Error),
 }
 
@@ -102,12 +102,12 @@ impl Authority {
                     };
                     let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
                     store::sessions::set_code_family(conn, &hash, &login.family_id)?;
-                    Ok(Redeemed::Started { code, user: Box::new(user), login })
+                    Ok(Redeemed::Started(Box::new((code, user, login))))
                 })
             })
             .await?;
         let (code, user, login) = match redeemed {
-            Redeemed::Started { code, user, login } => (code, user, login),
+            Redeemed::Started(started) => *started,
             Redeemed::Refused(error) => {
                 self.metrics.codes.with_label_values(&["refused"]).inc();
                 return Err(error);
@@ -134,10 +134,10 @@ fn replay(conn: &mut DbConnection, hash: &[u8], now: i64) -> Result<Error, Error
     let Some(code) = store::sessions::find_code(conn, hash)? else {
         return Ok(invalid_code());
     };
-    if let Some(family_id) = &code.family_id {
-        if store::refresh::revoke_family(conn, family_id, now, "code_replay")? > 0 {
-            log::warn!("authorization code replayed: family {family_id} of user {} revoked", code.user_id);
-        }
+    if let Some(family_id) = &code.family_id
+        && store::refresh::revoke_family(conn, family_id, now, "code_replay")? > 0
+    {
+        log::warn!("authorization code replayed: family {family_id} of user {} revoked", code.user_id);
     }
     let event = store::audit::AuditEvent {
         at: now,

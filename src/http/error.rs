@@ -102,7 +102,7 @@ impl ApiError {
         }
     }
 
-    fn description(&self) -> &str {
+    pub fn description(&self) -> &str {
         match self {
             Self::OAuth { description, .. } | Self::Status { description, .. } => description,
             Self::Bearer { error: None, .. } => "a bearer access token is required",

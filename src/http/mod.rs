@@ -2,6 +2,7 @@
 //! operation of [`crate::authority`], map the result. [`Edge`] holds what only HTTP needs.
 
 pub mod admin;
+pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_ip;
@@ -11,6 +12,7 @@ pub mod feed;
 pub mod grants;
 pub mod health;
 pub mod metrics;
+pub mod pages;
 pub mod params;
 pub mod revocation;
 pub mod token;
@@ -42,6 +44,10 @@ pub struct Edge {
     /// [`crate::config::Settings::public_metrics`]).
     pub public_metrics: bool,
     pub trusted_proxies: TrustedProxies,
+    /// How the sign-in pages look.
+    pub brand: std::sync::Arc<pages::Brand>,
+    /// `/assets/jwtd.css`, in the configured accent colour.
+    pub stylesheet: Bytes,
 }
 
 /// Each path is a resource, so a wrong method answers 405 with `Allow` rather than 404. The
@@ -51,6 +57,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(get_and_head("/.well-known/openid-configuration", discovery::metadata))
         .service(get_and_head("/.well-known/oauth-authorization-server", discovery::metadata))
         .service(get_and_head("/.well-known/jwks.json", discovery::jwks))
+        .service(web::resource("/oauth2/authorize").get(authorize::authorize).post(authorize::authorize))
+        .service(web::resource("/login").post(authorize::login))
+        .service(get_and_head("/assets/jwtd.css", pages::serve_stylesheet))
         .service(web::resource("/oauth2/token").post(token::token))
         .service(web::resource("/oauth2/revoke").post(revocation::revoke))
         .service(web::resource("/oauth2/introspect").post(revocation::introspect))
@@ -76,17 +85,18 @@ where
 pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
         // The one place a server-side failure's cause is logged: with the request it failed.
-        if let Some(cause) =
-            res.response().error().and_then(|e| e.as_error::<ApiError>()).and_then(ApiError::cause)
-        {
+        let error = res.response().error();
+        let cause = error.and_then(|e| e.as_error::<ApiError>()).and_then(ApiError::cause).or_else(|| {
+            error.and_then(|e| e.as_error::<pages::PageError>()).and_then(|e| e.cause.as_deref())
+        });
+        if let Some(cause) = cause {
             log::error!("{} {}: {cause}", res.request().method(), res.request().path());
         }
-        let is_json = res
-            .response()
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-        if is_json {
+        // JSON answers, and the sign-in pages' own HTML error pages, are final.
+        let is_final = res.response().headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+        if is_final {
             return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
         }
         if let Some(cause) = res.response().error() {

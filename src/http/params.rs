@@ -50,6 +50,16 @@ impl Params {
         Ok(Self(pairs.into_iter().filter(|(_, value)| !value.is_empty()).collect()))
     }
 
+    /// Parses a query string (or any `application/x-www-form-urlencoded` text).
+    pub fn from_query(query: &str) -> Result<Self, ApiError> {
+        Self::from_pairs(form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+    }
+
+    /// The parameters, re-encoded as a query string.
+    pub fn to_query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new()).extend_pairs(self.0.iter()).finish()
+    }
+
     /// Parses the body by its content type.
     pub fn from_body(req: &HttpRequest, body: &[u8]) -> Result<Self, ApiError> {
         let content_type = req

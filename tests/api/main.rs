@@ -14,6 +14,7 @@ mod operations;
 mod refresh;
 mod resource_server;
 mod rotation;
+mod signin;
 mod storage;
 mod token;
 mod users;

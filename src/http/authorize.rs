@@ -1,0 +1,282 @@
+//! The authorization endpoint (`GET`/`POST /oauth2/authorize`, RFC 6749 §4.1, OpenID Connect
+//! Core §3.1.2) and the sign-in form it shows (`POST /login`). With a live single sign-on session
+//! the browser goes straight back to the client with a code; without one it sees jwtd's sign-in
+//! page. Errors the client may hear go back to its redirect URI with `state` and `iss` (RFC
+//! 9207); a request naming an unknown client or redirect URI gets jwtd's error page instead.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use aws_lc_rs::constant_time;
+use zeroize::Zeroizing;
+
+use super::Edge;
+use super::grants::request_origin;
+use super::pages::{self, LoginPage, PageError};
+use super::params::Params;
+use crate::accounts::clients::Client;
+use crate::accounts::passwords::MAX_PASSWORD_BYTES;
+use crate::accounts::sessions::Session;
+use crate::authority::{Authority, Error};
+use crate::tokens::authorization::{
+    self, AuthorizationRequest, BrowserSecret, Prompt, RawAuthorization, Refused, ReplyTo,
+};
+
+/// The single sign-on session's cookie: `__Host-` (Secure, Path=/, no Domain), HttpOnly,
+/// SameSite=Lax (so an app's link to the authorization endpoint carries it).
+pub const SESSION_COOKIE: &str = "__Host-jwtd_session";
+/// The sign-in form's CSRF cookie (double submit: the form carries the same value).
+pub const CSRF_COOKIE: &str = "__Host-jwtd_csrf";
+const MAX_USERNAME: usize = 320;
+/// One message for a wrong password, an unknown or disabled account and a lockout alike.
+const SIGN_IN_FAILED: &str = "The email or password is not right, or this account cannot sign in now.";
+
+/// `GET` and `POST /oauth2/authorize`.
+pub async fn authorize(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<Authority>,
+    edge: web::Data<Edge>,
+) -> Result<HttpResponse, PageError> {
+    let brand = &edge.brand;
+    let params = match *req.method() {
+        actix_web::http::Method::POST => Params::from_body(&req, &body),
+        _ => Params::from_query(req.query_string()),
+    }
+    .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
+    let (client, reply, request) = match checked_request(&state, &edge, &params).await? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refusal),
+    };
+    let session = match session_cookie(&req) {
+        Some(secret) => state.session(&secret).await.map_err(|e| page_fault(&edge, e))?,
+        None => None,
+    };
+    let now = state.clock.now();
+    match session {
+        Some(session) if request.accepts_session(session.auth_time, now) => {
+            code_redirect(&state, &edge, &request, &session, &reply, None).await
+        }
+        _ if request.prompt == Prompt::None => {
+            let refused = Refused::new("login_required", "the user is not signed in");
+            Ok(error_redirect(&state, &reply, &refused))
+        }
+        _ => login_page(
+            &req,
+            &edge,
+            &client,
+            &params.to_query(),
+            request.login_hint.as_deref().unwrap_or(""),
+            None,
+        ),
+    }
+}
+
+/// `POST /login`: the sign-in form. Checks the CSRF token, the authorization request it carries
+/// (as strictly as the first time) and the password; starts the session and sends the browser
+/// back to the client with a code.
+pub async fn login(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<Authority>,
+    edge: web::Data<Edge>,
+) -> Result<HttpResponse, PageError> {
+    let brand = &edge.brand;
+    let form = Params::from_body(&req, &body)
+        .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
+    if !csrf_holds(&req, form.get("csrf_token")) {
+        return Err(PageError {
+            status: StatusCode::FORBIDDEN,
+            message: "This sign-in form has expired or did not come from this site. Go back to the app and \
+                      start again."
+                .into(),
+            cause: None,
+            brand: std::sync::Arc::clone(brand),
+        });
+    }
+    let carried = form.get("auth_request").unwrap_or_default();
+    let params =
+        Params::from_query(carried).map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
+    let (client, reply, request) = match checked_request(&state, &edge, &params).await? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refusal),
+    };
+    let username = form.get("username").unwrap_or_default();
+    let password = form.get("password").unwrap_or_default();
+    if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD_BYTES {
+        return login_page(&req, &edge, &client, carried, "", Some(SIGN_IN_FAILED));
+    }
+    let signed_in = state.sign_in(username, Zeroizing::new(password.to_owned()), request_origin(&req)).await;
+    let (secret, session) = match signed_in {
+        Ok(signed_in) => signed_in,
+        Err(Error::OAuth { .. } | Error::Throttled { .. }) => {
+            state.metrics.sign_ins.with_label_values(&["failure"]).inc();
+            return login_page(&req, &edge, &client, carried, username, Some(SIGN_IN_FAILED));
+        }
+        Err(e) => return Err(page_fault(&edge, e)),
+    };
+    state.metrics.sign_ins.with_label_values(&["success"]).inc();
+    let cookie = Cookie::build(SESSION_COOKIE, secret.expose().to_owned())
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .finish();
+    code_redirect(&state, &edge, &request, &session, &reply, Some(cookie)).await
+}
+
+/// The client, where to answer, and the valid request; or the answer already decided (an error
+/// redirect). A request that cannot be answered by redirect is an error page.
+async fn checked_request(
+    state: &Authority,
+    edge: &Edge,
+    params: &Params,
+) -> Result<Result<(Client, ReplyTo, AuthorizationRequest), HttpResponse>, PageError> {
+    let raw = raw_authorization(params);
+    let client = match raw.client_id.as_deref() {
+        Some(id) if id.len() <= 128 => {
+            state.client_row(id).await.map_err(|e| page_fault(edge, e))?.map(|row| row.to_client())
+        }
+        _ => None,
+    };
+    let reply = authorization::reply_to(&raw, client.as_ref())
+        .map_err(|e| PageError::bad_request(&edge.brand, e.0))?;
+    let Some(client) = client else {
+        return Err(PageError::bad_request(&edge.brand, "unknown client"));
+    };
+    Ok(match authorization::validate(&raw, &client) {
+        Ok(request) => Ok((client, reply, request)),
+        Err(refused) => Err(error_redirect(state, &reply, &refused)),
+    })
+}
+
+fn raw_authorization(params: &Params) -> RawAuthorization {
+    let get = |name: &str| params.get(name).map(str::to_owned);
+    RawAuthorization {
+        response_type: get("response_type"),
+        client_id: get("client_id"),
+        redirect_uri: get("redirect_uri"),
+        scope: get("scope"),
+        state: get("state"),
+        nonce: get("nonce"),
+        code_challenge: get("code_challenge"),
+        code_challenge_method: get("code_challenge_method"),
+        prompt: get("prompt"),
+        max_age: get("max_age"),
+        login_hint: get("login_hint"),
+        response_mode: get("response_mode"),
+        request_object: ["request", "request_uri"].into_iter().find(|name| params.get(name).is_some()),
+    }
+}
+
+fn page_fault(edge: &Edge, error: Error) -> PageError {
+    PageError::from_api(&edge.brand, error.into())
+}
+
+/// Issues a code for the signed-in session and sends the browser back with it.
+async fn code_redirect(
+    state: &Authority,
+    edge: &Edge,
+    request: &AuthorizationRequest,
+    session: &Session,
+    reply: &ReplyTo,
+    cookie: Option<Cookie<'_>>,
+) -> Result<HttpResponse, PageError> {
+    let code = state.issue_code(request, session).await.map_err(|e| page_fault(edge, e))?;
+    let mut response = redirect(state, reply, &[("code", code.expose())]);
+    if let Some(cookie) = cookie {
+        response.add_cookie(&cookie).map_err(|e| page_fault(edge, Error::internal(&e)))?;
+    }
+    Ok(response)
+}
+
+fn error_redirect(state: &Authority, reply: &ReplyTo, refused: &Refused) -> HttpResponse {
+    redirect(state, reply, &[("error", refused.error), ("error_description", &refused.description)])
+}
+
+/// `303 See Other` to the redirect URI with `params`, `state` and `iss` added to its query.
+fn redirect(state: &Authority, reply: &ReplyTo, params: &[(&str, &str)]) -> HttpResponse {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.extend_pairs(params);
+    if let Some(value) = &reply.state {
+        query.append_pair("state", value);
+    }
+    query.append_pair("iss", &state.issuer.issuer);
+    let separator = if reply.redirect_uri.contains('?') { '&' } else { '?' };
+    let location = format!("{}{separator}{}", reply.redirect_uri, query.finish());
+    let mut response = HttpResponse::SeeOther();
+    response
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")));
+    match HeaderValue::from_str(&location) {
+        Ok(location) => response.insert_header((header::LOCATION, location)).finish(),
+        Err(_) => HttpResponse::BadRequest().finish(),
+    }
+}
+
+/// The sign-in page, with a CSRF token (the browser's existing one, or a new one set now).
+fn login_page(
+    req: &HttpRequest,
+    edge: &Edge,
+    client: &Client,
+    auth_request: &str,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let existing = req.cookie(CSRF_COOKIE).and_then(|c| BrowserSecret::parse(c.value()));
+    let (token, new) = match existing {
+        Some(token) => (token, false),
+        None => (
+            BrowserSecret::generate()
+                .map_err(|_| page_fault(edge, Error::Internal("random generator".into())))?,
+            true,
+        ),
+    };
+    let redirect_uri = Params::from_query(auth_request)
+        .ok()
+        .and_then(|p| p.get("redirect_uri").map(str::to_owned))
+        .unwrap_or_default();
+    let page = LoginPage {
+        brand: &edge.brand,
+        client_name: &client.name,
+        csrf_token: token.expose(),
+        auth_request,
+        username,
+        error,
+    };
+    let body = page.render().map_err(|e| page_fault(edge, Error::internal(&e)))?;
+    let mut response = pages::html(StatusCode::OK, body, &edge.brand, pages::form_target(&redirect_uri));
+    if new {
+        let cookie = Cookie::build(CSRF_COOKIE, token.expose().to_owned())
+            .path("/")
+            .secure(true)
+            .http_only(true)
+            .same_site(SameSite::Strict)
+            .finish();
+        response.add_cookie(&cookie).map_err(|e| page_fault(edge, Error::internal(&e)))?;
+    }
+    Ok(response)
+}
+
+fn session_cookie(req: &HttpRequest) -> Option<BrowserSecret> {
+    req.cookie(SESSION_COOKIE).and_then(|c| BrowserSecret::parse(c.value()))
+}
+
+/// The form's token equals the CSRF cookie (compared in constant time), and the browser did not
+/// say the form was posted from another site (`Sec-Fetch-Site`).
+fn csrf_holds(req: &HttpRequest, token: Option<&str>) -> bool {
+    let cross_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| !matches!(v.as_bytes(), b"same-origin" | b"none"));
+    let cookie = req.cookie(CSRF_COOKIE);
+    match (cookie, token) {
+        (Some(cookie), Some(token)) if !cross_site && BrowserSecret::parse(token).is_some() => {
+            constant_time::verify_slices_are_equal(cookie.value().as_bytes(), token.as_bytes()).is_ok()
+        }
+        _ => false,
+    }
+}
