@@ -19,7 +19,10 @@ pub async fn userinfo(req: HttpRequest, state: web::Data<Authority>) -> Result<H
     let mut body = serde_json::Value::Object(user.claims.clone());
     if let Some(fields) = body.as_object_mut() {
         fields.insert("sub".into(), json!(user.id));
-        fields.insert("email".into(), json!(user.email));
+        // Standard claims follow the token's scope (OIDC Core §5.4).
+        if claims.scope.split(' ').any(|s| s == "email") {
+            fields.insert("email".into(), json!(user.email));
+        }
     }
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }

@@ -24,8 +24,15 @@ async fn discovery_documents_describe_the_server(backend: Backend) {
         assert_eq!(doc["token_endpoint"], format!("{ISSUER}/oauth2/token"));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["client_credentials", "password", "refresh_token"])
+            serde_json::json!(["authorization_code", "client_credentials", "password", "refresh_token"])
         );
+        assert_eq!(doc["authorization_endpoint"], format!("{ISSUER}/oauth2/authorize"));
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        for claim in ["nonce", "auth_time", "at_hash", "sid", "email"] {
+            assert!(doc["claims_supported"].as_array().unwrap().iter().any(|c| c == claim), "{claim}");
+        }
         assert_eq!(doc["revocation_endpoint"], format!("{ISSUER}/oauth2/revoke"));
         assert_eq!(doc["introspection_endpoint"], format!("{ISSUER}/oauth2/introspect"));
         assert_eq!(
