@@ -27,25 +27,26 @@ const PASSWORD: &str = "correct horse battery";
 
 async fn a_password_login_returns_user_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
-    let client = app.register_app_client("openid read write");
+    let client = app.register_app_client("openid email read write");
     let user = app.create_user("alice@example.com", PASSWORD, json!({"roles": ["admin"], "tenant": "acme"}));
 
-    let response = app.login(&client, "  ALICE@Example.COM", PASSWORD, &[("scope", "openid read")]).await;
+    let response =
+        app.login(&client, "  ALICE@Example.COM", PASSWORD, &[("scope", "openid email read")]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["scope"], "openid read");
+    assert_eq!(body["scope"], "email openid read");
     assert!(body["refresh_token"].as_str().unwrap().starts_with("jwtd_rt_"));
     let access = body["access_token"].as_str().unwrap();
     let claims = verify_offline_at(access, &app.jwks().await, "https://api", app.clock.now()).unwrap();
     assert_eq!(claims.sub, user.id);
     assert_eq!(claims.client_id, client.id);
-    assert_eq!(claims.scope, "openid read");
+    assert_eq!(claims.scope, "email openid read");
     assert!(claims.sid.as_deref().is_some_and(|s| !s.is_empty()));
     assert_eq!(claims.extra["roles"], json!(["admin"]));
     assert_eq!(claims.extra["tenant"], "acme");
 
-    // The ID token: typ JWT, audience the client, the user's email.
+    // The ID token: typ JWT, audience the client, the user's email (scope `email`).
     let id_token = body["id_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(id_token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("JWT"));
@@ -60,6 +61,28 @@ async fn a_password_login_returns_user_tokens(backend: Backend) {
     assert_eq!(info["sub"], user.id.as_str());
     assert_eq!(info["email"], "alice@example.com");
     assert_eq!(info["roles"], json!(["admin"]));
+    // Without scope `email`, neither the ID token nor userinfo names the address (OIDC Core §5.4).
+    let no_email: Value = app
+        .login(&client, "alice@example.com", PASSWORD, &[("scope", "openid read")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id_claims = jsonwebtoken::dangerous::insecure_decode::<Value>(no_email["id_token"].as_str().unwrap())
+        .unwrap()
+        .claims;
+    assert!(id_claims.get("email").is_none(), "{id_claims}");
+    let info: Value = app
+        .http
+        .get(app.url("/userinfo"))
+        .bearer_auth(no_email["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("email").is_none(), "{info}");
     let plain: Value =
         app.login(&client, "alice@example.com", PASSWORD, &[("scope", "read")]).await.json().await.unwrap();
     assert!(plain.get("id_token").is_none());
