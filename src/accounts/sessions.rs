@@ -26,6 +26,33 @@ pub struct Session {
     pub ended_at: Option<i64>,
 }
 
+/// A session as an administrator sees it: where it began, and the apps signed in through it
+/// (clients of its live refresh families).
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub session: Session,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub clients: Vec<String>,
+}
+
+impl SessionSummary {
+    pub fn describe(&self) -> serde_json::Value {
+        let s = &self.session;
+        serde_json::json!({
+            "id": s.id,
+            "auth_time": s.auth_time,
+            "created_at": s.created_at,
+            "last_seen_at": s.last_seen_at,
+            "expires_at": s.expires_at,
+            "ended_at": s.ended_at,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "clients": self.clients,
+        })
+    }
+}
+
 /// How often a session's `last_seen_at` is written: reads within this long of the last write
 /// do not write again, so a busy session costs no write per sign-in.
 pub const LAST_SEEN_GRANULARITY: i64 = 60;

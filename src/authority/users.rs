@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use super::Error;
 use super::audit::Actor;
 use crate::accounts::passwords;
+use crate::accounts::sessions::SessionSummary;
 use crate::accounts::users::{self, User};
 use crate::store::users::CreateError;
 use crate::store::{self, DbConnection};
@@ -226,11 +227,42 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Res
 /// many families were revoked.
 pub fn revoke_sessions(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Result<usize, Error> {
     conn.transaction(|conn| {
+        let (ended, _) = store::sessions::end_sessions(conn, id, None, now, "revoked_by_admin")?;
         let revoked = store::refresh::revoke_user_families(conn, id, now, "revoked_by_admin")?;
         find(conn, id)?;
         store::revocations::revoke_subject(conn, id, now + 1)?;
-        actor.audit(conn, now, "user.sessions_revoked", Some(id), json!({ "families": revoked }))?;
+        let detail = json!({ "families": revoked, "sign_in_sessions": ended });
+        actor.audit(conn, now, "user.sessions_revoked", Some(id), detail)?;
         Ok(revoked)
+    })
+}
+
+/// The user's single sign-on sessions that have not ended, newest first.
+pub fn sessions(conn: &mut DbConnection, id: &str, now: i64) -> Result<Vec<SessionSummary>, Error> {
+    let listed = store::sessions::list_for_user(conn, id, now)?;
+    find(conn, id)?;
+    Ok(listed)
+}
+
+/// Ends one of the user's sessions: a browser signed in through it must sign in again, and the
+/// refresh families started in it are revoked (resource servers learn it through the feed).
+/// Returns how many families were revoked.
+pub fn end_session(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    session_id: &str,
+    now: i64,
+) -> Result<usize, Error> {
+    conn.transaction(|conn| {
+        let (ended, families) =
+            store::sessions::end_sessions(conn, user_id, Some(session_id), now, "ended_by_admin")?;
+        if ended == 0 {
+            return Err(Error::NotFound("session"));
+        }
+        let detail = json!({ "user_id": user_id, "families": families });
+        actor.audit(conn, now, "session.ended", Some(session_id), detail)?;
+        Ok(families)
     })
 }
 

@@ -3,8 +3,11 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{authorization_codes, sessions};
-use crate::accounts::sessions::Session;
+use super::schema::{authorization_codes, refresh_families, sessions};
+use crate::accounts::sessions::{Session, SessionSummary};
+
+/// At most this many sessions are listed for one user (the newest).
+const MAX_LISTED: i64 = 200;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sessions)]
@@ -68,6 +71,68 @@ pub fn session_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Se
 
 pub fn touch_session(conn: &mut DbConnection, id: &str, now: i64) -> QueryResult<usize> {
     diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(conn)
+}
+
+/// A user's sessions that have not ended, newest first, with where each began and the clients
+/// of its live families.
+pub fn list_for_user(conn: &mut DbConnection, user_id: &str, now: i64) -> QueryResult<Vec<SessionSummary>> {
+    let rows: Vec<(SessionRow, Option<String>, Option<String>)> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order(sessions::created_at.desc())
+        .limit(MAX_LISTED)
+        .select((SessionRow::as_select(), sessions::ip, sessions::user_agent))
+        .load(conn)?;
+    let ids: Vec<&str> = rows.iter().map(|(row, _, _)| row.id.as_str()).collect();
+    let families: Vec<(Option<String>, String)> = refresh_families::table
+        .filter(refresh_families::session_id.eq_any(&ids))
+        .filter(refresh_families::revoked_at.is_null())
+        .filter(refresh_families::expires_at.gt(now))
+        .select((refresh_families::session_id, refresh_families::client_id))
+        .distinct()
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(row, ip, user_agent)| {
+            let clients = families
+                .iter()
+                .filter(|(session, _)| session.as_deref() == Some(row.id.as_str()))
+                .map(|(_, client)| client.clone())
+                .collect();
+            SessionSummary { session: row.into(), ip, user_agent, clients }
+        })
+        .collect())
+}
+
+/// Ends a user's session (or every session of the user, with `id` `None`) and revokes the
+/// refresh families started in it. Returns (sessions ended, families revoked).
+pub fn end_sessions(
+    conn: &mut DbConnection,
+    user_id: &str,
+    id: Option<&str>,
+    now: i64,
+    reason: &str,
+) -> QueryResult<(usize, usize)> {
+    let mut ending: Vec<String> = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .select(sessions::id)
+        .load(conn)?;
+    if let Some(id) = id {
+        ending.retain(|s| s == id);
+    }
+    let ended = diesel::update(sessions::table.filter(sessions::id.eq_any(&ending)))
+        .set((sessions::ended_at.eq(now), sessions::ended_reason.eq(reason)))
+        .execute(conn)?;
+    let families = diesel::update(
+        refresh_families::table
+            .filter(refresh_families::session_id.eq_any(&ending))
+            .filter(refresh_families::revoked_at.is_null()),
+    )
+    .set((refresh_families::revoked_at.eq(now), refresh_families::revoked_reason.eq(reason)))
+    .execute(conn)?;
+    Ok((ended, families))
 }
 
 /// An authorization code as stored: what it was issued for, never the code itself.

@@ -99,7 +99,11 @@ fn unescape(text: &str) -> String {
 
 impl Browser {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder().redirect(Policy::none()).build().unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(Policy::none())
+            .user_agent("jwtd-test-browser/1")
+            .build()
+            .unwrap();
         Self { http, cookies: HashMap::new() }
     }
 
@@ -219,6 +223,7 @@ on_both_backends!(
     the_sign_in_form_needs_its_csrf_token,
     wrong_passwords_and_lockouts_get_one_message,
     third_party_clients_get_a_refresh_token_only_with_offline_access,
+    an_administrator_lists_and_ends_sign_in_sessions,
 );
 
 async fn a_browser_signs_in_and_the_client_redeems_the_code(backend: Backend) {
@@ -515,4 +520,46 @@ async fn third_party_clients_get_a_refresh_token_only_with_offline_access(backen
     assert!(online.get("refresh_token").is_none(), "{online}");
     let id = claims_of(online["id_token"].as_str().unwrap());
     assert!(id.get("email").is_none(), "no email without scope email: {id}");
+}
+
+async fn an_administrator_lists_and_ends_sign_in_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = register_web_app(&app, true, json!({})).await;
+    let user = app.create_user("alice@example.com", PASSWORD, json!({}));
+    let admin = app.admin_token().await;
+    let (mut laptop, mut phone) = (Browser::new(), Browser::new());
+    let code = code_for(&app, &mut laptop, &client, "alice@example.com").await;
+    let tokens: Value = redeem(&app, &client, &code, &[]).await.json().await.unwrap();
+    code_for(&app, &mut phone, &client, "alice@example.com").await;
+    let path = format!("/admin/users/{}/sessions", user.id);
+    let listed: Value = app.admin_get(&admin, &path).await.json().await.unwrap();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    let laptop_session = sessions.iter().find(|s| s["clients"] == json!([client.id])).expect("the laptop's");
+    assert!(laptop_session["user_agent"].is_string() && laptop_session["ip"] == "127.0.0.1");
+    let id = laptop_session["id"].as_str().unwrap();
+    let ended = app.http.delete(app.url(&format!("{path}/{id}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(ended.status(), 204);
+    assert_eq!(laptop.get(&authorize_url(&app, &client.id, &[])).await.status, 200, "signed out");
+    let refresh = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, Some(&client.secret))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 400, "its families are revoked");
+    assert!(phone.get(&authorize_url(&app, &client.id, &[])).await.redirect_params().contains_key("code"));
+    let again = app.http.delete(app.url(&format!("{path}/{id}"))).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(again.status(), 404, "ended already");
+    // revoke-sessions ends every sign-in session too.
+    let revoked = app.admin_post(&admin, &format!("/admin/users/{}/revoke-sessions", user.id), None).await;
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(phone.get(&authorize_url(&app, &client.id, &[])).await.status, 200);
+    let listed: Value = app.admin_get(&admin, &path).await.json().await.unwrap();
+    assert_eq!(listed["sessions"], json!([]));
 }

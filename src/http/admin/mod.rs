@@ -34,7 +34,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .post(users::import),
             )
             .service(web::resource("/users/{id}").get(users::get).patch(users::update).delete(users::delete))
-            .service(web::resource("/users/{id}/revoke-sessions").post(users::revoke_sessions)),
+            .service(web::resource("/users/{id}/revoke-sessions").post(users::revoke_sessions))
+            .service(web::resource("/users/{id}/sessions").get(users::sessions))
+            .service(web::resource("/users/{id}/sessions/{session}").delete(users::end_session)),
     );
 }
 

@@ -131,6 +131,36 @@ pub async fn revoke_sessions(
     Ok(HttpResponse::Ok().json(json!({ "revoked": revoked })))
 }
 
+/// `GET /admin/users/{id}/sessions`: the user's sign-in sessions that have not ended.
+pub async fn sessions(
+    _caller: AdminCaller,
+    id: web::Path<String>,
+    state: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let now = state.clock.now();
+    let listed = state.with_conn(move |conn| users::sessions(conn, &id, now)).await?;
+    let sessions: Vec<Value> = listed.iter().map(|s| s.describe()).collect();
+    Ok(HttpResponse::Ok().json(json!({ "sessions": sessions })))
+}
+
+/// `DELETE /admin/users/{id}/sessions/{session}`: ends one session and revokes its families.
+pub async fn end_session(
+    caller: AdminCaller,
+    path: web::Path<(String, String)>,
+    state: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, now) = (caller.actor(), state.clock.now());
+    let (user_id, session_id) = path.into_inner();
+    let revoked =
+        state.with_conn(move |conn| users::end_session(conn, &actor, &user_id, &session_id, now)).await?;
+    state
+        .metrics
+        .families_revoked
+        .with_label_values(&["ended_by_admin"])
+        .inc_by(u64::try_from(revoked).unwrap_or(0));
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
