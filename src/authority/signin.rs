@@ -110,47 +110,46 @@ impl Authority {
     }
 
     /// The sign-in page's login: checks the password and starts a single sign-on session, with
-    /// its audit event. Returns the cookie's secret (for the browser alone) and the session.
+    /// its audit event; or, when the browser's live session (`current`) is the same person's,
+    /// renews it (a new `auth_time` and a new cookie secret, so a secret seen before the
+    /// sign-in is worth nothing after it). Returns the cookie's secret (for the browser alone)
+    /// and the session.
     pub async fn sign_in(
         &self,
         username: &str,
         password: Zeroizing<String>,
         origin: RequestOrigin,
+        current: Option<Session>,
     ) -> Result<(BrowserSecret, Session), Error> {
         let authenticated = self.check_password(username, password, &origin).await?;
         let now = self.clock.now();
         let secret = BrowserSecret::generate().map_err(|_| Error::Internal("random generator".into()))?;
-        let id = random_id().map_err(|_| Error::Internal("random generator".into()))?;
-        let policy = self.sessions;
-        let session = Session {
-            id,
-            user_id: authenticated.user.id.clone(),
-            auth_time: now,
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now.saturating_add(policy.absolute_ttl),
-            ended_at: None,
+        let renewed = current.filter(|s| s.user_id == authenticated.user.id);
+        let session = match &renewed {
+            Some(current) => Session { auth_time: now, last_seen_at: now, ..current.clone() },
+            None => Session {
+                id: random_id().map_err(|_| Error::Internal("random generator".into()))?,
+                user_id: authenticated.user.id.clone(),
+                auth_time: now,
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now.saturating_add(self.sessions.absolute_ttl),
+                ended_at: None,
+            },
         };
-        let (stored, hash) = (session.clone(), secret.hash());
+        let (stored, hash, renew) = (session.clone(), secret.hash(), renewed.is_some());
         self.with_conn(move |conn| {
             use diesel::Connection;
             conn.transaction(|conn| {
                 authenticated.record(conn, now)?;
-                let row = NewSession {
-                    id: &stored.id,
-                    secret_hash: &hash,
-                    user_id: &stored.user_id,
-                    auth_time: now,
-                    created_at: now,
-                    last_seen_at: now,
-                    expires_at: stored.expires_at,
-                    ip: origin.ip.as_deref(),
-                    user_agent: origin.user_agent.as_deref(),
-                };
-                store::sessions::insert_session(conn, &row)?;
+                if renew {
+                    store::sessions::renew_session(conn, &stored.id, &hash, now)?;
+                } else {
+                    start_session(conn, &stored, &hash, &origin)?;
+                }
                 let event = store::audit::AuditEvent {
                     at: now,
-                    kind: "session.started",
+                    kind: if renew { "session.renewed" } else { "session.started" },
                     actor: Some(&stored.user_id),
                     subject: Some(&stored.id),
                     ip: origin.ip.as_deref(),
@@ -181,4 +180,24 @@ impl Authority {
         })
         .await
     }
+}
+
+fn start_session(
+    conn: &mut DbConnection,
+    session: &Session,
+    hash: &[u8],
+    origin: &RequestOrigin,
+) -> Result<(), Error> {
+    let row = NewSession {
+        id: &session.id,
+        secret_hash: hash,
+        user_id: &session.user_id,
+        auth_time: session.auth_time,
+        created_at: session.created_at,
+        last_seen_at: session.last_seen_at,
+        expires_at: session.expires_at,
+        ip: origin.ip.as_deref(),
+        user_agent: origin.user_agent.as_deref(),
+    };
+    Ok(store::sessions::insert_session(conn, &row)?)
 }

@@ -109,7 +109,12 @@ pub async fn login(
     if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD_BYTES {
         return login_page(&req, &edge, &client, carried, "", Some(SIGN_IN_FAILED));
     }
-    let signed_in = state.sign_in(username, Zeroizing::new(password.to_owned()), request_origin(&req)).await;
+    let current = match session_cookie(&req) {
+        Some(secret) => state.session(&secret).await.map_err(|e| page_fault(&edge, e))?,
+        None => None,
+    };
+    let password = Zeroizing::new(password.to_owned());
+    let signed_in = state.sign_in(username, password, request_origin(&req), current).await;
     let (secret, session) = match signed_in {
         Ok(signed_in) => signed_in,
         Err(Error::OAuth { .. } | Error::Throttled { .. }) => {

@@ -69,6 +69,18 @@ pub fn session_by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Se
     Ok(row.map(Session::from))
 }
 
+/// The same browser's person signed in again: a new cookie secret (the old one stops working),
+/// a new `auth_time`. The session keeps its id, so the families started in it stay linked.
+pub fn renew_session(conn: &mut DbConnection, id: &str, secret_hash: &[u8], now: i64) -> QueryResult<usize> {
+    diesel::update(sessions::table.find(id).filter(sessions::ended_at.is_null()))
+        .set((
+            sessions::secret_hash.eq(secret_hash),
+            sessions::auth_time.eq(now),
+            sessions::last_seen_at.eq(now),
+        ))
+        .execute(conn)
+}
+
 pub fn touch_session(conn: &mut DbConnection, id: &str, now: i64) -> QueryResult<usize> {
     diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(conn)
 }

@@ -334,6 +334,17 @@ async fn prompt_and_max_age_decide_when_to_ask_again(backend: Backend) {
     assert!(silent.redirect_params().contains_key("code"), "prompt=none with a session");
     let again = browser.get(&authorize_url(&app, &client.id, &[("prompt", "login")])).await;
     assert_eq!(again.status, 200, "prompt=login shows the page");
+    // Signing in again renews the browser's session: a new secret, the old one is worthless.
+    let old_secret = browser.cookies["__Host-jwtd_session"].clone();
+    app.clock.advance(5);
+    let renewed = browser.sign_in(&app, &again, "alice@example.com", PASSWORD).await;
+    let code = renewed.redirect_params()["code"].clone();
+    assert_ne!(browser.cookies["__Host-jwtd_session"], old_secret);
+    let tokens: Value = redeem(&app, &client, &code, &[]).await.json().await.unwrap();
+    assert_eq!(claims_of(tokens["id_token"].as_str().unwrap())["auth_time"], app.clock.now());
+    let mut stale = Browser::new();
+    stale.cookies.insert("__Host-jwtd_session".into(), old_secret);
+    assert_eq!(stale.get(&authorize_url(&app, &client.id, &[])).await.status, 200);
     app.clock.advance(120);
     let recent = browser.get(&authorize_url(&app, &client.id, &[("max_age", "60")])).await;
     assert_eq!(recent.status, 200, "signed in longer ago than max_age");
