@@ -182,7 +182,27 @@ fn out_of_range_values_are_errors() {
         ("JWTD__ISSUER", "ftp://x"),
         ("JWTD_ENV", "staging"),
         ("JWTD__HTTP__TRUSTED_PROXIES", "localhost"),
+        ("JWTD__ISSUER", "https://example.com/auth"),
+        ("JWTD__SESSIONS__IDLE_TTL", "30s"),
+        ("JWTD__SESSIONS__ABSOLUTE_TTL", "2y"),
+        ("JWTD__LOGIN__ACCENT_COLOR", "red;}body{display:none"),
+        ("JWTD__LOGIN__LOGO_URL", "javascript:alert(1)"),
+        ("JWTD__LOGIN__STYLESHEET_URL", "https://cdn.example/a.css; script-src *"),
+        ("JWTD__LOGIN__PRODUCT_NAME", " "),
     ] {
         assert!(Settings::load_from(&vars(&[(key, value)])).is_err(), "{key}={value}");
     }
+}
+
+#[test]
+fn an_issuer_is_an_origin_and_the_login_page_takes_plain_branding() {
+    let s = Settings::load_from(&vars(&[
+        ("JWTD__ISSUER", "https://id.example.com/"),
+        ("JWTD__LOGIN__LOGO_URL", "https://cdn.example/logo.svg"),
+        ("JWTD__LOGIN__STYLESHEET_URL", "/static/brand.css"),
+        ("JWTD__LOGIN__ACCENT_COLOR", "#abc"),
+    ]))
+    .unwrap();
+    assert_eq!(s.issuer, "https://id.example.com");
+    assert_eq!(s.login.logo_url, "https://cdn.example/logo.svg");
 }
