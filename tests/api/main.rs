@@ -6,14 +6,18 @@
 mod helpers;
 
 mod admin;
+mod browser;
 mod cli;
 mod cluster;
 mod discovery;
+mod flow_clients;
 mod keys;
 mod operations;
 mod refresh;
+mod relying_party;
 mod resource_server;
 mod rotation;
+mod sign_in;
 mod storage;
 mod token;
 mod users;
