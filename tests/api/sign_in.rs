@@ -30,6 +30,35 @@ async fn a_browser_reads_the_discovery_document() {
     browser.quit().await;
 }
 
+/// The harness's part of the sign-in, without jwtd: a form filled in by name and submitted with
+/// its button, and the request the browser then makes to a redirect URI, read at the listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_browser_fills_a_form_and_lands_on_the_redirect_uri() {
+    let test = "the_browser_fills_a_form_and_lands_on_the_redirect_uri";
+    let Some(browser) = Browser::start(test).await else { return };
+    let mut callback = Callback::start().await;
+    let page = format!(
+        "<form method=get action='{}/a/callback'><input type=hidden name=state value=s1>\
+         <label>Email <input type=email id=username name=username></label>\
+         <label>Password <input type=password id=password name=password></label>\
+         <button type=submit>Sign in</button></form>",
+        callback.base
+    );
+    let page = percent_encoding::utf8_percent_encode(&page, percent_encoding::NON_ALPHANUMERIC);
+    browser.goto(&format!("data:text/html,{page}")).await;
+    browser.fill("username", EMAIL).await;
+    browser.fill("password", PASSWORD).await;
+    browser.submit().await;
+    let request = query_of(&callback.next_request("/a/callback").await);
+    assert_eq!(request.get("username").map(String::as_str), Some(EMAIL));
+    assert_eq!(request.get("password").map(String::as_str), Some(PASSWORD));
+    assert_eq!(request.get("state").map(String::as_str), Some("s1"));
+    let url = browser.wait_for_url(&format!("{}/a/callback?", callback.base)).await;
+    assert_eq!(query_of(&url), request);
+    browser.wait_for_text("Signed in.").await;
+    browser.quit().await;
+}
+
 /// The login page's cookies are `__Host-` cookies, which must be `Secure`; the test server is
 /// http on 127.0.0.1. Chromium treats loopback as a secure context, so it must keep them: this
 /// checks it with the cookie jwtd sets today, the refresh cookie of a browser client, set by a
