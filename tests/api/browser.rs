@@ -8,8 +8,8 @@
 //! The WebDriver client is fantoccini, not thirtyfour: thirtyfour turns on serde_json's
 //! `preserve_order`, and features unify, so the tests would run a jwtd whose JSON objects keep
 //! insertion order instead of the sorted order the shipped binary has. fantoccini changes no
-//! feature of jwtd's own dependencies; its protocol crate is MPL-2.0, allowed for it alone in
-//! `deny.toml` (a dev-dependency, used unmodified).
+//! feature of jwtd's own dependencies. (Its protocol crate, `webdriver`, is MPL-2.0: a
+//! dev-dependency, used unmodified and in no binary; `cargo deny` checks what ships.)
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
