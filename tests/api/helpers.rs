@@ -11,7 +11,7 @@ use jwtd::accounts::clients::{self, ClientRegistration};
 use jwtd::clock::{Clock, ManualClock};
 use jwtd::config::Settings;
 use jwtd::keys::master::MasterKey;
-use jwtd::startup::Application;
+use jwtd::startup::{Application, StartupError};
 use jwtd::tokens::AccessClaims;
 use serde_json::Value;
 
@@ -24,15 +24,18 @@ pub enum Backend {
 }
 
 /// Runs each named `async fn(Backend)` once per backend, as `name::sqlite` and `name::postgres`.
+/// Attributes before a name (e.g. `#[ignore = "why"]`) go on both tests.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {$(
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn sqlite() {
                 super::$name($crate::helpers::Backend::Sqlite).await
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            $(#[$attr])*
             async fn postgres() {
                 if $crate::helpers::postgres_available() {
                     super::$name($crate::helpers::Backend::Postgres).await
@@ -158,6 +161,30 @@ pub async fn spawn_app_on(db: Arc<TestDb>, master_key: &str, extra: &[(&str, &st
     spawn_app_with(db, master_key, extra, clock).await
 }
 
+/// A jwtd whose issuer is the address it listens on, for clients that follow the URLs discovery
+/// names (a browser, an OpenID Connect library). The issuer must be known before the port is
+/// bound, so a free port is picked first; one another process takes in between is passed over.
+pub async fn spawn_app_at_own_address(backend: Backend) -> TestApp {
+    let db = Arc::new(TestDb::new(backend));
+    let master_key = new_master_key();
+    for _ in 0..5 {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let issuer = format!("http://{addr}");
+        let extra = [("JWTD__HTTP__ADDR", addr.as_str()), ("JWTD__ISSUER", issuer.as_str())];
+        let clock = Arc::new(ManualClock::new(jwtd::clock::SystemClock.now()));
+        match try_spawn_app_with(Arc::clone(&db), &master_key, &extra, clock).await {
+            Err(StartupError::Bind { .. }) => continue,
+            started => return started.unwrap(),
+        }
+    }
+    panic!("no free port for jwtd in five tries");
+}
+
+/// A loopback port free a moment ago (for servers whose address must be known before they bind).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// A jwtd on an existing database and a clock shared with the test (and other instances).
 pub async fn spawn_app_with(
     db: Arc<TestDb>,
@@ -165,11 +192,20 @@ pub async fn spawn_app_with(
     extra: &[(&str, &str)],
     clock: Arc<ManualClock>,
 ) -> TestApp {
+    try_spawn_app_with(db, master_key, extra, clock).await.unwrap()
+}
+
+async fn try_spawn_app_with(
+    db: Arc<TestDb>,
+    master_key: &str,
+    extra: &[(&str, &str)],
+    clock: Arc<ManualClock>,
+) -> Result<TestApp, StartupError> {
     let mut env = test_env(&db, master_key);
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings = Settings::load_from(&env).unwrap();
     let app_env = env.clone();
-    let app = Application::build_with_clock(settings, clock.clone()).await.unwrap();
+    let app = Application::build_with_clock(settings, clock.clone()).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     let admin_address = app.admin_port().map(|port| format!("http://127.0.0.1:{port}"));
     let handle = app.handle();
@@ -185,7 +221,7 @@ pub async fn spawn_app_with(
         handle,
     };
     app.wait_ready().await;
-    app
+    Ok(app)
 }
 
 /// A registered client and its one-time secret.
@@ -217,6 +253,11 @@ impl TestApp {
 
     pub fn settings(&self) -> Settings {
         Settings::load_from(&self.env).unwrap()
+    }
+
+    /// The `iss` of this instance's tokens.
+    pub fn issuer(&self) -> String {
+        self.settings().issuer
     }
 
     pub fn register_client(&self, scope: &str, audiences: &[&str], grants: &[&str]) -> TestClient {

@@ -6,15 +6,19 @@
 mod helpers;
 
 mod admin;
+mod browser;
 mod cli;
 mod cluster;
+mod code_flow;
 mod discovery;
+mod flow_clients;
 mod keys;
 mod operations;
 mod refresh;
+mod relying_party;
 mod resource_server;
 mod rotation;
-mod signin;
+mod sign_in;
 mod storage;
 mod token;
 mod users;

@@ -1,4 +1,4 @@
-//! Browser sign-in over plain HTTP (the browser itself is driven in `browser.rs`): the
+//! Browser sign-in over plain HTTP (a real browser drives the same flow in `sign_in.rs`): the
 //! authorization endpoint, the sign-in page, single sign-on, and the code's redemption, on both
 //! backends.
 
