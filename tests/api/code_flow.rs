@@ -20,7 +20,6 @@ pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// A web app's client: the code flow with refresh tokens, through the admin API.
 pub async fn register_web_app(app: &TestApp, first_party: bool, extra: Value) -> TestClient {
-    let admin = app.admin_token().await;
     let mut body = json!({
         "name": "Web App",
         "scope": "openid email offline_access read",
@@ -31,13 +30,7 @@ pub async fn register_web_app(app: &TestApp, first_party: bool, extra: Value) ->
     if let (Some(fields), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         fields.extend(extra.clone());
     }
-    let response = app.admin_post(&admin, "/admin/clients", Some(body)).await;
-    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
-    let created: Value = response.json().await.unwrap();
-    TestClient {
-        id: created["client_id"].as_str().unwrap().to_owned(),
-        secret: created["client_secret"].as_str().unwrap_or_default().to_owned(),
-    }
+    crate::flow_clients::register(app, &app.admin_token().await, body).await
 }
 
 /// A user agent that keeps its cookies (Secure ones too: jwtd is on loopback) and follows no
@@ -197,14 +190,7 @@ pub async fn redeem(
             form.push((name, value));
         }
     }
-    let request = app.http.post(app.url("/oauth2/token"));
-    let request = if client.secret.is_empty() {
-        form.push(("client_id", &client.id));
-        request
-    } else {
-        request.basic_auth(&client.id, Some(&client.secret))
-    };
-    request.form(&form).send().await.unwrap()
+    crate::flow_clients::token_request(app, client, &form).await
 }
 
 fn claims_of(jwt: &str) -> Value {

@@ -44,12 +44,18 @@ pub async fn register_flow_client(
         "token_endpoint_auth_method": auth_method,
         "first_party": true,
     });
+    let client = register(app, admin, body).await;
+    assert_eq!(client.secret.is_empty(), kind == ClientKind::Public, "{name}");
+    client
+}
+
+/// Registers a client with this `POST /admin/clients` body; asserts it was created.
+pub async fn register(app: &TestApp, admin: &str, body: Value) -> TestClient {
     let response = app.admin_post(admin, "/admin/clients", Some(body)).await;
     let status = response.status();
     let created: Value = response.json().await.unwrap();
-    assert!(status.is_success(), "registering {name}: {status} {created}");
+    assert!(status.is_success(), "registering: {status} {created}");
     let secret = created["client_secret"].as_str().unwrap_or_default().to_owned();
-    assert_eq!(secret.is_empty(), kind == ClientKind::Public, "{created}");
     TestClient { id: created["client_id"].as_str().unwrap().to_owned(), secret }
 }
 
@@ -112,20 +118,13 @@ pub async fn exchange_code(
     redirect_uri: &str,
     pkce: &Pkce,
 ) -> Value {
-    let mut form = vec![
+    let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
         ("redirect_uri", redirect_uri),
         ("code_verifier", pkce.verifier.as_str()),
     ];
-    let request = app.http.post(app.url("/oauth2/token"));
-    let request = if client.secret.is_empty() {
-        form.push(("client_id", client.id.as_str()));
-        request
-    } else {
-        request.basic_auth(&client.id, Some(&client.secret))
-    };
-    let response = request.form(&form).send().await.unwrap();
+    let response = token_request(app, client, &form).await;
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 200, "{body}");
@@ -133,6 +132,20 @@ pub async fn exchange_code(
         assert!(body[member].as_str().is_some_and(|t| !t.is_empty()), "{member} missing: {body}");
     }
     body
+}
+
+/// `POST /oauth2/token` by `client`: HTTP Basic for a confidential client, `client_id` alone in
+/// the form for a public one.
+pub async fn token_request(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> reqwest::Response {
+    let mut form = form.to_vec();
+    let request = app.http.post(app.url("/oauth2/token"));
+    let request = if client.secret.is_empty() {
+        form.push(("client_id", client.id.as_str()));
+        request
+    } else {
+        request.basic_auth(&client.id, Some(&client.secret))
+    };
+    request.form(&form).send().await.unwrap()
 }
 
 /// The claims of an ID token whose signature (from the JWKS, with the JWK's algorithm), `iss`,
