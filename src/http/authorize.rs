@@ -124,11 +124,14 @@ pub async fn login(
         Err(e) => return Err(page_fault(&edge, e)),
     };
     state.metrics.sign_ins.with_label_values(&["success"]).inc();
+    // Kept as long as the session may live (its absolute end); the idle end is jwtd's to check.
+    let lifetime = (session.expires_at - state.clock.now()).max(0);
     let cookie = Cookie::build(SESSION_COOKIE, secret.expose().to_owned())
         .path("/")
         .secure(true)
         .http_only(true)
         .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(lifetime))
         .finish();
     code_redirect(&state, &edge, &request, &session, &reply, Some(cookie)).await
 }
