@@ -188,6 +188,7 @@ fn authority(
         verifier_leeway_secs: secs(settings.verifier_leeway()),
         metrics,
         clients: ClientCache::default(),
+        deployment: settings.deployment(),
     }
 }
 

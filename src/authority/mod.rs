@@ -24,6 +24,7 @@ pub use error::{Error, OAuthCode};
 
 use std::sync::Arc;
 
+use crate::accounts::clients::Deployment;
 use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::clock::Clock;
@@ -57,6 +58,8 @@ pub struct Authority {
     pub verifier_leeway_secs: i64,
     pub metrics: Arc<Metrics>,
     pub clients: ClientCache,
+    /// Production or not: the client rules (redirect URIs, web origins) depend on it.
+    pub deployment: Deployment,
 }
 
 impl Authority {

@@ -49,6 +49,14 @@ async fn grant_for(
         Some(GrantType::ClientCredentials) => client_credentials(state, client, params).await?,
         Some(GrantType::Password) => return grants::password(req, state, client, params).await,
         Some(GrantType::RefreshToken) => return grants::refresh(req, state, client, params).await,
+        // Registered already (browser sign-in's clients); the code exchange comes with
+        // `/oauth2/authorize`.
+        Some(GrantType::AuthorizationCode) => {
+            return Err(ApiError::oauth(
+                OAuthCode::UnsupportedGrantType,
+                "the authorization_code grant is not served yet",
+            ));
+        }
         None => {
             return Err(ApiError::oauth(
                 OAuthCode::UnsupportedGrantType,

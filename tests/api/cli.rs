@@ -220,7 +220,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let http = reqwest::Client::new();
     let login = {
         let (http, url) = (http.clone(), format!("{}/oauth2/token", jwtd.address));
-        let (id, secret) = (client.id.clone(), secret.expose().to_owned());
+        let (id, secret) = (client.id.clone(), secret.unwrap().expose().to_owned());
         move || {
             let (http, url, id, secret) = (http.clone(), url.clone(), id.clone(), secret.clone());
             async move {

@@ -227,7 +227,7 @@ impl TestApp {
         let (client, secret) =
             jwtd::store::clients::register(&mut pool.get().unwrap(), &registration, self.clock.now())
                 .unwrap();
-        TestClient { id: client.id, secret: secret.expose().to_owned() }
+        TestClient { id: client.id, secret: secret.unwrap().expose().to_owned() }
     }
 
     /// A resource server's client (`client_credentials`) allowed to introspect other clients'
@@ -243,7 +243,7 @@ impl TestApp {
         let (client, secret) =
             jwtd::store::clients::register(&mut pool.get().unwrap(), &registration, self.clock.now())
                 .unwrap();
-        TestClient { id: client.id, secret: secret.expose().to_owned() }
+        TestClient { id: client.id, secret: secret.unwrap().expose().to_owned() }
     }
 
     /// `POST /oauth2/introspect` by `client`: the JSON answer.

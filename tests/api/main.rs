@@ -7,6 +7,7 @@ mod helpers;
 
 mod admin;
 mod cli;
+mod clients;
 mod cluster;
 mod discovery;
 mod keys;
