@@ -1,12 +1,14 @@
-//! Client operations: register, delete, rotate a secret (the admin API and the CLI call the
-//! same functions), and the lookups client authentication and liveness need.
+//! Client operations: register, change, delete, rotate a secret (the admin API and the CLI call
+//! the same functions), and the lookups client authentication and liveness need.
 
 use diesel::Connection;
 use serde_json::json;
 
 use super::audit::Actor;
 use super::{Authority, Error, OAuthCode};
-use crate::accounts::clients::{AuthMethod, Client, ClientRegistration, ClientSecret, credentials_match};
+use crate::accounts::clients::{
+    AuthMethod, Client, ClientChange, ClientRegistration, ClientSecret, Deployment, credentials_match,
+};
 use crate::store::{self, DbConnection, clients::ClientRow};
 
 /// Compared against when the client id is unknown, so an unknown client costs the same as a
@@ -29,6 +31,35 @@ pub fn register(
         })?;
         actor.audit(conn, now, "client.created", Some(&client.id), client.describe())?;
         Ok((client, secret))
+    })
+}
+
+/// Changes what `change` names on the client, checked whole with the rules of a new
+/// registration in `deployment`, and records `client.updated` with each changed field's value
+/// before and after, in one transaction: a change whose event failed is not made. The
+/// authentication method cannot change (a public client would keep a secret's hash, a
+/// confidential one would lose its secret): register a new client for that. A change that
+/// changes nothing writes nothing. The caller drops the client from its caches afterwards.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    change: &ClientChange,
+    deployment: Deployment,
+    now: i64,
+) -> Result<Client, Error> {
+    conn.transaction(|conn| {
+        if store::clients::lock(conn, id)? == 0 {
+            return Err(Error::NotFound("client"));
+        }
+        let client = store::clients::find(conn, id)?.ok_or(Error::NotFound("client"))?.to_client();
+        let (registration, changes) = client.changed(change, deployment).map_err(|e| Error::invalid(&e))?;
+        if changes.is_empty() {
+            return Ok(client);
+        }
+        store::clients::update(conn, id, &registration, now)?;
+        actor.audit(conn, now, "client.updated", Some(id), json!({ "changes": changes }))?;
+        store::clients::find(conn, id)?.map(|row| row.to_client()).ok_or(Error::NotFound("client"))
     })
 }
 

@@ -1,4 +1,4 @@
-//! `jwtd clients …`: register and list clients, through the operations the admin API
+//! `jwtd clients …`: register, change and list clients, through the operations the admin API
 //! uses (so the same rules, the same audit events).
 
 use clap::{Args, Subcommand};
@@ -15,6 +15,8 @@ use crate::startup;
 pub(super) enum ClientsCommand {
     /// Register a client; prints its id and its secret (a public client has none), once.
     Create(Box<CreateClient>),
+    /// Change a client: each flag given replaces that field, the others stay.
+    Update(Box<UpdateClient>),
     /// List registered clients.
     List {
         #[arg(long)]
@@ -25,6 +27,7 @@ pub(super) enum ClientsCommand {
 pub(super) fn run(settings: &Settings, command: ClientsCommand) -> CliResult {
     match command {
         ClientsCommand::Create(args) => create_client(settings, *args),
+        ClientsCommand::Update(args) => update_client(settings, *args),
         ClientsCommand::List { json } => list_clients(settings, json),
     }
 }
@@ -41,9 +44,24 @@ pub(super) struct CreateClient {
     json: bool,
 }
 
+#[derive(Debug, Args)]
+pub(super) struct UpdateClient {
+    /// The client's id. An id may start with `-` (base64url), so it is taken as it stands.
+    #[arg(allow_hyphen_values = true)]
+    id: String,
+    /// A new name for operators.
+    #[arg(long)]
+    name: Option<String>,
+    #[command(flatten)]
+    fields: ClientFlags,
+    /// Print the changed client as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// A client's fields, for `create` (absent: the defaults, a confidential web client with the
-/// `client_credentials` grant). A repeated flag gives a list; one empty value
-/// (`--web-origin ''`) an empty one.
+/// `client_credentials` grant) and `update` (absent: unchanged). A repeated flag gives a list,
+/// which replaces the whole list on update; one empty value (`--web-origin ''`) empties it.
 #[derive(Debug, Args)]
 struct ClientFlags {
     /// Space-separated scopes the client may request.
@@ -130,6 +148,20 @@ fn create_client(settings: &Settings, args: CreateClient) -> CliResult {
             println!("The secret is shown once and stored only as a hash: keep it now.");
         }
         None => println!("A public client: it has no secret and presents its client_id alone."),
+    }
+    Ok(())
+}
+
+fn update_client(settings: &Settings, args: UpdateClient) -> CliResult {
+    let change = args.fields.into_change(args.name);
+    let pool = startup::open_pool(settings)?;
+    let (actor, now) = (Actor::cli(), SystemClock.now());
+    let client =
+        authority::clients::update(&mut *pool.get()?, &actor, &args.id, &change, settings.deployment(), now)?;
+    if args.json {
+        println!("{}", client.describe());
+    } else {
+        println!("updated client {} ({}); running servers see it within seconds", client.id, client.name);
     }
     Ok(())
 }

@@ -33,8 +33,8 @@ pub struct ClientRow {
     pub first_party: bool,
 }
 
-/// The columns a registration sets.
-#[derive(Insertable)]
+/// The columns a registration sets (on insert and on change alike).
+#[derive(Insertable, AsChangeset)]
 #[diesel(table_name = clients)]
 struct RegisteredColumns<'a> {
     name: &'a str,
@@ -142,6 +142,25 @@ pub fn register(
     let (client, secret) = new_client(registration, now).map_err(|_| RegisterError::Random)?;
     insert(conn, &client, secret.as_ref().map(ClientSecret::hash).as_deref())?;
     Ok((client, secret))
+}
+
+/// Writes a changed registration over the client's row (its id, secret, authentication method
+/// and creation time stay). Returns the number of rows changed: 0 if there is no such client.
+pub fn update(
+    conn: &mut DbConnection,
+    id: &str,
+    registration: &ClientRegistration,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id)).set(RegisteredColumns::of(registration, now)).execute(conn)
+}
+
+/// Takes the client row's write lock for the rest of the transaction (PostgreSQL's row lock,
+/// SQLite's database write lock) before it is read, so two changes to one client apply one after
+/// the other instead of the later overwriting the earlier with what it read before. Returns 0 if
+/// there is no such client.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id)).set(clients::updated_at.eq(clients::updated_at)).execute(conn)
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {

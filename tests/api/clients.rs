@@ -1,20 +1,32 @@
-//! The client model of browser sign-in: registration rules, public clients, and the migration
-//! that brought it.
+//! The client model of browser sign-in: registration rules, public clients, changing a client,
+//! and the migration that brought it.
 
 use jwtd::store::DbConnection;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDb, assert_error, spawn_app};
+use crate::helpers::{Backend, TestApp, TestDb, assert_error, refuse_audit_events, spawn_app};
 use crate::on_both_backends;
 
 on_both_backends!(
     registration_refuses_what_browser_sign_in_must_not_accept,
     a_public_client_has_no_secret_and_authenticates_with_its_client_id_alone,
+    a_change_takes_effect_at_once_and_is_audited,
+    a_change_whose_audit_event_fails_changes_nothing,
     the_client_model_migration_keeps_clients_and_their_families,
 );
 
 async fn create(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
     app.admin_post(token, "/admin/clients", Some(body)).await
+}
+
+async fn patch(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
+    let url = app.url(&format!("/admin/clients/{id}"));
+    app.http.patch(url).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+/// The client as the admin API shows it.
+async fn shown(app: &TestApp, token: &str, id: &str) -> Value {
+    app.admin_get(token, &format!("/admin/clients/{id}")).await.json().await.unwrap()
 }
 
 /// Each refused registration answers 400 naming the URI and the rule it broke.
@@ -132,6 +144,71 @@ async fn a_public_client_has_no_secret_and_authenticates_with_its_client_id_alon
 
     let rotate = app.admin_post(&token, &format!("/admin/clients/{id}/secret"), None).await;
     assert_error(rotate, 409, "client_is_public").await;
+}
+
+/// `PATCH /admin/clients/{id}` replaces the fields it names, checked whole; the change reaches
+/// this instance's cache at once (a scope added is grantable on the next request) and the audit
+/// log says what changed. The authentication method stays as registered.
+async fn a_change_takes_effect_at_once_and_is_audited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.admin_token().await;
+    let service = app.register_client("read", &[], &["client_credentials"]);
+    assert_eq!(app.client_token(&service, &[]).await.status(), 200, "the client is cached now");
+    assert_error(app.client_token(&service, &[("scope", "write")]).await, 400, "invalid_scope").await;
+
+    let change = json!({"scope": "read write", "web_origins": ["https://app.example"], "first_party": true});
+    let response = patch(&app, &token, &service.id, change).await;
+    assert_eq!(response.status(), 200);
+    let changed: Value = response.json().await.unwrap();
+    assert_eq!(changed["scope"], "read write");
+    assert_eq!(changed["name"], "test client", "fields not named stay");
+    assert_eq!(changed, shown(&app, &token, &service.id).await);
+    assert_eq!(app.client_token(&service, &[("scope", "write")]).await.status(), 200, "at once");
+
+    let audit: Value = app.admin_get(&token, "/admin/audit?kind=client.updated").await.json().await.unwrap();
+    let event = &audit["events"][0];
+    assert_eq!(event["subject"], service.id.as_str());
+    assert_eq!(
+        event["detail"]["changes"],
+        json!({
+            "scope": {"from": "read", "to": "read write"},
+            "web_origins": {"from": [], "to": ["https://app.example"]},
+            "first_party": {"from": false, "to": true},
+        })
+    );
+    assert!(!audit.to_string().contains(&service.secret));
+
+    let refusals = [
+        (json!({"colour": "blue"}), "unknown field"),
+        (json!({"token_endpoint_auth_method": "none"}), "cannot change after registration"),
+        (json!({"grant_types": ["authorization_code"]}), "at least one redirect URI"),
+        (json!({"redirect_uris": ["https://app.example/#x"]}), "fragment"),
+    ];
+    for (body, rule) in refusals {
+        let (_, error) =
+            assert_error(patch(&app, &token, &service.id, body).await, 400, "invalid_request").await;
+        assert!(error["error_description"].as_str().unwrap().contains(rule), "{error}");
+    }
+    assert_eq!(shown(&app, &token, &service.id).await, changed, "a refused change changes nothing");
+    let same_method = json!({"token_endpoint_auth_method": "client_secret_post"});
+    assert_eq!(patch(&app, &token, &service.id, same_method).await.status(), 200);
+    assert_error(patch(&app, &token, "no-such-client", json!({"name": "x"})).await, 404, "not_found").await;
+    let events: Value = app.admin_get(&token, "/admin/audit?kind=client.updated").await.json().await.unwrap();
+    assert_eq!(events["events"].as_array().unwrap().len(), 1, "only real changes are audited");
+}
+
+/// A change and its audit event commit together: when the event cannot be written, the client
+/// keeps its fields, in storage and in the cache.
+async fn a_change_whose_audit_event_fails_changes_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.admin_token().await;
+    let service = app.register_client("read", &[], &["client_credentials"]);
+    let before = shown(&app, &token, &service.id).await;
+    refuse_audit_events(&app, backend, "client.updated");
+    let response = patch(&app, &token, &service.id, json!({"scope": "read write", "name": "renamed"})).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(shown(&app, &token, &service.id).await, before);
+    assert_error(app.client_token(&service, &[("scope", "write")]).await, 400, "invalid_scope").await;
 }
 
 /// Clients and their refresh families registered before the client model (SQLite rebuilds the

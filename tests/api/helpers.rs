@@ -477,6 +477,24 @@ pub fn max_age(headers: &reqwest::header::HeaderMap) -> i64 {
     value.split("max-age=").nth(1).and_then(|v| v.split(',').next()).unwrap().trim().parse().unwrap()
 }
 
+/// Makes the database refuse audit events of `kind`, as a failing disk or connection would.
+pub fn refuse_audit_events(app: &TestApp, backend: Backend, kind: &str) {
+    use diesel::RunQueryDsl;
+    let name = kind.replace('.', "_");
+    let statement = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_{name} BEFORE INSERT ON audit_events WHEN NEW.kind = '{kind}' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ),
+        Backend::Postgres => {
+            format!(
+                "ALTER TABLE audit_events ADD CONSTRAINT refuse_{name} CHECK (kind <> '{kind}') NOT VALID"
+            )
+        }
+    };
+    diesel::sql_query(statement).execute(&mut **app.pool().get().unwrap()).unwrap();
+}
+
 /// Asserts an error response: status, RFC 6749 §5.2 JSON body with this code, never cached.
 pub async fn assert_error(
     response: reqwest::Response,

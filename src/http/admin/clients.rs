@@ -1,5 +1,5 @@
-//! `/admin/clients`: register, list, show, delete, and rotate a client's secret, through the
-//! operations the CLI uses too. Secrets are returned once, in the response that creates them.
+//! `/admin/clients`: register, list, show, change, delete, and rotate a client's secret, through
+//! the operations the CLI uses too. Secrets are returned once, in the response that creates them.
 
 use actix_web::web;
 use actix_web::{HttpResponse, Responder};
@@ -12,7 +12,8 @@ use crate::authority::{Authority, clients};
 use crate::http::error::ApiError;
 
 /// A client's fields, as `POST /admin/clients` registers them (`name` required; absent fields
-/// take their defaults: a confidential web client with the `client_credentials` grant).
+/// take their defaults: a confidential web client with the `client_credentials` grant) and
+/// `PATCH /admin/clients/{id}` changes them (a present field replaces that field).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFields {
@@ -77,6 +78,24 @@ pub async fn get(
     state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
     let client = state.with_conn(move |conn| clients::find(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(client.describe()))
+}
+
+/// Changes the fields the body names (see [`clients::update`]): at once on this instance, on
+/// the others within their caches' few seconds.
+pub async fn update(
+    caller: AdminCaller,
+    id: web::Path<String>,
+    body: web::Json<ClientFields>,
+    state: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let change = body.into_inner().into_change();
+    let (actor, now, deployment, id) = (caller.actor(), state.clock.now(), state.deployment, id.into_inner());
+    let changed = id.clone();
+    let client = state
+        .with_conn(move |conn| clients::update(conn, &actor, &changed, &change, deployment, now))
+        .await?;
+    state.clients.forget(&id);
     Ok(HttpResponse::Ok().json(client.describe()))
 }
 

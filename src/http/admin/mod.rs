@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::resource("/clients/{id}")
                     .app_data(client_json())
                     .get(clients::get)
+                    .patch(clients::update)
                     .delete(clients::delete),
             )
             .service(web::resource("/clients/{id}/secret").post(clients::rotate_secret))
