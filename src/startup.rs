@@ -17,6 +17,7 @@ use crate::authority::client_cache::ClientCache;
 use crate::authority::feed::FeedCache;
 use crate::authority::key_lifecycle;
 use crate::authority::key_ring::LiveKeyRing;
+use crate::authority::web_origins::WebOrigins;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
 use crate::housekeeping::{self, PurgePolicy};
@@ -188,6 +189,7 @@ fn authority(
         verifier_leeway_secs: secs(settings.verifier_leeway()),
         metrics,
         clients: ClientCache::default(),
+        web_origins: WebOrigins::default(),
         deployment: settings.deployment(),
     }
 }

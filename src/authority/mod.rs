@@ -19,6 +19,7 @@ pub mod revocation;
 pub mod throttle;
 pub mod userinfo;
 pub mod users;
+pub mod web_origins;
 
 pub use error::{Error, OAuthCode};
 
@@ -35,6 +36,7 @@ use crate::tokens::families::FamilyPolicy;
 use client_cache::ClientCache;
 use feed::FeedCache;
 use key_ring::LiveKeyRing;
+use web_origins::WebOrigins;
 
 /// The running authority. Built per application, never global, so each test runs its own.
 pub struct Authority {
@@ -58,6 +60,8 @@ pub struct Authority {
     pub verifier_leeway_secs: i64,
     pub metrics: Arc<Metrics>,
     pub clients: ClientCache,
+    /// The web origins clients registered, for CORS.
+    pub web_origins: WebOrigins,
     /// Production or not: the client rules (redirect URIs, web origins) depend on it.
     pub deployment: Deployment,
 }

@@ -171,6 +171,15 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ClientRow>> {
     clients::table.order(clients::created_at.asc()).select(ClientRow::as_select()).load(conn)
 }
 
+/// Every web origin an enabled client registered (for CORS), repeats included.
+pub fn web_origins(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    let lists: Vec<String> = clients::table
+        .filter(clients::disabled.eq(false).and(clients::web_origins.ne("")))
+        .select(clients::web_origins)
+        .load(conn)?;
+    Ok(lists.iter().flat_map(|list| words(list)).collect())
+}
+
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
     diesel::delete(clients::table.find(id)).execute(conn)
 }

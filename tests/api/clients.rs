@@ -1,7 +1,8 @@
 //! The client model of browser sign-in: registration rules, public clients, changing a client,
-//! and the migration that brought it.
+//! CORS for registered web origins, and the migration that brought it.
 
 use jwtd::store::DbConnection;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, TestDb, assert_error, refuse_audit_events, spawn_app};
@@ -12,6 +13,7 @@ on_both_backends!(
     a_public_client_has_no_secret_and_authenticates_with_its_client_id_alone,
     a_change_takes_effect_at_once_and_is_audited,
     a_change_whose_audit_event_fails_changes_nothing,
+    cors_answers_registered_origins_and_anyone_on_public_documents,
     the_client_model_migration_keeps_clients_and_their_families,
 );
 
@@ -209,6 +211,83 @@ async fn a_change_whose_audit_event_fails_changes_nothing(backend: Backend) {
     assert_eq!(response.status(), 503);
     assert_eq!(shown(&app, &token, &service.id).await, before);
     assert_error(app.client_token(&service, &[("scope", "write")]).await, 400, "invalid_scope").await;
+}
+
+async fn preflight(app: &TestApp, path: &str, origin: &str) -> reqwest::Response {
+    app.http
+        .request(Method::OPTIONS, app.url(path))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type, dpop")
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().unwrap())
+}
+
+/// The token, revocation and userinfo endpoints allow exactly the origins enabled clients
+/// registered (a registration counts at once); discovery, the JWKS and the revocation feed
+/// allow anyone; introspection, nobody.
+async fn cors_answers_registered_origins_and_anyone_on_public_documents(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.admin_token().await;
+    let origin = "https://app.example";
+    let before = preflight(&app, "/oauth2/token", origin).await;
+    assert_eq!(before.status(), 204);
+    assert_eq!(header(&before, "access-control-allow-origin"), None, "not registered yet");
+
+    let spa = json!({
+        "name": "spa", "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://app.example/cb"], "web_origins": [origin],
+    });
+    assert_eq!(create(&app, &token, spa).await.status(), 201);
+    for (path, methods) in [("/oauth2/token", "POST"), ("/oauth2/revoke", "POST"), ("/userinfo", "GET, POST")]
+    {
+        let allowed = preflight(&app, path, origin).await;
+        assert_eq!(allowed.status(), 204, "{path}");
+        assert_eq!(header(&allowed, "access-control-allow-origin"), Some(origin), "{path}");
+        assert_eq!(header(&allowed, "access-control-allow-methods"), Some(methods), "{path}");
+        let headers = header(&allowed, "access-control-allow-headers").unwrap();
+        assert!(headers.contains("Content-Type") && headers.contains("DPoP"), "{headers}");
+        assert!(header(&allowed, "access-control-max-age").is_some());
+        assert_eq!(header(&allowed, "vary"), Some("Origin"));
+        assert_eq!(header(&allowed, "access-control-allow-credentials"), None);
+
+        let stranger = preflight(&app, path, "https://evil.example").await;
+        assert_eq!(stranger.status(), 204, "{path}");
+        for name in
+            ["access-control-allow-origin", "access-control-allow-methods", "access-control-allow-headers"]
+        {
+            assert_eq!(header(&stranger, name), None, "{path}: {name}");
+        }
+    }
+
+    // Actual answers, errors included, carry the origin for a registered page only.
+    let answer = |origin: &'static str| {
+        app.http
+            .post(app.url("/oauth2/token"))
+            .header("origin", origin)
+            .form(&[("grant_type", "password")])
+            .send()
+    };
+    let registered = answer("https://app.example").await.unwrap();
+    assert_eq!(header(&registered, "access-control-allow-origin"), Some(origin));
+    assert_eq!(header(&registered, "vary"), Some("Origin"));
+    assert_error(registered, 401, "invalid_client").await;
+    let stranger = answer("https://evil.example").await.unwrap();
+    assert_eq!(header(&stranger, "access-control-allow-origin"), None);
+    let introspect = preflight(&app, "/oauth2/introspect", origin).await;
+    assert_eq!(header(&introspect, "access-control-allow-origin"), None, "resource servers only");
+
+    for path in ["/.well-known/openid-configuration", "/.well-known/jwks.json", "/revocations"] {
+        let response =
+            app.http.get(app.url(path)).header("origin", "https://anyone.example").send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(header(&response, "access-control-allow-origin"), Some("*"), "{path}");
+    }
 }
 
 /// Clients and their refresh families registered before the client model (SQLite rebuilds the

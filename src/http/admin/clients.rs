@@ -61,6 +61,7 @@ pub async fn create(
     let (actor, now) = (caller.actor(), state.clock.now());
     let (client, secret) =
         state.with_conn(move |conn| clients::register(conn, &actor, &registration, now)).await?;
+    state.web_origins.forget();
     Ok(HttpResponse::Created()
         .insert_header(("cache-control", "no-store"))
         .json(client.describe_with_secret(secret.as_ref())))
@@ -96,6 +97,7 @@ pub async fn update(
         .with_conn(move |conn| clients::update(conn, &actor, &changed, &change, deployment, now))
         .await?;
     state.clients.forget(&id);
+    state.web_origins.forget();
     Ok(HttpResponse::Ok().json(client.describe()))
 }
 
@@ -108,6 +110,7 @@ pub async fn delete(
     let deleted = id.clone();
     state.with_conn(move |conn| clients::delete(conn, &actor, &deleted, now)).await?;
     state.clients.forget(&id);
+    state.web_origins.forget();
     Ok(HttpResponse::NoContent().finish())
 }
 
