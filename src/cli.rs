@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::accounts::clients::ClientRegistration;
 use crate::accounts::passwords::PasswordHasher;
 use crate::authority::{self, audit::Actor};
 use crate::clock::{Clock, SystemClock};
@@ -13,6 +12,8 @@ use crate::config::Settings;
 use crate::keys::lifecycle::{KeyLifecycle, RotateRequest};
 use crate::keys::master::MasterKey;
 use crate::startup::{self, Application};
+
+mod clients;
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd", version, about = "A standalone token authority")]
@@ -41,7 +42,7 @@ enum Command {
     },
     /// Manage OAuth clients.
     #[command(subcommand)]
-    Clients(ClientsCommand),
+    Clients(clients::ClientsCommand),
     /// Inspect and rotate signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -66,43 +67,6 @@ enum UsersCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum ClientsCommand {
-    /// Register a client; prints its id and its secret, once.
-    Create(CreateClient),
-    /// List registered clients.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Debug, Args)]
-struct CreateClient {
-    /// A name for operators.
-    #[arg(long)]
-    name: String,
-    /// Space-separated scopes the client may request.
-    #[arg(long, default_value = "")]
-    scope: String,
-    /// An audience (`aud`) of its tokens; repeat for several.
-    #[arg(long = "audience")]
-    audiences: Vec<String>,
-    /// A grant type the client may use; repeat for several.
-    #[arg(long = "grant", default_value = "client_credentials")]
-    grants: Vec<String>,
-    /// Browser client: send refresh tokens as a `__Host-jwtd_rt` cookie, not in the body.
-    #[arg(long)]
-    refresh_cookie: bool,
-    /// A resource server's client: it may introspect other clients' tokens whose `aud` names
-    /// this audience; repeat for several (without it, only its own tokens).
-    #[arg(long = "introspect-audience")]
-    introspection_audiences: Vec<String>,
-    /// Print one JSON object with `client_id` and `client_secret`.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -157,8 +121,7 @@ pub fn main() -> ExitCode {
             let addr = settings.http.addr.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
             healthcheck(&addr, &path, expect)
         }
-        Command::Clients(ClientsCommand::Create(args)) => create_client(&settings, &args),
-        Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
+        Command::Clients(command) => clients::run(&settings, command),
         Command::Keys(KeysCommand::List { json }) => list_keys(&settings, json),
         Command::Keys(KeysCommand::Rotate { revoke_current, alg, bits }) => {
             rotate_keys(&settings, revoke_current, alg.as_deref(), bits)
@@ -208,47 +171,6 @@ fn healthcheck(addr: &str, path: &str, expect: u16) -> CliResult {
     } else {
         Err(format!("unhealthy: {status}").into())
     }
-}
-
-fn create_client(settings: &Settings, args: &CreateClient) -> CliResult {
-    let mut registration = ClientRegistration::new(&args.name, &args.scope, &args.audiences, &args.grants)?
-        .with_introspection(&args.introspection_audiences)?;
-    registration.refresh_cookie = args.refresh_cookie;
-    let pool = startup::open_pool(settings)?;
-    let (client, secret) =
-        authority::clients::register(&mut *pool.get()?, &Actor::cli(), &registration, SystemClock.now())?;
-    if args.json {
-        println!("{}", client.describe_with_secret(&secret));
-    } else {
-        println!("client_id:     {}", client.id);
-        println!("client_secret: {}", secret.expose());
-        println!("The secret is shown once and stored only as a hash: keep it now.");
-    }
-    Ok(())
-}
-
-fn list_clients(settings: &Settings, as_json: bool) -> CliResult {
-    let pool = startup::open_pool(settings)?;
-    let clients = authority::clients::list(&mut *pool.get()?)?;
-    if as_json {
-        let list: Vec<_> = clients
-            .iter()
-            .map(|c| {
-                let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-                json!({ "client_id": c.id, "name": c.name, "scope": c.scope.to_string(),
-                        "audiences": c.audiences, "grant_types": grants, "disabled": c.disabled,
-                        "created_at": c.created_at })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(list));
-        return Ok(());
-    }
-    println!("{:<24} {:<24} {:<32} SCOPE", "CLIENT_ID", "NAME", "GRANTS");
-    for c in &clients {
-        let grants: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-        println!("{:<24} {:<24} {:<32} {}", c.id, c.name, grants.join(","), c.scope);
-    }
-    Ok(())
 }
 
 /// The lifecycle with the master key loaded: what key changes need.

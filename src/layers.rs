@@ -30,6 +30,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("src/authority/", &["crate::http", "crate::startup", "crate::cli", "actix_web"]),
     ("src/http/", &["crate::startup", "crate::cli", "crate::store", "diesel"]),
     ("src/cli.rs", &["crate::http", "crate::store", "diesel"]),
+    ("src/cli/", &["crate::http", "crate::store", "diesel"]),
 ];
 
 /// References against the direction that remain, as `file: name`. Each is work left for the

@@ -18,6 +18,7 @@ use crate::authority::client_cache::ClientCache;
 use crate::authority::feed::FeedCache;
 use crate::authority::key_lifecycle;
 use crate::authority::key_ring::LiveKeyRing;
+use crate::authority::web_origins::WebOrigins;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
 use crate::housekeeping::{self, PurgePolicy};
@@ -193,6 +194,8 @@ fn authority(
             idle_ttl: secs(settings.sessions.idle_ttl),
             absolute_ttl: secs(settings.sessions.absolute_ttl),
         },
+        web_origins: WebOrigins::default(),
+        deployment: settings.deployment(),
     }
 }
 

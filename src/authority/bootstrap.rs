@@ -20,6 +20,9 @@ pub enum BootstrapError {
     Register(#[from] store::clients::RegisterError),
     #[error("the bootstrap client's registration is invalid: {0}")]
     Invalid(#[from] crate::accounts::clients::RegistrationError),
+    /// Cannot happen: the registration is a confidential client's.
+    #[error("the bootstrap client was registered without a secret")]
+    NoSecret,
     #[error(transparent)]
     Store(#[from] diesel::result::Error),
     #[error("cannot write {path}: {source}")]
@@ -56,7 +59,10 @@ pub fn ensure_admin_client(
             &[],
             &["client_credentials".to_owned()],
         )?;
-        let (client, secret) = store::clients::register(conn, &registration, now)?;
+        let (client, secret) = match store::clients::register(conn, &registration, now)? {
+            (client, Some(secret)) => (client, secret),
+            (_, None) => return Err(BootstrapError::NoSecret),
+        };
         store::meta::insert(conn, MARKER, &client.id)?;
         let detail = json!({ "bootstrap": true, "scope": client.scope.to_string() });
         Actor::jwtd().audit(conn, now, "client.created", Some(&client.id), detail)?;

@@ -1,12 +1,14 @@
-//! Client operations: register, delete, rotate a secret (the admin API and the CLI call the
-//! same functions), and the lookups client authentication and liveness need.
+//! Client operations: register, change, delete, rotate a secret (the admin API and the CLI call
+//! the same functions), and the lookups client authentication and liveness need.
 
 use diesel::Connection;
 use serde_json::json;
 
 use super::audit::Actor;
 use super::{Authority, Error, OAuthCode};
-use crate::accounts::clients::{Client, ClientRegistration, ClientSecret, secret_matches};
+use crate::accounts::clients::{
+    AuthMethod, Client, ClientChange, ClientRegistration, ClientSecret, Deployment, credentials_match,
+};
 use crate::store::{self, DbConnection, clients::ClientRow};
 
 /// Compared against when the client id is unknown, so an unknown client costs the same as a
@@ -14,13 +16,14 @@ use crate::store::{self, DbConnection, clients::ClientRow};
 const DUMMY_SECRET_HASH: [u8; 32] = [0; 32];
 
 /// Registers a client and its audit event in one transaction: a client whose event failed would
-/// exist with its secret never shown. Returns the client with its secret, shown this once.
+/// exist with its secret never shown. Returns the client with its secret, shown this once (a
+/// public client has none).
 pub fn register(
     conn: &mut DbConnection,
     actor: &Actor,
     registration: &ClientRegistration,
     now: i64,
-) -> Result<(Client, ClientSecret), Error> {
+) -> Result<(Client, Option<ClientSecret>), Error> {
     conn.transaction(|conn| {
         let (client, secret) = store::clients::register(conn, registration, now).map_err(|e| match e {
             store::clients::RegisterError::Store(e) => Error::from(e),
@@ -28,6 +31,35 @@ pub fn register(
         })?;
         actor.audit(conn, now, "client.created", Some(&client.id), client.describe())?;
         Ok((client, secret))
+    })
+}
+
+/// Changes what `change` names on the client, checked whole with the rules of a new
+/// registration in `deployment`, and records `client.updated` with each changed field's value
+/// before and after, in one transaction: a change whose event failed is not made. The
+/// authentication method cannot change (a public client would keep a secret's hash, a
+/// confidential one would lose its secret): register a new client for that. A change that
+/// changes nothing writes nothing. The caller drops the client from its caches afterwards.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    change: &ClientChange,
+    deployment: Deployment,
+    now: i64,
+) -> Result<Client, Error> {
+    conn.transaction(|conn| {
+        if store::clients::lock(conn, id)? == 0 {
+            return Err(Error::NotFound("client"));
+        }
+        let client = store::clients::find(conn, id)?.ok_or(Error::NotFound("client"))?.to_client();
+        let (registration, changes) = client.changed(change, deployment).map_err(|e| Error::invalid(&e))?;
+        if changes.is_empty() {
+            return Ok(client);
+        }
+        store::clients::update(conn, id, &registration, now)?;
+        actor.audit(conn, now, "client.updated", Some(id), json!({ "changes": changes }))?;
+        store::clients::find(conn, id)?.map(|row| row.to_client()).ok_or(Error::NotFound("client"))
     })
 }
 
@@ -54,11 +86,17 @@ pub fn rotate_secret(
     now: i64,
 ) -> Result<(Client, ClientSecret), Error> {
     conn.transaction(|conn| {
+        let client = store::clients::find(conn, id)?.ok_or(Error::NotFound("client"))?.to_client();
+        if client.is_public() {
+            return Err(Error::conflict(
+                "client_is_public",
+                "a public client (token_endpoint_auth_method none) has no secret to rotate",
+            ));
+        }
         let secret = ClientSecret::generate().map_err(|_| Error::internal(&"random generator failed"))?;
         if store::clients::set_secret_hash(conn, id, &secret.hash(), now)? == 0 {
             return Err(Error::NotFound("client"));
         }
-        let client = store::clients::find(conn, id)?.ok_or(Error::NotFound("client"))?.to_client();
         actor.audit(conn, now, "client.secret_rotated", Some(id), json!({}))?;
         Ok((client, secret))
     })
@@ -79,14 +117,20 @@ impl Authority {
         Ok(row)
     }
 
-    /// Authenticates a client by its id and secret: the secret is compared in constant time, and
-    /// an unknown id costs the same as a wrong secret. A disabled client fails too.
-    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> Result<Client, Error> {
+    /// Authenticates a client by its id and what it presented: a confidential client's secret,
+    /// compared in constant time (an unknown id costs the same as a wrong secret), or nothing
+    /// for a public client. A public client presenting a secret fails, as does a confidential
+    /// client presenting none, and a disabled client.
+    pub async fn authenticate_client(&self, client_id: &str, secret: Option<&str>) -> Result<Client, Error> {
         let row = self.client_row(client_id).await?;
-        let stored_hash = row.as_ref().map_or(&DUMMY_SECRET_HASH[..], |r| r.secret_hash.as_slice());
-        let matches = secret_matches(secret, stored_hash);
-        match row {
-            Some(row) if matches && !row.disabled => Ok(row.to_client()),
+        let client = row.as_ref().map(ClientRow::to_client);
+        let (method, stored_hash) = match (&client, &row) {
+            (Some(client), Some(row)) => (client.auth_method, row.secret_hash.as_deref()),
+            _ => (AuthMethod::Secret, Some(&DUMMY_SECRET_HASH[..])),
+        };
+        let matches = credentials_match(method, stored_hash, secret);
+        match client {
+            Some(client) if matches && !client.disabled => Ok(client),
             _ => Err(Error::oauth(OAuthCode::InvalidClient, "client authentication failed")),
         }
     }

@@ -21,11 +21,13 @@ pub mod signin;
 pub mod throttle;
 pub mod userinfo;
 pub mod users;
+pub mod web_origins;
 
 pub use error::{Error, OAuthCode};
 
 use std::sync::Arc;
 
+use crate::accounts::clients::Deployment;
 use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
@@ -37,6 +39,7 @@ use crate::tokens::families::FamilyPolicy;
 use client_cache::ClientCache;
 use feed::FeedCache;
 use key_ring::LiveKeyRing;
+use web_origins::WebOrigins;
 
 /// The running authority. Built per application, never global, so each test runs its own.
 pub struct Authority {
@@ -62,6 +65,10 @@ pub struct Authority {
     pub clients: ClientCache,
     /// Single sign-on sessions' lifetimes.
     pub sessions: SessionPolicy,
+    /// The web origins clients registered, for CORS.
+    pub web_origins: WebOrigins,
+    /// Production or not: the client rules (redirect URIs, web origins) depend on it.
+    pub deployment: Deployment,
 }
 
 impl Authority {

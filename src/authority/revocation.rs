@@ -119,7 +119,15 @@ impl Authority {
     /// for anything not valid now (see [`Self::token_is_live`]) and for whatever `client` may not
     /// see: other clients' refresh tokens, tokens for jwtd itself, and other clients' access
     /// tokens unless an introspection permission on `client` names one of their audiences.
+    /// Public clients may not introspect: their `client_id` alone proves nothing, and anyone
+    /// could use it to learn about tokens (RFC 7662 §2.1 requires authentication).
     pub async fn introspect(&self, client: &Client, token: &str) -> Result<Option<Value>, Error> {
+        if client.is_public() {
+            return Err(Error::oauth(
+                OAuthCode::InvalidClient,
+                "public clients cannot authenticate to the introspection endpoint",
+            ));
+        }
         match self.classify(token, 0) {
             Presented::Refresh(refresh) => self.introspect_refresh(client, refresh).await,
             Presented::Access(claims) => self.introspect_access(client, claims).await,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::accounts::clients::Deployment;
 use crate::keys::master::MasterKeySource;
 use crate::keys::signing::Algorithm;
 
@@ -286,6 +287,15 @@ impl Settings {
             (Some(inline), _) => MasterKeySource::Inline(inline),
             (None, Some(path)) => MasterKeySource::File(path),
             (None, None) => MasterKeySource::Generated(self.data_dir.join("master.key")),
+        }
+    }
+
+    /// The deployment as the client rules see it: production refuses web clients' plain-http
+    /// loopback redirect URIs and origins.
+    pub fn deployment(&self) -> Deployment {
+        match self.environment {
+            Environment::Development => Deployment::Development,
+            Environment::Production => Deployment::Production,
         }
     }
 

@@ -1,5 +1,8 @@
-//! Client authentication at the token endpoint: `client_secret_basic` and
-//! `client_secret_post` (RFC 6749 §2.3.1). A request may use one method, not both.
+//! Client authentication at the token, revocation and introspection endpoints:
+//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1), or a public client's
+//! `client_id` alone in the form (`none`; RFC 6749 §3.2.1, OAuth 2.1). A request may use one
+//! method, not two. Whether what was presented is right for the client is
+//! [`Authority::authenticate_client`]'s decision.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -15,10 +18,11 @@ use crate::authority::Authority;
 /// Longest client id or secret looked at; anything longer cannot be ours.
 const MAX_CREDENTIAL_LEN: usize = 256;
 
-/// What the client presented. The secret is wiped when dropped and never printed.
+/// What the client presented: its id, and its secret unless it is a public client. The secret
+/// is wiped when dropped and never printed.
 pub struct PresentedCredentials {
     pub client_id: String,
-    pub secret: Zeroizing<String>,
+    pub secret: Option<Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for PresentedCredentials {
@@ -42,13 +46,14 @@ pub fn presented_credentials(req: &HttpRequest, params: &Params) -> Result<Prese
             Err(ApiError::invalid_request("client_id does not match the authenticated client"))
         }
         (Some(basic), _, None) => Ok(basic),
-        (None, Some(id), Some(secret)) => {
-            if id.len() > MAX_CREDENTIAL_LEN || secret.len() > MAX_CREDENTIAL_LEN {
+        (None, Some(id), secret) => {
+            if id.len() > MAX_CREDENTIAL_LEN || secret.is_some_and(|s| s.len() > MAX_CREDENTIAL_LEN) {
                 return Err(ApiError::invalid_client());
             }
-            Ok(PresentedCredentials { client_id: id.to_owned(), secret: Zeroizing::new(secret.to_owned()) })
+            let secret = secret.map(|s| Zeroizing::new(s.to_owned()));
+            Ok(PresentedCredentials { client_id: id.to_owned(), secret })
         }
-        (None, _, _) => Err(ApiError::invalid_client()),
+        (None, None, _) => Err(ApiError::invalid_client()),
     }
 }
 
@@ -73,7 +78,7 @@ fn parse_basic(value: &[u8]) -> Result<PresentedCredentials, ApiError> {
     {
         return Err(fail());
     }
-    Ok(PresentedCredentials { client_id: id, secret })
+    Ok(PresentedCredentials { client_id: id, secret: Some(secret) })
 }
 
 /// `application/x-www-form-urlencoded` decoding of one component.
@@ -89,5 +94,6 @@ pub async fn authenticate_client(
     params: &Params,
 ) -> Result<Client, ApiError> {
     let presented = presented_credentials(req, params)?;
-    Ok(state.authenticate_client(&presented.client_id, &presented.secret).await?)
+    let secret = presented.secret.as_ref().map(|s| s.as_str());
+    Ok(state.authenticate_client(&presented.client_id, secret).await?)
 }

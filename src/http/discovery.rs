@@ -20,8 +20,9 @@ pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
         // jwtd's own extension: the signed revocation feed jwtd-verify polls.
         "revocations_uri": format!("{issuer}/revocations"),
         "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // `none`: public clients (browser and native apps) present their client_id alone.
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

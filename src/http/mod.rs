@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_ip;
+pub mod cors;
 pub mod discovery;
 pub mod error;
 pub mod feed;
@@ -53,18 +54,30 @@ pub struct Edge {
 /// Each path is a resource, so a wrong method answers 405 with `Allow` rather than 404. The
 /// public documents and probes answer HEAD as GET without the body (RFC 9110 §9.3.2: uptime
 /// checks and cache validators use it); actix leaves the body out of a HEAD response.
+///
+/// CORS ([`cors`]): the public documents answer any origin; the endpoints browser apps call
+/// (token, revocation, userinfo) only their clients' registered web origins. Introspection is
+/// for resource servers, never browsers, and has none.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_and_head("/.well-known/openid-configuration", discovery::metadata))
-        .service(get_and_head("/.well-known/oauth-authorization-server", discovery::metadata))
-        .service(get_and_head("/.well-known/jwks.json", discovery::jwks))
+    use cors::Cors;
+    cfg.service(get_and_head("/.well-known/openid-configuration", discovery::metadata).wrap(Cors::anyone()))
+        .service(
+            get_and_head("/.well-known/oauth-authorization-server", discovery::metadata).wrap(Cors::anyone()),
+        )
+        .service(get_and_head("/.well-known/jwks.json", discovery::jwks).wrap(Cors::anyone()))
         .service(web::resource("/oauth2/authorize").get(authorize::authorize).post(authorize::authorize))
         .service(web::resource("/login").post(authorize::login))
         .service(get_and_head("/assets/jwtd.css", pages::serve_stylesheet))
-        .service(web::resource("/oauth2/token").post(token::token))
-        .service(web::resource("/oauth2/revoke").post(revocation::revoke))
+        .service(web::resource("/oauth2/token").post(token::token).wrap(Cors::registered("POST")))
+        .service(web::resource("/oauth2/revoke").post(revocation::revoke).wrap(Cors::registered("POST")))
         .service(web::resource("/oauth2/introspect").post(revocation::introspect))
-        .service(get_and_head("/revocations", feed::revocations))
-        .service(web::resource("/userinfo").get(userinfo::userinfo).post(userinfo::userinfo))
+        .service(get_and_head("/revocations", feed::revocations).wrap(Cors::anyone()))
+        .service(
+            web::resource("/userinfo")
+                .get(userinfo::userinfo)
+                .post(userinfo::userinfo)
+                .wrap(Cors::registered("GET, POST")),
+        )
         .service(get_and_head("/healthz", health::healthz))
         .service(get_and_head("/readyz", health::readyz))
         .service(web::resource("/metrics").get(metrics::metrics))
@@ -81,7 +94,8 @@ where
 }
 
 /// Turns every error response that is not JSON yet (actix's own 404, 405, 413 and extractor
-/// failures) into the JSON shape of [`ApiError`]. A 405's `Allow` header is kept.
+/// failures) into the JSON shape of [`ApiError`]. A 405's `Allow` header is kept, and the CORS
+/// headers, so a browser app can read why it failed.
 pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
         // The one place a server-side failure's cause is logged: with the request it failed.
@@ -103,11 +117,15 @@ pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
             log::debug!("{} {}: {cause}", res.request().method(), res.request().path());
         }
         let status = res.status();
-        let allow = res.response().headers().get(header::ALLOW).cloned();
+        // What the answer says beside its body: the methods of a 405, and its CORS headers.
+        let kept: Vec<_> = [header::ALLOW, header::ACCESS_CONTROL_ALLOW_ORIGIN, header::VARY]
+            .into_iter()
+            .filter_map(|name| res.response().headers().get(&name).cloned().map(|value| (name, value)))
+            .collect();
         let (req, _) = res.into_parts();
         let mut replacement = ApiError::for_status(status).error_response();
-        if let Some(allow) = allow {
-            replacement.headers_mut().insert(header::ALLOW, allow);
+        for (name, value) in kept {
+            replacement.headers_mut().insert(name, value);
         }
         Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, replacement).map_into_right_body()))
     })

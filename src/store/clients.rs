@@ -1,11 +1,13 @@
-//! Client rows. Lists (scopes, audiences, grant types) are stored space-separated: none of
-//! their members may contain a space.
+//! Client rows. Lists (scopes, audiences, grant types, redirect URIs, web origins) are stored
+//! space-separated: none of their members may contain a space.
 
 use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::clients;
-use crate::accounts::clients::{Client, ClientRegistration, ClientSecret, GrantType, new_client};
+use crate::accounts::clients::{
+    ApplicationType, AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, new_client,
+};
 use crate::scope::Scope;
 
 /// `Debug` leaves out the secret's hash.
@@ -14,7 +16,8 @@ use crate::scope::Scope;
 pub struct ClientRow {
     pub id: String,
     pub name: String,
-    pub secret_hash: Vec<u8>,
+    /// `None` for a public client.
+    pub secret_hash: Option<Vec<u8>>,
     pub scopes: String,
     pub audiences: String,
     pub grant_types: String,
@@ -23,21 +26,47 @@ pub struct ClientRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub introspection_audiences: String,
+    pub token_endpoint_auth_method: String,
+    pub application_type: String,
+    pub redirect_uris: String,
+    pub web_origins: String,
+    pub first_party: bool,
 }
 
-#[derive(Insertable)]
+/// The columns a registration sets (on insert and on change alike).
+#[derive(Insertable, AsChangeset)]
 #[diesel(table_name = clients)]
-struct NewClient<'a> {
-    id: &'a str,
+struct RegisteredColumns<'a> {
     name: &'a str,
-    secret_hash: &'a [u8],
-    scopes: &'a str,
-    audiences: &'a str,
-    grant_types: &'a str,
+    scopes: String,
+    audiences: String,
+    grant_types: String,
     refresh_cookie: bool,
-    created_at: i64,
+    introspection_audiences: String,
+    application_type: &'a str,
+    redirect_uris: String,
+    web_origins: String,
+    first_party: bool,
     updated_at: i64,
-    introspection_audiences: &'a str,
+}
+
+impl<'a> RegisteredColumns<'a> {
+    fn of(registration: &'a ClientRegistration, now: i64) -> Self {
+        let grant_types: Vec<&str> = registration.grant_types.iter().map(|g| g.as_str()).collect();
+        Self {
+            name: &registration.name,
+            scopes: registration.scope.to_string(),
+            audiences: registration.audiences.join(" "),
+            grant_types: grant_types.join(" "),
+            refresh_cookie: registration.refresh_cookie,
+            introspection_audiences: registration.introspection_audiences.join(" "),
+            application_type: registration.application_type.as_str(),
+            redirect_uris: registration.redirect_uris.join(" "),
+            web_origins: registration.web_origins.join(" "),
+            first_party: registration.first_party,
+            updated_at: now,
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientRow {
@@ -51,15 +80,12 @@ impl std::fmt::Debug for ClientRow {
 }
 
 impl ClientRow {
-    /// The client as the domain sees it. Rows are only written through `insert`, so every
-    /// list parses; anything that does not is dropped rather than widening what the client may do.
+    /// The client as the domain sees it. Rows are only written from checked registrations, so
+    /// every field parses; anything that does not is read as the narrower choice (a list member
+    /// dropped, an unknown method read as needing a secret, an unknown type as web) rather than
+    /// widening what the client may do.
     pub fn to_client(&self) -> Client {
         Client {
-            auth_method: crate::accounts::clients::AuthMethod::Secret,
-            application_type: crate::accounts::clients::ApplicationType::Web,
-            redirect_uris: Vec::new(),
-            web_origins: Vec::new(),
-            first_party: false,
             id: self.id.clone(),
             name: self.name.clone(),
             scope: Scope::parse(&self.scopes).unwrap_or_default(),
@@ -69,6 +95,11 @@ impl ClientRow {
             disabled: self.disabled,
             created_at: self.created_at,
             introspection_audiences: words(&self.introspection_audiences),
+            auth_method: AuthMethod::parse(&self.token_endpoint_auth_method).unwrap_or(AuthMethod::Secret),
+            application_type: ApplicationType::parse(&self.application_type).unwrap_or(ApplicationType::Web),
+            redirect_uris: words(&self.redirect_uris),
+            web_origins: words(&self.web_origins),
+            first_party: self.first_party,
         }
     }
 }
@@ -78,22 +109,17 @@ fn words(list: &str) -> Vec<String> {
     list.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect()
 }
 
-/// Stores a new client with the hash of its secret.
-pub fn insert(conn: &mut DbConnection, client: &Client, secret_hash: &[u8]) -> QueryResult<()> {
-    let grant_types: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+/// Stores a new client with the hash of its secret (none for a public client).
+pub fn insert(conn: &mut DbConnection, client: &Client, secret_hash: Option<&[u8]>) -> QueryResult<()> {
+    let registration = ClientRegistration::of(client);
     diesel::insert_into(clients::table)
-        .values(NewClient {
-            id: &client.id,
-            name: &client.name,
-            secret_hash,
-            scopes: &client.scope.to_string(),
-            audiences: &client.audiences.join(" "),
-            grant_types: &grant_types.join(" "),
-            refresh_cookie: client.refresh_cookie,
-            created_at: client.created_at,
-            updated_at: client.created_at,
-            introspection_audiences: &client.introspection_audiences.join(" "),
-        })
+        .values((
+            clients::id.eq(&client.id),
+            clients::secret_hash.eq(secret_hash),
+            clients::token_endpoint_auth_method.eq(client.auth_method.as_str()),
+            clients::created_at.eq(client.created_at),
+            RegisteredColumns::of(&registration, client.created_at),
+        ))
         .execute(conn)
         .map(drop)
 }
@@ -106,16 +132,35 @@ pub enum RegisterError {
     Store(#[from] diesel::result::Error),
 }
 
-/// Registers a client: draws its id and secret and stores it. Returns it with its secret,
-/// which exists nowhere else afterwards (only its hash is stored).
+/// Registers a client: draws its id (and its secret, unless it is public) and stores it.
+/// Returns it with its secret, which exists nowhere else afterwards (only its hash is stored).
 pub fn register(
     conn: &mut DbConnection,
     registration: &ClientRegistration,
     now: i64,
-) -> Result<(Client, ClientSecret), RegisterError> {
+) -> Result<(Client, Option<ClientSecret>), RegisterError> {
     let (client, secret) = new_client(registration, now).map_err(|_| RegisterError::Random)?;
-    insert(conn, &client, &secret.hash())?;
+    insert(conn, &client, secret.as_ref().map(ClientSecret::hash).as_deref())?;
     Ok((client, secret))
+}
+
+/// Writes a changed registration over the client's row (its id, secret, authentication method
+/// and creation time stay). Returns the number of rows changed: 0 if there is no such client.
+pub fn update(
+    conn: &mut DbConnection,
+    id: &str,
+    registration: &ClientRegistration,
+    now: i64,
+) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id)).set(RegisteredColumns::of(registration, now)).execute(conn)
+}
+
+/// Takes the client row's write lock for the rest of the transaction (PostgreSQL's row lock,
+/// SQLite's database write lock) before it is read, so two changes to one client apply one after
+/// the other instead of the later overwriting the earlier with what it read before. Returns 0 if
+/// there is no such client.
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {
+    diesel::update(clients::table.find(id)).set(clients::updated_at.eq(clients::updated_at)).execute(conn)
 }
 
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>> {
@@ -124,6 +169,15 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<ClientRow>>
 
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ClientRow>> {
     clients::table.order(clients::created_at.asc()).select(ClientRow::as_select()).load(conn)
+}
+
+/// Every web origin an enabled client registered (for CORS), repeats included.
+pub fn web_origins(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
+    let lists: Vec<String> = clients::table
+        .filter(clients::disabled.eq(false).and(clients::web_origins.ne("")))
+        .select(clients::web_origins)
+        .load(conn)?;
+    Ok(lists.iter().flat_map(|list| words(list)).collect())
 }
 
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {

@@ -22,7 +22,7 @@ diesel::table! {
     clients (id) {
         id -> Text,
         name -> Text,
-        secret_hash -> Binary,
+        secret_hash -> Nullable<Binary>,
         scopes -> Text,
         audiences -> Text,
         grant_types -> Text,
@@ -31,6 +31,11 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         introspection_audiences -> Text,
+        token_endpoint_auth_method -> Text,
+        application_type -> Text,
+        redirect_uris -> Text,
+        web_origins -> Text,
+        first_party -> Bool,
     }
 }
 

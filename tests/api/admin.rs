@@ -5,7 +5,7 @@ use jwtd::keys::master::MasterKey;
 use jwtd::keys::signing::{Algorithm, SigningKey};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, ISSUER, TestApp, assert_error, spawn_app, spawn_app_on};
+use crate::helpers::{Backend, ISSUER, assert_error, refuse_audit_events, spawn_app, spawn_app_on};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -19,24 +19,6 @@ on_both_backends!(
     an_admin_action_whose_audit_event_fails_changes_nothing,
     a_user_whose_audit_event_fails_is_not_created,
 );
-
-/// Makes the database refuse audit events of `kind`, as a failing disk or connection would.
-fn refuse_audit_events(app: &TestApp, backend: Backend, kind: &str) {
-    use diesel::RunQueryDsl;
-    let name = kind.replace('.', "_");
-    let statement = match backend {
-        Backend::Sqlite => format!(
-            "CREATE TRIGGER refuse_{name} BEFORE INSERT ON audit_events WHEN NEW.kind = '{kind}' \
-             BEGIN SELECT RAISE(ABORT, 'refused'); END"
-        ),
-        Backend::Postgres => {
-            format!(
-                "ALTER TABLE audit_events ADD CONSTRAINT refuse_{name} CHECK (kind <> '{kind}') NOT VALID"
-            )
-        }
-    };
-    diesel::sql_query(statement).execute(&mut **app.pool().get().unwrap()).unwrap();
-}
 
 /// An admin action and its audit event commit together: when the event cannot be written, the
 /// client is neither created (no secret exists that was never shown) nor deleted.

@@ -13,7 +13,10 @@ use crate::helpers::{
 use crate::on_both_backends;
 use crate::token::token_for;
 
-on_both_backends!(a_client_created_with_the_cli_gets_a_verifiable_token);
+on_both_backends!(
+    a_client_created_with_the_cli_gets_a_verifiable_token,
+    a_public_client_is_registered_and_changed_with_the_cli,
+);
 
 /// The binary with a clean environment plus `vars`.
 fn jwtd(vars: &[(String, String)]) -> Command {
@@ -107,6 +110,80 @@ async fn a_client_created_with_the_cli_gets_a_verifiable_token(backend: Backend)
         jwtd(&env).args(["clients", "create", "--name", "x", "--grant", "implicit"]).output().await.unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown grant type"));
+}
+
+/// `clients create` registers a public native client (no secret shown); `clients update` changes
+/// the fields its flags name, through the operation the admin API uses (audited, checked whole),
+/// and refuses to change the authentication method.
+async fn a_public_client_is_registered_and_changed_with_the_cli(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let env = test_env(&db, &new_master_key());
+    let create = [
+        "clients",
+        "create",
+        "--name",
+        "cli app",
+        "--public",
+        "--application-type",
+        "native",
+        "--grant",
+        "authorization_code",
+        "--grant",
+        "refresh_token",
+        "--redirect-uri",
+        "http://127.0.0.1/callback",
+        "--json",
+    ];
+    let created: Value = serde_json::from_str(&run_ok(&env, &create).await).unwrap();
+    assert!(created.get("client_secret").is_none(), "{created}");
+    assert_eq!(created["token_endpoint_auth_method"], "none");
+    let id = created["client_id"].as_str().unwrap();
+    let plain =
+        run_ok(&env, &["clients", "create", "--name", "spa", "--public", "--grant", "refresh_token"]).await;
+    assert!(plain.contains("no secret") && !plain.contains("client_secret:"), "{plain}");
+
+    let update = [
+        "clients",
+        "update",
+        id,
+        "--scope",
+        "openid profile",
+        "--web-origin",
+        "https://app.example",
+        "--first-party",
+        "--redirect-uri",
+        "http://127.0.0.1/cb",
+        "--redirect-uri",
+        "com.example.app:/cb",
+        "--json",
+    ];
+    let updated: Value = serde_json::from_str(&run_ok(&env, &update).await).unwrap();
+    assert_eq!(updated["scope"], "openid profile");
+    assert_eq!(updated["web_origins"], serde_json::json!(["https://app.example"]));
+    assert_eq!(updated["redirect_uris"], serde_json::json!(["http://127.0.0.1/cb", "com.example.app:/cb"]));
+    assert_eq!(updated["first_party"], true);
+    assert_eq!(updated["name"], "cli app");
+    let cleared: Value =
+        serde_json::from_str(&run_ok(&env, &["clients", "update", id, "--web-origin", "", "--json"]).await)
+            .unwrap();
+    assert_eq!(cleared["web_origins"], serde_json::json!([]));
+
+    let refusals = [
+        (vec!["--auth-method", "client_secret_basic"], "cannot change after registration"),
+        (vec!["--redirect-uri", "http://localhost/cb"], "RFC 8252 §8.3"),
+        (vec!["--grant", "client_credentials"], "public client"),
+    ];
+    for (flags, message) in refusals {
+        let output = jwtd(&env).args(["clients", "update", id]).args(&flags).output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains(message), "{flags:?}: {stderr}");
+    }
+
+    let pool = jwtd::startup::open_pool(&jwtd::config::Settings::load_from(&env).unwrap()).unwrap();
+    let events = jwtd::store::audit::recent(&mut pool.get().unwrap(), 10).unwrap();
+    let updates: Vec<_> = events.iter().filter(|e| e.kind == "client.updated").collect();
+    assert_eq!(updates.len(), 2, "{events:?}");
+    assert!(updates.iter().all(|e| e.actor.as_deref() == Some("cli") && e.subject.as_deref() == Some(id)));
 }
 
 fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -220,7 +297,7 @@ async fn sigterm_lets_in_flight_requests_finish() {
     let http = reqwest::Client::new();
     let login = {
         let (http, url) = (http.clone(), format!("{}/oauth2/token", jwtd.address));
-        let (id, secret) = (client.id.clone(), secret.expose().to_owned());
+        let (id, secret) = (client.id.clone(), secret.unwrap().expose().to_owned());
         move || {
             let (http, url, id, secret) = (http.clone(), url.clone(), id.clone(), secret.clone());
             async move {

@@ -57,7 +57,7 @@ impl Cluster {
             jwtd::accounts::clients::ClientRegistration::new("c", scope, &audiences, &grants).unwrap();
         let (client, secret) =
             jwtd::store::clients::register(&mut self.pool().get().unwrap(), &registration, 0).unwrap();
-        (client.id, secret.expose().to_owned())
+        (client.id, secret.unwrap().expose().to_owned())
     }
 
     /// A password login through instance `i`, answered 200.

@@ -268,7 +268,7 @@ impl TestApp {
         let (client, secret) =
             jwtd::store::clients::register(&mut pool.get().unwrap(), &registration, self.clock.now())
                 .unwrap();
-        TestClient { id: client.id, secret: secret.expose().to_owned() }
+        TestClient { id: client.id, secret: secret.unwrap().expose().to_owned() }
     }
 
     /// A resource server's client (`client_credentials`) allowed to introspect other clients'
@@ -284,7 +284,7 @@ impl TestApp {
         let (client, secret) =
             jwtd::store::clients::register(&mut pool.get().unwrap(), &registration, self.clock.now())
                 .unwrap();
-        TestClient { id: client.id, secret: secret.expose().to_owned() }
+        TestClient { id: client.id, secret: secret.unwrap().expose().to_owned() }
     }
 
     /// `POST /oauth2/introspect` by `client`: the JSON answer.
@@ -516,6 +516,24 @@ impl CachingVerifier {
 pub fn max_age(headers: &reqwest::header::HeaderMap) -> i64 {
     let value = headers["cache-control"].to_str().unwrap();
     value.split("max-age=").nth(1).and_then(|v| v.split(',').next()).unwrap().trim().parse().unwrap()
+}
+
+/// Makes the database refuse audit events of `kind`, as a failing disk or connection would.
+pub fn refuse_audit_events(app: &TestApp, backend: Backend, kind: &str) {
+    use diesel::RunQueryDsl;
+    let name = kind.replace('.', "_");
+    let statement = match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_{name} BEFORE INSERT ON audit_events WHEN NEW.kind = '{kind}' \
+             BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        ),
+        Backend::Postgres => {
+            format!(
+                "ALTER TABLE audit_events ADD CONSTRAINT refuse_{name} CHECK (kind <> '{kind}') NOT VALID"
+            )
+        }
+    };
+    diesel::sql_query(statement).execute(&mut **app.pool().get().unwrap()).unwrap();
 }
 
 /// Asserts an error response: status, RFC 6749 §5.2 JSON body with this code, never cached.

@@ -8,6 +8,7 @@ mod helpers;
 mod admin;
 mod browser;
 mod cli;
+mod clients;
 mod cluster;
 mod code_flow;
 mod discovery;

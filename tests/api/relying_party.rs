@@ -13,10 +13,7 @@ use crate::flow_clients::{ClientKind, EMAIL, PASSWORD, register_flow_client};
 use crate::helpers::{Backend, TestApp, TestClient, spawn_app_at_own_address};
 use crate::on_both_backends;
 
-on_both_backends!(
-    #[ignore = "needs /oauth2/authorize (issue 16)"]
-    openid_client_signs_in_as_a_web_app_and_as_a_public_client
-);
+on_both_backends!(openid_client_signs_in_as_a_web_app_and_as_a_public_client);
 
 /// What works before the flow: openid-client discovers jwtd (issuer equal to the URL it asked,
 /// over loopback http) and reads its endpoints.

@@ -1,5 +1,5 @@
-//! `/admin/clients`: register, list, show, delete, and rotate a client's secret, through the
-//! operations the CLI uses too. Secrets are returned once, in the response that creates them.
+//! `/admin/clients`: register, list, show, change, delete, and rotate a client's secret, through
+//! the operations the CLI uses too. Secrets are returned once, in the response that creates them.
 
 use actix_web::web;
 use actix_web::{HttpResponse, Responder};
@@ -7,47 +7,64 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AdminCaller;
-use crate::accounts::clients::{Client, ClientRegistration};
+use crate::accounts::clients::{Client, ClientChange, ClientRegistration};
 use crate::authority::{Authority, clients};
 use crate::http::error::ApiError;
 
+/// A client's fields, as `POST /admin/clients` registers them (`name` required; absent fields
+/// take their defaults: a confidential web client with the `client_credentials` grant) and
+/// `PATCH /admin/clients/{id}` changes them (a present field replaces that field).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CreateClient {
-    name: String,
-    #[serde(default)]
-    scope: String,
-    #[serde(default)]
-    audiences: Vec<String>,
-    #[serde(default = "default_grants")]
-    grant_types: Vec<String>,
-    #[serde(default)]
-    refresh_cookie: bool,
+pub struct ClientFields {
+    name: Option<String>,
+    scope: Option<String>,
+    audiences: Option<Vec<String>>,
+    grant_types: Option<Vec<String>>,
+    refresh_cookie: Option<bool>,
     /// Audiences of other clients' tokens this client may introspect.
-    #[serde(default)]
-    introspection_audiences: Vec<String>,
+    introspection_audiences: Option<Vec<String>>,
+    /// `client_secret_basic` (the default), `client_secret_post` (the same) or `none` (a public
+    /// client). Fixed at registration.
+    token_endpoint_auth_method: Option<String>,
+    application_type: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    web_origins: Option<Vec<String>>,
+    first_party: Option<bool>,
 }
 
-fn default_grants() -> Vec<String> {
-    vec!["client_credentials".to_owned()]
+impl ClientFields {
+    fn into_change(self) -> ClientChange {
+        ClientChange {
+            name: self.name,
+            scope: self.scope,
+            audiences: self.audiences,
+            grant_types: self.grant_types,
+            auth_method: self.token_endpoint_auth_method,
+            application_type: self.application_type,
+            redirect_uris: self.redirect_uris,
+            web_origins: self.web_origins,
+            first_party: self.first_party,
+            introspection_audiences: self.introspection_audiences,
+            refresh_cookie: self.refresh_cookie,
+        }
+    }
 }
 
 pub async fn create(
     caller: AdminCaller,
-    body: web::Json<CreateClient>,
+    body: web::Json<ClientFields>,
     state: web::Data<Authority>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut registration =
-        ClientRegistration::new(&body.name, &body.scope, &body.audiences, &body.grant_types)
-            .and_then(|r| r.with_introspection(&body.introspection_audiences))
-            .map_err(|e| ApiError::invalid_request(e.to_string()))?;
-    registration.refresh_cookie = body.refresh_cookie;
+    let registration = ClientRegistration::create(&body.into_inner().into_change(), state.deployment)
+        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let (actor, now) = (caller.actor(), state.clock.now());
     let (client, secret) =
         state.with_conn(move |conn| clients::register(conn, &actor, &registration, now)).await?;
+    state.web_origins.forget();
     Ok(HttpResponse::Created()
         .insert_header(("cache-control", "no-store"))
-        .json(client.describe_with_secret(&secret)))
+        .json(client.describe_with_secret(secret.as_ref())))
 }
 
 pub async fn list(_caller: AdminCaller, state: web::Data<Authority>) -> Result<HttpResponse, ApiError> {
@@ -65,6 +82,25 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(client.describe()))
 }
 
+/// Changes the fields the body names (see [`clients::update`]): at once on this instance, on
+/// the others within their caches' few seconds.
+pub async fn update(
+    caller: AdminCaller,
+    id: web::Path<String>,
+    body: web::Json<ClientFields>,
+    state: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let change = body.into_inner().into_change();
+    let (actor, now, deployment, id) = (caller.actor(), state.clock.now(), state.deployment, id.into_inner());
+    let changed = id.clone();
+    let client = state
+        .with_conn(move |conn| clients::update(conn, &actor, &changed, &change, deployment, now))
+        .await?;
+    state.clients.forget(&id);
+    state.web_origins.forget();
+    Ok(HttpResponse::Ok().json(client.describe()))
+}
+
 pub async fn delete(
     caller: AdminCaller,
     id: web::Path<String>,
@@ -74,6 +110,7 @@ pub async fn delete(
     let deleted = id.clone();
     state.with_conn(move |conn| clients::delete(conn, &actor, &deleted, now)).await?;
     state.clients.forget(&id);
+    state.web_origins.forget();
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -89,5 +126,5 @@ pub async fn rotate_secret(
     state.clients.forget(&id);
     Ok(HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(client.describe_with_secret(&secret)))
+        .json(client.describe_with_secret(Some(&secret))))
 }

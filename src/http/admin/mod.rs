@@ -24,8 +24,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/keys").get(keys::list))
             .service(web::resource("/keys/rotate").post(keys::rotate))
             .service(web::resource("/keys/{kid}/retire").post(keys::retire))
-            .service(web::resource("/clients").get(clients::list).post(clients::create))
-            .service(web::resource("/clients/{id}").get(clients::get).delete(clients::delete))
+            // A client's lists at their bounds (16 redirect URIs and 16 origins of 512
+            // characters) take more than the 16 KiB of the other bodies.
+            .service(
+                web::resource("/clients").app_data(client_json()).get(clients::list).post(clients::create),
+            )
+            .service(
+                web::resource("/clients/{id}")
+                    .app_data(client_json())
+                    .get(clients::get)
+                    .patch(clients::update)
+                    .delete(clients::delete),
+            )
             .service(web::resource("/clients/{id}/secret").post(clients::rotate_secret))
             .service(web::resource("/users").get(users::list).post(users::create))
             .service(
@@ -38,6 +48,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(web::resource("/users/{id}/sessions").get(users::sessions))
             .service(web::resource("/users/{id}/sessions/{session}").delete(users::end_session)),
     );
+}
+
+fn client_json() -> web::JsonConfig {
+    web::JsonConfig::default().limit(64 * 1024).error_handler(json_error)
 }
 
 fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -1,0 +1,331 @@
+//! What an operator registers a client as, and the rules a registration keeps whether it is
+//! new or changed: each field bounded, each URI allowed for the client's application type, and
+//! the rules between fields (a public client has no secret to use `client_credentials` or
+//! `password` with; `authorization_code` needs somewhere to send the user back to).
+
+use serde_json::{Map, Value, json};
+
+use super::uris::{self, Deployment, MAX_URIS};
+use super::{ApplicationType, AuthMethod, Client, GrantType};
+use crate::scope::{Scope, ScopeError};
+
+const MAX_NAME_LEN: usize = 200;
+const MAX_AUDIENCE_LEN: usize = 512;
+const MAX_AUDIENCES: usize = 16;
+
+/// What an operator asks for when registering a client. Build it with [`ClientRegistration::new`]
+/// (and [`ClientRegistration::with`] for the rest), which check every rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRegistration {
+    pub name: String,
+    pub scope: Scope,
+    pub audiences: Vec<String>,
+    pub grant_types: Vec<GrantType>,
+    /// Browser clients: refresh tokens travel in a `__Host-` cookie instead of the body.
+    pub refresh_cookie: bool,
+    /// Audiences of other clients' tokens this client may introspect (none by default).
+    pub introspection_audiences: Vec<String>,
+    /// A secret (the default), or none for a public client.
+    pub auth_method: AuthMethod,
+    pub application_type: ApplicationType,
+    pub redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    pub first_party: bool,
+}
+
+/// Fields as an operator writes them (the admin API's JSON, the CLI's flags), each optional: at
+/// registration an absent field keeps its default, in a change it keeps its registered value.
+#[derive(Debug, Default, Clone)]
+pub struct ClientChange {
+    pub name: Option<String>,
+    pub scope: Option<String>,
+    pub audiences: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    /// `token_endpoint_auth_method`: only at registration (see [`Client::changed`]).
+    pub auth_method: Option<String>,
+    pub application_type: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub web_origins: Option<Vec<String>>,
+    pub first_party: Option<bool>,
+    pub introspection_audiences: Option<Vec<String>>,
+    pub refresh_cookie: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistrationError {
+    #[error("name must be 1 to {MAX_NAME_LEN} characters")]
+    Name,
+    #[error("scope: {0}")]
+    Scope(#[from] ScopeError),
+    #[error(
+        "audiences must be at most {MAX_AUDIENCES} non-empty URIs of at most {MAX_AUDIENCE_LEN} characters without spaces"
+    )]
+    Audience,
+    #[error(
+        "unknown grant type {0:?}; known: authorization_code, client_credentials, password, refresh_token"
+    )]
+    GrantType(String),
+    #[error("a client needs at least one grant type")]
+    NoGrant,
+    #[error("unknown token_endpoint_auth_method {0:?}; known: client_secret_basic, client_secret_post, none")]
+    AuthMethod(String),
+    #[error("unknown application_type {0:?}; known: web, native")]
+    ApplicationType(String),
+    #[error("redirect URI {uri:?} {refusal}")]
+    RedirectUri { uri: String, refusal: String },
+    #[error("web origin {origin:?} {refusal}")]
+    WebOrigin { origin: String, refusal: String },
+    #[error("a client has at most {MAX_URIS} {0}")]
+    TooMany(&'static str),
+    #[error(
+        "a public client (token_endpoint_auth_method none) may not use the {0} grant: it has no secret to prove who it is"
+    )]
+    PublicGrant(&'static str),
+    #[error("the authorization_code grant needs at least one redirect URI")]
+    NoRedirectUri,
+    #[error(
+        "token_endpoint_auth_method cannot change after registration ({from} to {to}): its apps were built for it; register a new client instead"
+    )]
+    AuthMethodFixed { from: &'static str, to: &'static str },
+}
+
+impl ClientRegistration {
+    /// A confidential web client with these basics; [`ClientRegistration::with`] sets the rest.
+    pub fn new(
+        name: &str,
+        scope: &str,
+        audiences: &[String],
+        grant_types: &[String],
+    ) -> Result<Self, RegistrationError> {
+        let registration = Self {
+            name: checked_name(name)?,
+            scope: Scope::parse(scope)?,
+            audiences: audience_list(audiences)?,
+            grant_types: grant_list(grant_types)?,
+            refresh_cookie: false,
+            introspection_audiences: Vec::new(),
+            auth_method: AuthMethod::Secret,
+            application_type: ApplicationType::Web,
+            redirect_uris: Vec::new(),
+            web_origins: Vec::new(),
+            first_party: false,
+        };
+        registration.check_rules()?;
+        Ok(registration)
+    }
+
+    /// A new client's registration: what `change` names over the defaults (a confidential web
+    /// client with the `client_credentials` grant, no scope, no audience), checked whole. The
+    /// name is required.
+    pub fn create(change: &ClientChange, deployment: Deployment) -> Result<Self, RegistrationError> {
+        let name = change.name.as_deref().ok_or(RegistrationError::Name)?;
+        let grants = [GrantType::ClientCredentials.as_str().to_owned()];
+        Self::new(name, "", &[], &grants)?.with(change, deployment)
+    }
+
+    /// Lets this client (a resource server) introspect tokens of other clients whose `aud`
+    /// names one of `audiences` (RFC 7662 §4).
+    pub fn with_introspection(mut self, audiences: &[String]) -> Result<Self, RegistrationError> {
+        self.introspection_audiences = audience_list(audiences)?;
+        Ok(self)
+    }
+
+    /// Sets every field `change` names, then checks the whole registration: each URI against
+    /// the (perhaps new) application type and `deployment`, and the rules between fields.
+    pub fn with(mut self, change: &ClientChange, deployment: Deployment) -> Result<Self, RegistrationError> {
+        if let Some(name) = &change.name {
+            self.name = checked_name(name)?;
+        }
+        if let Some(scope) = &change.scope {
+            self.scope = Scope::parse(scope)?;
+        }
+        if let Some(audiences) = &change.audiences {
+            self.audiences = audience_list(audiences)?;
+        }
+        if let Some(grants) = &change.grant_types {
+            self.grant_types = grant_list(grants)?;
+        }
+        if let Some(method) = &change.auth_method {
+            self.auth_method = parse_auth_method(method)?;
+        }
+        if let Some(kind) = &change.application_type {
+            self.application_type = ApplicationType::parse(kind)
+                .ok_or_else(|| RegistrationError::ApplicationType(kind.clone()))?;
+        }
+        if let Some(list) = &change.redirect_uris {
+            self.redirect_uris = uri_list(list, "redirect URIs")?;
+        }
+        if let Some(list) = &change.web_origins {
+            self.web_origins = uri_list(list, "web origins")?;
+        }
+        if let Some(audiences) = &change.introspection_audiences {
+            self.introspection_audiences = audience_list(audiences)?;
+        }
+        self.first_party = change.first_party.unwrap_or(self.first_party);
+        self.refresh_cookie = change.refresh_cookie.unwrap_or(self.refresh_cookie);
+        self.check(deployment)?;
+        Ok(self)
+    }
+
+    /// What `client` is registered as.
+    pub fn of(client: &Client) -> Self {
+        Self {
+            name: client.name.clone(),
+            scope: client.scope.clone(),
+            audiences: client.audiences.clone(),
+            grant_types: client.grant_types.clone(),
+            refresh_cookie: client.refresh_cookie,
+            introspection_audiences: client.introspection_audiences.clone(),
+            auth_method: client.auth_method,
+            application_type: client.application_type,
+            redirect_uris: client.redirect_uris.clone(),
+            web_origins: client.web_origins.clone(),
+            first_party: client.first_party,
+        }
+    }
+
+    /// Every URI allowed for the application type in `deployment`, and the rules between fields.
+    pub fn check(&self, deployment: Deployment) -> Result<(), RegistrationError> {
+        for uri in &self.redirect_uris {
+            uris::check_redirect_uri(uri, self.application_type, deployment)
+                .map_err(|refusal| RegistrationError::RedirectUri { uri: uri.clone(), refusal })?;
+        }
+        for origin in &self.web_origins {
+            uris::check_web_origin(origin, deployment)
+                .map_err(|refusal| RegistrationError::WebOrigin { origin: origin.clone(), refusal })?;
+        }
+        self.check_rules()
+    }
+
+    fn check_rules(&self) -> Result<(), RegistrationError> {
+        if self.auth_method == AuthMethod::None {
+            let needs_secret = [GrantType::ClientCredentials, GrantType::Password];
+            if let Some(grant) = needs_secret.into_iter().find(|g| self.grant_types.contains(g)) {
+                return Err(RegistrationError::PublicGrant(grant.as_str()));
+            }
+        }
+        if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
+            return Err(RegistrationError::NoRedirectUri);
+        }
+        Ok(())
+    }
+
+    /// The registration's fields as the admin API, the CLI and the audit log show them.
+    pub fn describe(&self) -> Map<String, Value> {
+        let grants: Vec<&str> = self.grant_types.iter().map(|g| g.as_str()).collect();
+        let fields = json!({
+            "name": self.name,
+            "scope": self.scope.to_string(),
+            "audiences": self.audiences,
+            "grant_types": grants,
+            "refresh_cookie": self.refresh_cookie,
+            "introspection_audiences": self.introspection_audiences,
+            "token_endpoint_auth_method": self.auth_method.as_str(),
+            "application_type": self.application_type.as_str(),
+            "redirect_uris": self.redirect_uris,
+            "web_origins": self.web_origins,
+            "first_party": self.first_party,
+        });
+        match fields {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        }
+    }
+}
+
+impl Client {
+    /// This client's registration after `change`, checked whole with the same rules as a new
+    /// one, and what changed: each changed field's value before and after (never a secret), for
+    /// the audit log. The authentication method is fixed at registration: a change to it is
+    /// refused, one naming the present method is no change.
+    pub fn changed(
+        &self,
+        change: &ClientChange,
+        deployment: Deployment,
+    ) -> Result<(ClientRegistration, Map<String, Value>), RegistrationError> {
+        if let Some(method) = &change.auth_method {
+            let to = parse_auth_method(method)?;
+            if to != self.auth_method {
+                return Err(RegistrationError::AuthMethodFixed {
+                    from: self.auth_method.as_str(),
+                    to: to.as_str(),
+                });
+            }
+        }
+        let before = ClientRegistration::of(self);
+        let after = before.clone().with(change, deployment)?;
+        let old = before.describe();
+        let changes = after
+            .describe()
+            .into_iter()
+            .filter(|(field, value)| old.get(field) != Some(value))
+            .map(|(field, value)| {
+                let was = old.get(&field).cloned().unwrap_or(Value::Null);
+                (field, json!({ "from": was, "to": value }))
+            })
+            .collect();
+        Ok((after, changes))
+    }
+}
+
+fn parse_auth_method(name: &str) -> Result<AuthMethod, RegistrationError> {
+    AuthMethod::parse(name).ok_or_else(|| RegistrationError::AuthMethod(name.to_owned()))
+}
+
+fn checked_name(name: &str) -> Result<String, RegistrationError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(RegistrationError::Name);
+    }
+    Ok(name.to_owned())
+}
+
+/// Known grant types, sorted, without repeats; at least one.
+fn grant_list(grant_types: &[String]) -> Result<Vec<GrantType>, RegistrationError> {
+    let mut grants = grant_types
+        .iter()
+        .map(|g| GrantType::parse(g).ok_or_else(|| RegistrationError::GrantType(g.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    grants.sort();
+    grants.dedup();
+    if grants.is_empty() {
+        return Err(RegistrationError::NoGrant);
+    }
+    Ok(grants)
+}
+
+/// A bounded list of audience URIs without spaces (they are stored space-separated), in order,
+/// without repeats.
+fn audience_list(audiences: &[String]) -> Result<Vec<String>, RegistrationError> {
+    if audiences.len() > MAX_AUDIENCES
+        || audiences.iter().any(|a| {
+            a.is_empty()
+                || a.len() > MAX_AUDIENCE_LEN
+                || a.chars().any(|c| c.is_whitespace() || c.is_control())
+        })
+    {
+        return Err(RegistrationError::Audience);
+    }
+    Ok(without_repeats(audiences))
+}
+
+/// At most [`MAX_URIS`] URIs, in order, without repeats; each is checked by [`ClientRegistration::check`].
+fn uri_list(list: &[String], what: &'static str) -> Result<Vec<String>, RegistrationError> {
+    if list.len() > MAX_URIS {
+        return Err(RegistrationError::TooMany(what));
+    }
+    Ok(without_repeats(list))
+}
+
+fn without_repeats(items: &[String]) -> Vec<String> {
+    let mut list: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
+    list
+}
+
+#[cfg(test)]
+mod tests;

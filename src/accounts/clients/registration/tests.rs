@@ -1,0 +1,110 @@
+//! The registration rules, as tables: no database needed.
+
+use super::*;
+
+fn strings(items: &[&str]) -> Option<Vec<String>> {
+    Some(items.iter().map(|s| (*s).to_owned()).collect())
+}
+
+fn base() -> ClientRegistration {
+    ClientRegistration::new("app", "openid", &[], &["refresh_token".to_owned()]).unwrap()
+}
+
+#[test]
+fn registration_validates_every_field() {
+    let ok = ClientRegistration::new("svc", "a b", &["https://api".into()], &["client_credentials".into()]);
+    assert!(ok.is_ok());
+    let grants = ["client_credentials".to_owned()];
+    assert_eq!(ClientRegistration::new(" ", "a", &[], &grants).err(), Some(RegistrationError::Name));
+    assert_eq!(
+        ClientRegistration::new("svc", "a", &["has space".into()], &grants).err(),
+        Some(RegistrationError::Audience)
+    );
+    assert_eq!(
+        ClientRegistration::new("svc", "a", &[], &["implicit".into()]).err(),
+        Some(RegistrationError::GrantType("implicit".into()))
+    );
+    assert_eq!(ClientRegistration::new("svc", "a", &[], &[]).err(), Some(RegistrationError::NoGrant));
+    assert_eq!(
+        ClientRegistration::new("svc", "a", &[], &["authorization_code".into()]).err(),
+        Some(RegistrationError::NoRedirectUri)
+    );
+}
+
+#[test]
+fn defaults_are_todays_clients() {
+    let registration = base();
+    assert_eq!(registration.auth_method, AuthMethod::Secret);
+    assert_eq!(registration.application_type, ApplicationType::Web);
+    assert!(registration.redirect_uris.is_empty() && registration.web_origins.is_empty());
+    assert!(!registration.first_party);
+    assert_eq!(base().with(&ClientChange::default(), Deployment::Production), Ok(registration));
+}
+
+#[test]
+fn rules_between_fields_hold() {
+    let public = |grants: &[&str]| ClientChange {
+        auth_method: Some("none".into()),
+        grant_types: strings(grants),
+        redirect_uris: strings(&["https://app.example/cb"]),
+        ..ClientChange::default()
+    };
+    let production = Deployment::Production;
+    assert!(base().with(&public(&["authorization_code", "refresh_token"]), production).is_ok());
+    assert_eq!(
+        base().with(&public(&["authorization_code", "client_credentials"]), production).err(),
+        Some(RegistrationError::PublicGrant("client_credentials"))
+    );
+    assert_eq!(
+        base().with(&public(&["password"]), production).err(),
+        Some(RegistrationError::PublicGrant("password"))
+    );
+    let bad_method = ClientChange { auth_method: Some("private_key_jwt".into()), ..ClientChange::default() };
+    assert_eq!(
+        base().with(&bad_method, production).err(),
+        Some(RegistrationError::AuthMethod("private_key_jwt".into()))
+    );
+    let too_many: Vec<String> = (0..=MAX_URIS).map(|i| format!("https://app.example/{i}")).collect();
+    let change = ClientChange { redirect_uris: Some(too_many), ..ClientChange::default() };
+    assert_eq!(base().with(&change, production).err(), Some(RegistrationError::TooMany("redirect URIs")));
+}
+
+#[test]
+fn uris_are_checked_for_the_application_type_they_end_up_with() {
+    let native_uri =
+        ClientChange { redirect_uris: strings(&["com.example.app:/cb"]), ..ClientChange::default() };
+    let error = base().with(&native_uri, Deployment::Development).unwrap_err();
+    assert!(matches!(&error, RegistrationError::RedirectUri { uri, .. } if uri == "com.example.app:/cb"));
+    assert!(error.to_string().starts_with("redirect URI \"com.example.app:/cb\" uses the scheme"), "{error}");
+    let native = ClientChange { application_type: Some("native".into()), ..native_uri };
+    assert!(base().with(&native, Deployment::Production).is_ok());
+    let origin = ClientChange { web_origins: strings(&["https://app.example/"]), ..ClientChange::default() };
+    assert!(matches!(base().with(&origin, Deployment::Production), Err(RegistrationError::WebOrigin { .. })));
+}
+
+#[test]
+fn a_change_says_what_changed_and_keeps_the_auth_method() {
+    let (client, _) = super::super::new_client(&base(), 1).unwrap();
+    let change = ClientChange {
+        scope: Some("openid profile".into()),
+        first_party: Some(true),
+        name: Some("app".into()),
+        ..ClientChange::default()
+    };
+    let (after, changes) = client.changed(&change, Deployment::Production).unwrap();
+    assert_eq!(after.scope.to_string(), "openid profile");
+    assert_eq!(
+        Value::Object(changes),
+        json!({
+            "scope": { "from": "openid", "to": "openid profile" },
+            "first_party": { "from": false, "to": true },
+        })
+    );
+    let same = ClientChange { auth_method: Some("client_secret_post".into()), ..ClientChange::default() };
+    assert!(client.changed(&same, Deployment::Production).unwrap().1.is_empty());
+    let public = ClientChange { auth_method: Some("none".into()), ..ClientChange::default() };
+    assert_eq!(
+        client.changed(&public, Deployment::Production).err(),
+        Some(RegistrationError::AuthMethodFixed { from: "client_secret_basic", to: "none" })
+    );
+}
