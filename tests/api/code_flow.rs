@@ -214,6 +214,7 @@ on_both_backends!(
     wrong_passwords_and_lockouts_get_one_message,
     third_party_clients_get_a_refresh_token_only_with_offline_access,
     an_administrator_lists_and_ends_sign_in_sessions,
+    a_native_public_client_uses_any_loopback_port_and_no_secret,
 );
 
 async fn a_browser_signs_in_and_the_client_redeems_the_code(backend: Backend) {
@@ -563,4 +564,68 @@ async fn an_administrator_lists_and_ends_sign_in_sessions(backend: Backend) {
     assert_eq!(phone.get(&authorize_url(&app, &client.id, &[])).await.status, 200);
     let listed: Value = app.admin_get(&admin, &path).await.json().await.unwrap();
     assert_eq!(listed["sessions"], json!([]));
+}
+
+async fn a_native_public_client_uses_any_loopback_port_and_no_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let registered = "http://127.0.0.1/callback";
+    let extra = json!({
+        "name": "CLI",
+        "application_type": "native",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [registered],
+        "first_party": false,
+    });
+    let client = register_web_app(&app, false, extra).await;
+    assert!(client.secret.is_empty(), "a public client has no secret");
+    app.create_user("alice@example.com", PASSWORD, json!({}));
+    let mut browser = Browser::new();
+    // RFC 8252 §7.3: the port of a loopback redirect is the app's to choose at run time.
+    let redirect = "http://127.0.0.1:53127/callback";
+    let page = browser.get(&authorize_url(&app, &client.id, &[("redirect_uri", redirect)])).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let back = browser.sign_in(&app, &page, "alice@example.com", PASSWORD).await;
+    assert_eq!(back.location().port(), Some(53127));
+    let code = back.redirect_params()["code"].clone();
+    for wrong_path in ["http://127.0.0.1:53127/other", "http://localhost:53127/callback"] {
+        let refused = browser.get(&authorize_url(&app, &client.id, &[("redirect_uri", wrong_path)])).await;
+        assert_eq!(refused.status, 400, "{wrong_path}");
+    }
+    let with_secret = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&client.id, Some("jwtd_cs_guessed"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", redirect),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_secret.status(), 401, "a public client never presents a secret");
+    let code = code_for_redirect(&app, &mut browser, &client, redirect).await;
+    let tokens: Value =
+        redeem(&app, &client, &code, &[("redirect_uri", redirect)]).await.json().await.unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    assert!(tokens["refresh_token"].is_string(), "offline_access asked for");
+    // The refresh needs no secret either.
+    let refreshed = crate::flow_clients::token_request(
+        &app,
+        &client,
+        &[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(refreshed.status(), 200);
+}
+
+async fn code_for_redirect(
+    app: &TestApp,
+    browser: &mut Browser,
+    client: &TestClient,
+    redirect: &str,
+) -> String {
+    let back = browser.get(&authorize_url(app, &client.id, &[("redirect_uri", redirect)])).await;
+    back.redirect_params()["code"].clone()
 }
