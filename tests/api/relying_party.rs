@@ -22,8 +22,9 @@ async fn openid_client_discovers_jwtd() {
     let Some(rp) = RelyingParty::find("openid_client_discovers_jwtd") else { return };
     let app = spawn_app_at_own_address(Backend::Sqlite).await;
     let client = app.register_app_client("openid");
-    let summary =
-        rp.run(&app, &["--client-id", &client.id, "--until", "discovery"], &client.secret, "").await;
+    let summary = rp
+        .run(&app, &[&format!("--client-id={}", client.id), "--until", "discovery"], &client.secret, "")
+        .await;
     let issuer = app.issuer();
     assert_eq!(summary["step"], "discovery");
     assert_eq!(summary["mode"], "confidential");
@@ -60,7 +61,9 @@ async fn openid_client_signs_in_as_a_web_app_and_as_a_public_client(backend: Bac
 }
 
 async fn sign_in(rp: &RelyingParty, app: &TestApp, client: &TestClient, redirect: &str) -> Value {
-    let args = ["--client-id", &client.id, "--redirect-uri", redirect, "--username", EMAIL];
+    // `--name=value`: a random client id may begin with "-".
+    let (id, redirect) = (format!("--client-id={}", client.id), format!("--redirect-uri={redirect}"));
+    let args = [id.as_str(), redirect.as_str(), "--username", EMAIL];
     rp.run(app, &args, &client.secret, PASSWORD).await
 }
 
