@@ -181,8 +181,8 @@ async fn a_person_signs_in_to_two_apps_in_one_browser(backend: Backend) {
     let admin = app.admin_token().await;
     let a_redirect = format!("{}/a/callback", callback.base);
     let b_redirect = format!("{}/b/callback", callback.base);
-    let a = register_flow_client(&app, &admin, "app a", &a_redirect, ClientKind::ConfidentialWeb).await;
-    let b = register_flow_client(&app, &admin, "app b", &b_redirect, ClientKind::Public).await;
+    let a = register_flow_client(&app, &admin, "Team Wiki", &a_redirect, ClientKind::ConfidentialWeb).await;
+    let b = register_flow_client(&app, &admin, "Status Board", &b_redirect, ClientKind::Public).await;
     let user = app.create_user(EMAIL, PASSWORD, json!({}));
 
     // App A: the login page.
