@@ -8,17 +8,17 @@
 //!   `Origin` that an enabled client registered as one of its web origins gets
 //!   `Access-Control-Allow-Origin: <that origin>`; any other origin gets no CORS header at all,
 //!   so the browser keeps the answer from the page. Every answer says `Vary: Origin`. The set of
-//!   registered origins is the authority's cached one ([`Authority::is_registered_origin`]): no
+//!   registered origins is the authority's cached one ([`Authority::registered_origin`]): no
 //!   query per request on the token endpoint's happy path.
 //!
 //! A preflight (`OPTIONS`) answers 204 without reaching the handler: with the allowed methods,
 //! request headers and `Access-Control-Max-Age` for an allowed origin, without them otherwise.
 //!
-//! Never `Access-Control-Allow-Credentials`: these endpoints take credentials in a header or the
-//! body, never a cookie, so browsers need not send cookies across origins. Hook for later: the
-//! refresh cookie's own endpoints (issue 16's per-client cookie mode) will need credentials; that
-//! is a third [`Policy`], allowing only the cookie client's own origins and answering
-//! `Access-Control-Allow-Credentials: true`, never added to the policies here.
+//! `Access-Control-Allow-Credentials: true` only where a cookie is read, the token endpoint
+//! ([`Cors::registered_with_cookies`]), and only for an origin a cookie client (one that takes
+//! its refresh token in its `__Host-` cookie) registered: such an app, on a sibling host of the
+//! same site, must send that cookie to refresh. Every other endpoint takes credentials in a
+//! header or the body, so browsers need not send cookies across origins.
 
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
@@ -50,14 +50,15 @@ pub struct Cors(Policy);
 enum Policy {
     /// Any origin may read; preflights allow `GET, HEAD` and `If-None-Match` (cache validation).
     Anyone,
-    /// Only origins registered by an enabled client, for these methods.
-    Registered { methods: &'static str },
+    /// Only origins registered by an enabled client, for these methods; with `cookies`, origins
+    /// of cookie clients may send cookies.
+    Registered { methods: &'static str, cookies: bool },
 }
 
-/// Which origin an answer allows.
+/// Which origin an answer allows, and whether it may send cookies.
 enum Allowed {
     Any,
-    Origin(HeaderValue),
+    Origin { origin: HeaderValue, credentials: bool },
     Nobody,
 }
 
@@ -70,25 +71,36 @@ impl Cors {
     /// For endpoints browser apps call: only their registered origins, for `methods`
     /// (e.g. `"POST"`).
     pub fn registered(methods: &'static str) -> Self {
-        Self(Policy::Registered { methods })
+        Self(Policy::Registered { methods, cookies: false })
+    }
+
+    /// [`Cors::registered`], and cookie clients' origins may send their refresh cookie.
+    pub fn registered_with_cookies(methods: &'static str) -> Self {
+        Self(Policy::Registered { methods, cookies: true })
     }
 }
 
 impl Policy {
     async fn allowed(self, req: &ServiceRequest) -> Result<Allowed, ApiError> {
-        if let Self::Anyone = self {
-            return Ok(Allowed::Any);
-        }
+        let cookies = match self {
+            Self::Anyone => return Ok(Allowed::Any),
+            Self::Registered { cookies, .. } => cookies,
+        };
         let Some(origin) = req.headers().get(header::ORIGIN) else {
             return Ok(Allowed::Nobody);
         };
         let (Ok(text), Some(state)) = (origin.to_str(), req.app_data::<web::Data<Authority>>()) else {
             return Ok(Allowed::Nobody);
         };
-        if text.len() > MAX_URI_LEN || !state.is_registered_origin(text).await? {
+        if text.len() > MAX_URI_LEN {
             return Ok(Allowed::Nobody);
         }
-        Ok(Allowed::Origin(origin.clone()))
+        Ok(match state.registered_origin(text).await? {
+            Some(cookie_client) => {
+                Allowed::Origin { origin: origin.clone(), credentials: cookies && cookie_client }
+            }
+            None => Allowed::Nobody,
+        })
     }
 
     /// The headers of an actual answer.
@@ -100,10 +112,14 @@ impl Policy {
             Allowed::Any => {
                 headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
             }
-            Allowed::Origin(origin) => {
+            Allowed::Origin { origin, credentials } => {
                 headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
                 headers
                     .insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));
+                if *credentials {
+                    headers
+                        .insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+                }
             }
             Allowed::Nobody => {}
         }
@@ -116,7 +132,7 @@ impl Policy {
         self.answer(headers, allowed);
         let (methods, request_headers) = match self {
             Self::Anyone => ("GET, HEAD", "If-None-Match"),
-            Self::Registered { methods } => (methods, ALLOW_HEADERS),
+            Self::Registered { methods, .. } => (methods, ALLOW_HEADERS),
         };
         if !matches!(allowed, Allowed::Nobody) {
             headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));

@@ -68,7 +68,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/oauth2/authorize").get(authorize::authorize).post(authorize::authorize))
         .service(web::resource("/login").post(authorize::login))
         .service(get_and_head("/assets/jwtd.css", pages::serve_stylesheet))
-        .service(web::resource("/oauth2/token").post(token::token).wrap(Cors::registered("POST")))
+        .service(
+            web::resource("/oauth2/token").post(token::token).wrap(Cors::registered_with_cookies("POST")),
+        )
         .service(web::resource("/oauth2/revoke").post(revocation::revoke).wrap(Cors::registered("POST")))
         .service(web::resource("/oauth2/introspect").post(revocation::introspect))
         .service(get_and_head("/revocations", feed::revocations).wrap(Cors::anyone()))

@@ -171,13 +171,14 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ClientRow>> {
     clients::table.order(clients::created_at.asc()).select(ClientRow::as_select()).load(conn)
 }
 
-/// Every web origin an enabled client registered (for CORS), repeats included.
-pub fn web_origins(conn: &mut DbConnection) -> QueryResult<Vec<String>> {
-    let lists: Vec<String> = clients::table
+/// Every web origin an enabled client registered (for CORS), repeats included, each with
+/// whether that client takes its refresh token in a cookie.
+pub fn web_origins(conn: &mut DbConnection) -> QueryResult<Vec<(String, bool)>> {
+    let lists: Vec<(String, bool)> = clients::table
         .filter(clients::disabled.eq(false).and(clients::web_origins.ne("")))
-        .select(clients::web_origins)
+        .select((clients::web_origins, clients::refresh_cookie))
         .load(conn)?;
-    Ok(lists.iter().flat_map(|list| words(list)).collect())
+    Ok(lists.iter().flat_map(|(list, cookie)| words(list).into_iter().map(|o| (o, *cookie))).collect())
 }
 
 pub fn delete(conn: &mut DbConnection, id: &str) -> QueryResult<usize> {

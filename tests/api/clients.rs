@@ -14,6 +14,7 @@ on_both_backends!(
     a_change_takes_effect_at_once_and_is_audited,
     a_change_whose_audit_event_fails_changes_nothing,
     cors_answers_registered_origins_and_anyone_on_public_documents,
+    a_cookie_clients_origin_may_send_its_refresh_cookie_to_the_token_endpoint_only,
     the_client_model_migration_keeps_clients_and_their_families,
 );
 
@@ -288,6 +289,43 @@ async fn cors_answers_registered_origins_and_anyone_on_public_documents(backend:
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(header(&response, "access-control-allow-origin"), Some("*"), "{path}");
     }
+}
+
+/// An app that keeps its refresh token in jwtd's `__Host-` cookie (on a sibling host of the same
+/// site) must send that cookie with its refresh: its origin may send credentials to the token
+/// endpoint, and nowhere else; other clients' origins never may.
+async fn a_cookie_clients_origin_may_send_its_refresh_cookie_to_the_token_endpoint_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.admin_token().await;
+    let (cookie_origin, plain_origin) = ("https://app.example.com", "https://other.example.com");
+    let cookie_app = json!({
+        "name": "cookie spa", "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"], "refresh_cookie": true,
+        "redirect_uris": ["https://app.example.com/cb"], "web_origins": [cookie_origin],
+    });
+    let plain_app = json!({
+        "name": "spa", "token_endpoint_auth_method": "none", "grant_types": ["authorization_code"],
+        "redirect_uris": ["https://other.example.com/cb"], "web_origins": [plain_origin],
+    });
+    assert_eq!(create(&app, &token, cookie_app).await.status(), 201);
+    assert_eq!(create(&app, &token, plain_app).await.status(), 201);
+    let credentials = |response: &reqwest::Response| {
+        header(response, "access-control-allow-credentials").map(str::to_owned)
+    };
+    let token_preflight = preflight(&app, "/oauth2/token", cookie_origin).await;
+    assert_eq!(header(&token_preflight, "access-control-allow-origin"), Some(cookie_origin));
+    assert_eq!(credentials(&token_preflight).as_deref(), Some("true"));
+    let answer = app
+        .http
+        .post(app.url("/oauth2/token"))
+        .header("origin", cookie_origin)
+        .form(&[("grant_type", "refresh_token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(credentials(&answer).as_deref(), Some("true"), "the actual answer too");
+    assert_eq!(credentials(&preflight(&app, "/oauth2/revoke", cookie_origin).await), None);
+    assert_eq!(credentials(&preflight(&app, "/oauth2/token", plain_origin).await), None);
 }
 
 /// Clients and their refresh families registered before the client model (SQLite rebuilds the
