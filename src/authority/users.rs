@@ -195,6 +195,7 @@ pub fn update(
                 return Err(Error::NotFound("user"));
             }
             if disabled {
+                store::sessions::end_sessions(conn, id, None, now, "user_disabled")?;
                 store::refresh::revoke_user_families(conn, id, now, "user_disabled")?;
                 store::revocations::revoke_subject(conn, id, now + 1)?;
             }

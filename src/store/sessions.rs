@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{authorization_codes, refresh_families, sessions};
+use super::schema::{authorization_codes, refresh_families, sessions, users};
 use crate::accounts::sessions::{Session, SessionSummary};
 
 /// At most this many sessions are listed for one user (the newest).
@@ -54,10 +54,13 @@ pub fn insert_session(conn: &mut DbConnection, session: &NewSession<'_>) -> Quer
     diesel::insert_into(sessions::table).values(session).execute(conn).map(drop)
 }
 
-/// The session whose cookie secret hashes to `secret_hash`, live or not.
+/// The session whose cookie secret hashes to `secret_hash`, live or not, unless its user is
+/// disabled (a disabled person is signed in nowhere).
 pub fn find_session(conn: &mut DbConnection, secret_hash: &[u8]) -> QueryResult<Option<Session>> {
     let row = sessions::table
+        .inner_join(users::table)
         .filter(sessions::secret_hash.eq(secret_hash))
+        .filter(users::disabled.eq(false))
         .select(SessionRow::as_select())
         .first(conn)
         .optional()?;

@@ -215,6 +215,7 @@ on_both_backends!(
     third_party_clients_get_a_refresh_token_only_with_offline_access,
     an_administrator_lists_and_ends_sign_in_sessions,
     a_native_public_client_uses_any_loopback_port_and_no_secret,
+    a_disabled_person_is_signed_in_nowhere,
 );
 
 async fn a_browser_signs_in_and_the_client_redeems_the_code(backend: Backend) {
@@ -628,4 +629,28 @@ async fn code_for_redirect(
 ) -> String {
     let back = browser.get(&authorize_url(app, &client.id, &[("redirect_uri", redirect)])).await;
     back.redirect_params()["code"].clone()
+}
+
+async fn a_disabled_person_is_signed_in_nowhere(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = register_web_app(&app, true, json!({})).await;
+    let user = app.create_user("alice@example.com", PASSWORD, json!({}));
+    let mut browser = Browser::new();
+    let code = code_for(&app, &mut browser, &client, "alice@example.com").await;
+    let admin = app.admin_token().await;
+    let disabled = app
+        .http
+        .patch(app.url(&format!("/admin/users/{}", user.id)))
+        .bearer_auth(&admin)
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    assert_eq!(redeem(&app, &client, &code, &[]).await.status(), 400, "a code issued before");
+    let page = browser.get(&authorize_url(&app, &client.id, &[])).await;
+    assert_eq!(page.status, 200, "the session no longer signs anyone in");
+    let refused = browser.sign_in(&app, &page, "alice@example.com", PASSWORD).await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains("role=\"alert\""));
 }
