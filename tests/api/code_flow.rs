@@ -197,6 +197,12 @@ pub async fn redeem(
     crate::flow_clients::token_request(app, client, &form).await
 }
 
+/// `grant_type=refresh_token` by `client`.
+async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Response {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    crate::flow_clients::token_request(app, client, &form).await
+}
+
 fn claims_of(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -274,17 +280,7 @@ async fn a_browser_signs_in_and_the_client_redeems_the_code(backend: Backend) {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access.as_bytes());
     assert_eq!(id["at_hash"], URL_SAFE_NO_PAD.encode(&digest.as_ref()[..16]));
     // The refresh token rotates like any other, and keeps auth_time.
-    let refreshed = app
-        .http
-        .post(app.url("/oauth2/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refreshed = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refreshed.status(), 200);
     let refreshed: Value = refreshed.json().await.unwrap();
     assert_eq!(claims_of(refreshed["id_token"].as_str().unwrap())["auth_time"], id["auth_time"]);
@@ -402,14 +398,7 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     let replay = redeem(&app, &client, &code, &[]).await;
     assert_eq!(replay.status(), 400);
     assert_eq!(replay.json::<Value>().await.unwrap()["error"], "invalid_grant");
-    let refresh = app
-        .http
-        .post(app.url("/oauth2/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())])
-        .send()
-        .await
-        .unwrap();
+    let refresh = refresh(&app, &client, first["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refresh.status(), 400, "the family the code started is revoked");
     let sid = claims_of(first["access_token"].as_str().unwrap())["sid"].as_str().unwrap().to_owned();
     let feed = app.revocation_feed().await;
@@ -544,17 +533,7 @@ async fn an_administrator_lists_and_ends_sign_in_sessions(backend: Backend) {
     let ended = app.http.delete(app.url(&format!("{path}/{id}"))).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(ended.status(), 204);
     assert_eq!(laptop.get(&authorize_url(&app, &client.id, &[])).await.status, 200, "signed out");
-    let refresh = app
-        .http
-        .post(app.url("/oauth2/token"))
-        .basic_auth(&client.id, Some(&client.secret))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let refresh = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refresh.status(), 400, "its families are revoked");
     assert!(phone.get(&authorize_url(&app, &client.id, &[])).await.redirect_params().contains_key("code"));
     let again = app.http.delete(app.url(&format!("{path}/{id}"))).bearer_auth(&admin).send().await.unwrap();
@@ -612,12 +591,7 @@ async fn a_native_public_client_uses_any_loopback_port_and_no_secret(backend: Ba
     assert!(tokens["access_token"].is_string(), "{tokens}");
     assert!(tokens["refresh_token"].is_string(), "offline_access asked for");
     // The refresh needs no secret either.
-    let refreshed = crate::flow_clients::token_request(
-        &app,
-        &client,
-        &[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())],
-    )
-    .await;
+    let refreshed = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(refreshed.status(), 200);
 }
 
