@@ -51,10 +51,7 @@ pub async fn authorize(
         Ok(checked) => checked,
         Err(refusal) => return Ok(refusal),
     };
-    let session = match session_cookie(&req) {
-        Some(secret) => state.session(&secret).await.map_err(|e| page_fault(&edge, e))?,
-        None => None,
-    };
+    let session = browser_session(&req, &state, &edge).await?;
     let now = state.clock.now();
     match session {
         Some(session) if request.accepts_session(session.auth_time, now) => {
@@ -109,10 +106,7 @@ pub async fn login(
     if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD_BYTES {
         return login_page(&req, &edge, &client, carried, "", Some(SIGN_IN_FAILED));
     }
-    let current = match session_cookie(&req) {
-        Some(secret) => state.session(&secret).await.map_err(|e| page_fault(&edge, e))?,
-        None => None,
-    };
+    let current = browser_session(&req, &state, &edge).await?;
     let password = Zeroizing::new(password.to_owned());
     let signed_in = state.sign_in(username, password, request_origin(&req), current).await;
     let (secret, session) = match signed_in {
@@ -269,8 +263,16 @@ fn login_page(
     Ok(response)
 }
 
-fn session_cookie(req: &HttpRequest) -> Option<BrowserSecret> {
-    req.cookie(SESSION_COOKIE).and_then(|c| BrowserSecret::parse(c.value()))
+/// The live single sign-on session the browser's cookie names, if any.
+async fn browser_session(
+    req: &HttpRequest,
+    state: &Authority,
+    edge: &Edge,
+) -> Result<Option<Session>, PageError> {
+    match req.cookie(SESSION_COOKIE).and_then(|c| BrowserSecret::parse(c.value())) {
+        Some(secret) => state.session(&secret).await.map_err(|e| page_fault(edge, e)),
+        None => Ok(None),
+    }
 }
 
 /// The form's token equals the CSRF cookie (compared in constant time), and the browser did not
