@@ -228,7 +228,7 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Res
 /// many families were revoked.
 pub fn revoke_sessions(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Result<usize, Error> {
     conn.transaction(|conn| {
-        let (ended, _) = store::sessions::end_sessions(conn, id, None, now, "revoked_by_admin")?;
+        let ended = store::sessions::end_sessions(conn, id, None, now, "revoked_by_admin")?.sessions;
         let revoked = store::refresh::revoke_user_families(conn, id, now, "revoked_by_admin")?;
         find(conn, id)?;
         store::revocations::revoke_subject(conn, id, now + 1)?;
@@ -256,9 +256,9 @@ pub fn end_session(
     now: i64,
 ) -> Result<usize, Error> {
     conn.transaction(|conn| {
-        let (ended, families) =
-            store::sessions::end_sessions(conn, user_id, Some(session_id), now, "ended_by_admin")?;
-        if ended == 0 {
+        let ended = store::sessions::end_sessions(conn, user_id, Some(session_id), now, "ended_by_admin")?;
+        let families = ended.logins.len();
+        if ended.sessions == 0 {
             return Err(Error::NotFound("session"));
         }
         let detail = json!({ "user_id": user_id, "families": families });

@@ -102,6 +102,14 @@ struct ClientFlags {
     /// this audience; repeat for several (without it, only its own tokens).
     #[arg(long = "introspect-audience")]
     introspection_audiences: Vec<String>,
+    /// Where logout may send its users afterwards (RP-Initiated Logout, matched exactly); repeat
+    /// for several.
+    #[arg(long = "post-logout-redirect-uri")]
+    post_logout_redirect_uris: Vec<String>,
+    /// Where jwtd POSTs a logout token when a session its users signed in through ends
+    /// (Back-Channel Logout); `''` removes it.
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
 }
 
 impl ClientFlags {
@@ -118,6 +126,8 @@ impl ClientFlags {
             first_party: self.first_party,
             introspection_audiences: flag_list(self.introspection_audiences),
             refresh_cookie: self.refresh_cookie,
+            post_logout_redirect_uris: flag_list(self.post_logout_redirect_uris),
+            backchannel_logout_uri: self.backchannel_logout_uri,
         }
     }
 }

@@ -31,11 +31,13 @@ pub struct ClientRow {
     pub redirect_uris: String,
     pub web_origins: String,
     pub first_party: bool,
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// The columns a registration sets (on insert and on change alike).
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = clients)]
+#[diesel(table_name = clients, treat_none_as_null = true)]
 struct RegisteredColumns<'a> {
     name: &'a str,
     scopes: String,
@@ -47,6 +49,8 @@ struct RegisteredColumns<'a> {
     redirect_uris: String,
     web_origins: String,
     first_party: bool,
+    post_logout_redirect_uris: String,
+    backchannel_logout_uri: Option<&'a str>,
     updated_at: i64,
 }
 
@@ -64,6 +68,8 @@ impl<'a> RegisteredColumns<'a> {
             redirect_uris: registration.redirect_uris.join(" "),
             web_origins: registration.web_origins.join(" "),
             first_party: registration.first_party,
+            post_logout_redirect_uris: registration.post_logout_redirect_uris.join(" "),
+            backchannel_logout_uri: registration.backchannel_logout_uri.as_deref(),
             updated_at: now,
         }
     }
@@ -100,6 +106,8 @@ impl ClientRow {
             redirect_uris: words(&self.redirect_uris),
             web_origins: words(&self.web_origins),
             first_party: self.first_party,
+            post_logout_redirect_uris: words(&self.post_logout_redirect_uris),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
         }
     }
 }

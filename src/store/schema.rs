@@ -36,6 +36,8 @@ diesel::table! {
         redirect_uris -> Text,
         web_origins -> Text,
         first_party -> Bool,
+        post_logout_redirect_uris -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
     }
 }
 
@@ -171,6 +173,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    logout_deliveries (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Text,
+        created_at -> BigInt,
+        next_attempt_at -> BigInt,
+        attempts -> BigInt,
+    }
+}
+
+diesel::joinable!(consents -> clients (client_id));
+diesel::joinable!(logout_deliveries -> clients (client_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     clients,
@@ -185,4 +212,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_revocations,
     sessions,
     authorization_codes,
+    consents,
+    logout_deliveries,
 );

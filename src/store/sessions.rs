@@ -120,15 +120,31 @@ pub fn list_for_user(conn: &mut DbConnection, user_id: &str, now: i64) -> QueryR
         .collect())
 }
 
+/// What ending sessions ended: how many sessions, and the logins (refresh families) started in
+/// them that were live until now, each with its client (for back-channel logout).
+#[derive(Debug, Default)]
+pub struct Ended {
+    pub sessions: usize,
+    pub logins: Vec<EndedLogin>,
+}
+
+/// A refresh family revoked because its session ended: `sid` of its tokens, and its client.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct EndedLogin {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+}
+
 /// Ends a user's session (or every session of the user, with `id` `None`) and revokes the
-/// refresh families started in it. Returns (sessions ended, families revoked).
+/// refresh families started in it.
 pub fn end_sessions(
     conn: &mut DbConnection,
     user_id: &str,
     id: Option<&str>,
     now: i64,
     reason: &str,
-) -> QueryResult<(usize, usize)> {
+) -> QueryResult<Ended> {
     let mut ending: Vec<String> = sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::ended_at.is_null())
@@ -137,17 +153,22 @@ pub fn end_sessions(
     if let Some(id) = id {
         ending.retain(|s| s == id);
     }
+    if ending.is_empty() {
+        return Ok(Ended::default());
+    }
     let ended = diesel::update(sessions::table.filter(sessions::id.eq_any(&ending)))
         .set((sessions::ended_at.eq(now), sessions::ended_reason.eq(reason)))
         .execute(conn)?;
-    let families = diesel::update(
-        refresh_families::table
-            .filter(refresh_families::session_id.eq_any(&ending))
-            .filter(refresh_families::revoked_at.is_null()),
-    )
-    .set((refresh_families::revoked_at.eq(now), refresh_families::revoked_reason.eq(reason)))
-    .execute(conn)?;
-    Ok((ended, families))
+    let logins: Vec<EndedLogin> = refresh_families::table
+        .filter(refresh_families::session_id.eq_any(&ending))
+        .filter(refresh_families::revoked_at.is_null())
+        .select((refresh_families::id, refresh_families::client_id, refresh_families::user_id))
+        .load(conn)?;
+    let ids: Vec<&str> = logins.iter().map(|l| l.family_id.as_str()).collect();
+    diesel::update(refresh_families::table.filter(refresh_families::id.eq_any(&ids)))
+        .set((refresh_families::revoked_at.eq(now), refresh_families::revoked_reason.eq(reason)))
+        .execute(conn)?;
+    Ok(Ended { sessions: ended, logins })
 }
 
 /// An authorization code as stored: what it was issued for, never the code itself.

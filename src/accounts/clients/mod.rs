@@ -183,6 +183,10 @@ pub struct Client {
     pub web_origins: Vec<String>,
     /// One of the operator's own apps: set by the operator, never by the client.
     pub first_party: bool,
+    /// Where RP-initiated logout may send the user afterwards (matched exactly).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where jwtd POSTs a logout token when a session this client signed in through ends.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Client {
@@ -255,6 +259,8 @@ pub fn new_client(
         redirect_uris: registration.redirect_uris.clone(),
         web_origins: registration.web_origins.clone(),
         first_party: registration.first_party,
+        post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
+        backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
     };
     Ok((client, secret))
 }

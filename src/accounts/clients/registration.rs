@@ -31,6 +31,10 @@ pub struct ClientRegistration {
     pub redirect_uris: Vec<String>,
     pub web_origins: Vec<String>,
     pub first_party: bool,
+    /// Where RP-initiated logout may send people afterwards; the same rules as redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Back-channel logout: `https` (loopback `http` outside production), no fragment.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// Fields as an operator writes them (the admin API's JSON, the CLI's flags), each optional: at
@@ -49,6 +53,9 @@ pub struct ClientChange {
     pub first_party: Option<bool>,
     pub introspection_audiences: Option<Vec<String>>,
     pub refresh_cookie: Option<bool>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// An empty value removes the URI.
+    pub backchannel_logout_uri: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -73,6 +80,10 @@ pub enum RegistrationError {
     ApplicationType(String),
     #[error("redirect URI {uri:?} {refusal}")]
     RedirectUri { uri: String, refusal: String },
+    #[error("post-logout redirect URI {uri:?} {refusal}")]
+    PostLogoutUri { uri: String, refusal: String },
+    #[error("backchannel_logout_uri {uri:?} {refusal}")]
+    BackchannelUri { uri: String, refusal: String },
     #[error("web origin {origin:?} {refusal}")]
     WebOrigin { origin: String, refusal: String },
     #[error("a client has at most {MAX_URIS} {0}")]
@@ -109,6 +120,8 @@ impl ClientRegistration {
             redirect_uris: Vec::new(),
             web_origins: Vec::new(),
             first_party: false,
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
         };
         registration.check_rules()?;
         Ok(registration)
@@ -161,6 +174,12 @@ impl ClientRegistration {
         if let Some(audiences) = &change.introspection_audiences {
             self.introspection_audiences = audience_list(audiences)?;
         }
+        if let Some(list) = &change.post_logout_redirect_uris {
+            self.post_logout_redirect_uris = uri_list(list, "post-logout redirect URIs")?;
+        }
+        if let Some(uri) = &change.backchannel_logout_uri {
+            self.backchannel_logout_uri = Some(uri.clone()).filter(|u| !u.is_empty());
+        }
         self.first_party = change.first_party.unwrap_or(self.first_party);
         self.refresh_cookie = change.refresh_cookie.unwrap_or(self.refresh_cookie);
         self.check(deployment)?;
@@ -181,6 +200,8 @@ impl ClientRegistration {
             redirect_uris: client.redirect_uris.clone(),
             web_origins: client.web_origins.clone(),
             first_party: client.first_party,
+            post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: client.backchannel_logout_uri.clone(),
         }
     }
 
@@ -189,6 +210,14 @@ impl ClientRegistration {
         for uri in &self.redirect_uris {
             uris::check_redirect_uri(uri, self.application_type, deployment)
                 .map_err(|refusal| RegistrationError::RedirectUri { uri: uri.clone(), refusal })?;
+        }
+        for uri in &self.post_logout_redirect_uris {
+            uris::check_redirect_uri(uri, self.application_type, deployment)
+                .map_err(|refusal| RegistrationError::PostLogoutUri { uri: uri.clone(), refusal })?;
+        }
+        if let Some(uri) = &self.backchannel_logout_uri {
+            uris::check_backchannel_uri(uri, deployment)
+                .map_err(|refusal| RegistrationError::BackchannelUri { uri: uri.clone(), refusal })?;
         }
         for origin in &self.web_origins {
             uris::check_web_origin(origin, deployment)
@@ -225,6 +254,8 @@ impl ClientRegistration {
             "redirect_uris": self.redirect_uris,
             "web_origins": self.web_origins,
             "first_party": self.first_party,
+            "post_logout_redirect_uris": self.post_logout_redirect_uris,
+            "backchannel_logout_uri": self.backchannel_logout_uri,
         });
         match fields {
             Value::Object(fields) => fields,

@@ -89,6 +89,24 @@ pub fn check_web_origin(origin: &str, deployment: Deployment) -> Result<(), Refu
     Ok(())
 }
 
+/// Checks a back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 §2.2): absolute,
+/// bounded, no fragment, no user information; `https`, or `http` only for a loopback host outside
+/// production. jwtd POSTs logout tokens to it from the server, so nothing else is reachable.
+pub fn check_backchannel_uri(uri: &str, deployment: Deployment) -> Result<(), Refusal> {
+    let url = parse_absolute(uri)?;
+    if url.fragment().is_some() {
+        return Err("has a fragment (#...); a back-channel logout URI may not".to_owned());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("carries user information (user@host); it may not".to_owned());
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => web_http(&url, deployment),
+        scheme => Err(format!("uses the scheme {scheme:?}; back-channel logout URIs use https")),
+    }
+}
+
 /// Whether `presented` is one of `registered`: the exact string, or, for a native client, a
 /// loopback redirect URI (`http://127.0.0.1:{port}/...`, `http://[::1]:{port}/...`) that differs
 /// from a registered one in its port alone (RFC 8252 §7.3: the app's listener takes whatever

@@ -31,6 +31,9 @@ pub struct ClientFields {
     redirect_uris: Option<Vec<String>>,
     web_origins: Option<Vec<String>>,
     first_party: Option<bool>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    /// An empty string removes it.
+    backchannel_logout_uri: Option<String>,
 }
 
 impl ClientFields {
@@ -47,6 +50,8 @@ impl ClientFields {
             first_party: self.first_party,
             introspection_audiences: self.introspection_audiences,
             refresh_cookie: self.refresh_cookie,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            backchannel_logout_uri: self.backchannel_logout_uri,
         }
     }
 }
