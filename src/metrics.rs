@@ -32,6 +32,9 @@ pub struct Metrics {
     pub background_restarts: IntCounterVec,
     pub codes: IntCounterVec,
     pub sign_ins: IntCounterVec,
+    pub consents: IntCounterVec,
+    pub logouts: IntCounterVec,
+    pub sessions_live: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -61,7 +64,7 @@ impl Metrics {
         )?;
         let codes = counter(
             "authorization_codes_total",
-            "Authorization codes, by outcome (issued, redeemed, refused).",
+            "Authorization codes, by outcome (issued, redeemed, replayed, refused).",
             &["outcome"],
         )?;
         let sign_ins = counter(
@@ -69,6 +72,18 @@ impl Metrics {
             "Sign-ins on the login page, by outcome (success, failure).",
             &["outcome"],
         )?;
+        let consents =
+            counter("consents_total", "Consent pages, by outcome (shown, granted, denied).", &["outcome"])?;
+        let logouts = counter(
+            "logouts_total",
+            "RP-initiated logouts, by how the session was named (id_token_hint, confirmed).",
+            &["via"],
+        )?;
+        let sessions_live = IntGauge::new(
+            "sessions_live",
+            "Single sign-on sessions not ended and not past their absolute end (read at scrape).",
+        )?;
+        registry.register(Box::new(sessions_live.clone()))?;
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
         let refresh_reuse =
@@ -121,6 +136,9 @@ impl Metrics {
             background_restarts,
             codes,
             sign_ins,
+            consents,
+            logouts,
+            sessions_live,
         })
     }
 

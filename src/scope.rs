@@ -52,6 +52,16 @@ impl Scope {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The scope's tokens, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Every token of either scope (bounded by the client's scope, which both come from).
+    pub fn union(&self, other: &Scope) -> Scope {
+        Scope(self.0.union(&other.0).cloned().collect())
+    }
 }
 
 /// `%x21 / %x23-5B / %x5D-7E` (RFC 6749 §3.3).

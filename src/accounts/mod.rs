@@ -1,6 +1,7 @@
 //! Who may ask for tokens: clients (and, later, users).
 
 pub mod clients;
+pub mod consent;
 pub mod passwords;
 pub mod sessions;
 pub mod throttle;

@@ -33,6 +33,8 @@ fn invalid_code() -> Error {
 enum Redeemed {
     Started(Box<(CodeRow, UserRow, FamilyLogin)>),
     Refused(Error),
+    /// A used code presented again: what it issued is revoked.
+    Replayed,
 }
 
 impl Authority {
@@ -85,7 +87,7 @@ impl Authority {
             .with_conn(move |conn| {
                 conn.transaction(|conn| {
                     let Some(code) = store::sessions::claim_code(conn, &hash, now)? else {
-                        return Ok(Redeemed::Refused(replay(conn, &hash, now)?));
+                        return replay(conn, &hash, now);
                     };
                     if let Some(refusal) = check(conn, &code, &for_claim, &redemption, now)? {
                         return Ok(Redeemed::Refused(refusal));
@@ -112,6 +114,10 @@ impl Authority {
                 self.metrics.codes.with_label_values(&["refused"]).inc();
                 return Err(error);
             }
+            Redeemed::Replayed => {
+                self.metrics.codes.with_label_values(&["replayed"]).inc();
+                return Err(invalid_code());
+            }
         };
         self.metrics.codes.with_label_values(&["redeemed"]).inc();
         let scope = Scope::parse(&code.scope).unwrap_or_default();
@@ -130,9 +136,9 @@ impl Authority {
 
 /// A code that could not be claimed: unknown, or used before. A second use revokes the family
 /// the first one started, with an audit event (RFC 6749 §4.1.2).
-fn replay(conn: &mut DbConnection, hash: &[u8], now: i64) -> Result<Error, Error> {
+fn replay(conn: &mut DbConnection, hash: &[u8], now: i64) -> Result<Redeemed, Error> {
     let Some(code) = store::sessions::find_code(conn, hash)? else {
-        return Ok(invalid_code());
+        return Ok(Redeemed::Refused(invalid_code()));
     };
     if let Some(family_id) = &code.family_id
         && store::refresh::revoke_family(conn, family_id, now, "code_replay")? > 0
@@ -148,7 +154,7 @@ fn replay(conn: &mut DbConnection, hash: &[u8], now: i64) -> Result<Error, Error
         detail: json!({ "user_id": code.user_id, "session_id": code.session_id }).to_string(),
     };
     store::audit::record(conn, &event)?;
-    Ok(invalid_code())
+    Ok(Redeemed::Replayed)
 }
 
 /// Why a claimed code may not be redeemed by this request, if it may not. The code stays used.

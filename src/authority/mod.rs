@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;
+pub mod consent;
 mod error;
 pub mod families;
 pub mod feed;

@@ -267,6 +267,24 @@ pub fn end_session(
     })
 }
 
+/// Ends every session of the user, revoking the families started in them, with one audit event.
+/// Returns (sessions ended, families revoked).
+pub fn end_all_sessions(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    user_id: &str,
+    now: i64,
+) -> Result<(usize, usize), Error> {
+    conn.transaction(|conn| {
+        find(conn, user_id)?;
+        let ended = store::sessions::end_sessions(conn, user_id, None, now, "ended_by_admin")?;
+        let families = ended.logins.len();
+        let detail = json!({ "sessions": ended.sessions, "families": families });
+        actor.audit(conn, now, "user.sessions_ended", Some(user_id), detail)?;
+        Ok((ended.sessions, families))
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -55,7 +55,8 @@ pub async fn authorize(
     let now = state.clock.now();
     match session {
         Some(session) if request.accepts_session(session.auth_time, now) => {
-            code_redirect(&state, &edge, &request, &session, &reply, None).await
+            let signed_in = SignedIn { req: &req, client: &client, request: &request, session: &session };
+            answer(&state, &edge, signed_in, &params.to_query(), &reply, None).await
         }
         _ if request.prompt == Prompt::None => {
             let refused = Refused::new("login_required", "the user is not signed in");
@@ -85,14 +86,7 @@ pub async fn login(
     let form = Params::from_body(&req, &body)
         .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
     if !csrf_holds(&req, form.get("csrf_token")) {
-        return Err(PageError {
-            status: StatusCode::FORBIDDEN,
-            message: "This sign-in form has expired or did not come from this site. Go back to the app and \
-                      start again."
-                .into(),
-            cause: None,
-            brand: std::sync::Arc::clone(brand),
-        });
+        return Err(expired(&edge, StatusCode::FORBIDDEN));
     }
     let carried = form.get("auth_request").unwrap_or_default();
     let params =
@@ -118,21 +112,62 @@ pub async fn login(
         Err(e) => return Err(page_fault(&edge, e)),
     };
     state.metrics.sign_ins.with_label_values(&["success"]).inc();
-    // Kept as long as the session may live (its absolute end); the idle end is jwtd's to check.
+    let cookie = session_cookie(&state, &secret, &session);
+    let signed_in = SignedIn { req: &req, client: &client, request: &request, session: &session };
+    answer(&state, &edge, signed_in, carried, &reply, Some(cookie)).await
+}
+
+/// The single sign-on session's cookie, kept as long as the session may live (its absolute end;
+/// the idle end is jwtd's to check).
+fn session_cookie(state: &Authority, secret: &BrowserSecret, session: &Session) -> Cookie<'static> {
     let lifetime = (session.expires_at - state.clock.now()).max(0);
-    let cookie = Cookie::build(SESSION_COOKIE, secret.expose().to_owned())
+    Cookie::build(SESSION_COOKIE, secret.expose().to_owned())
         .path("/")
         .secure(true)
         .http_only(true)
         .same_site(SameSite::Lax)
         .max_age(actix_web::cookie::time::Duration::seconds(lifetime))
-        .finish();
-    code_redirect(&state, &edge, &request, &session, &reply, Some(cookie)).await
+        .finish()
+}
+
+/// A request from a browser whose person is signed in.
+#[derive(Clone, Copy)]
+pub(super) struct SignedIn<'a> {
+    pub req: &'a HttpRequest,
+    pub client: &'a Client,
+    pub request: &'a AuthorizationRequest,
+    pub session: &'a Session,
+}
+
+/// What a signed-in person's request gets: a code, or first the consent page (with
+/// `prompt=none`, `consent_required` instead). `cookie` is a session cookie to set on the way.
+async fn answer(
+    state: &Authority,
+    edge: &Edge,
+    signed_in: SignedIn<'_>,
+    auth_request: &str,
+    reply: &ReplyTo,
+    cookie: Option<Cookie<'_>>,
+) -> Result<HttpResponse, PageError> {
+    let SignedIn { client, request, session, .. } = signed_in;
+    if !state.consent_needed(client, request, session).await.map_err(|e| page_fault(edge, e))? {
+        return code_redirect(state, edge, request, session, reply, cookie).await;
+    }
+    if request.prompt == Prompt::None {
+        let refused = Refused::new("consent_required", "the user has not allowed this client yet");
+        return Ok(error_redirect(state, reply, &refused));
+    }
+    let mut page = super::consent::page(edge, signed_in, auth_request)?;
+    state.metrics.consents.with_label_values(&["shown"]).inc();
+    if let Some(cookie) = cookie {
+        page.add_cookie(&cookie).map_err(|e| page_fault(edge, Error::internal(&e)))?;
+    }
+    Ok(page)
 }
 
 /// The client, where to answer, and the valid request; or the answer already decided (an error
 /// redirect). A request that cannot be answered by redirect is an error page.
-async fn checked_request(
+pub(super) async fn checked_request(
     state: &Authority,
     edge: &Edge,
     params: &Params,
@@ -174,12 +209,12 @@ fn raw_authorization(params: &Params) -> RawAuthorization {
     }
 }
 
-fn page_fault(edge: &Edge, error: Error) -> PageError {
+pub(super) fn page_fault(edge: &Edge, error: Error) -> PageError {
     PageError::from_api(&edge.brand, error.into())
 }
 
 /// Issues a code for the signed-in session and sends the browser back with it.
-async fn code_redirect(
+pub(super) async fn code_redirect(
     state: &Authority,
     edge: &Edge,
     request: &AuthorizationRequest,
@@ -195,7 +230,7 @@ async fn code_redirect(
     Ok(response)
 }
 
-fn error_redirect(state: &Authority, reply: &ReplyTo, refused: &Refused) -> HttpResponse {
+pub(super) fn error_redirect(state: &Authority, reply: &ReplyTo, refused: &Refused) -> HttpResponse {
     redirect(state, reply, &[("error", refused.error), ("error_description", &refused.description)])
 }
 
@@ -219,7 +254,7 @@ fn redirect(state: &Authority, reply: &ReplyTo, params: &[(&str, &str)]) -> Http
     }
 }
 
-/// The sign-in page, with a CSRF token (the browser's existing one, or a new one set now).
+/// The sign-in page.
 fn login_page(
     req: &HttpRequest,
     edge: &Edge,
@@ -227,6 +262,25 @@ fn login_page(
     auth_request: &str,
     username: &str,
     error: Option<&str>,
+) -> Result<HttpResponse, PageError> {
+    let redirect_uri = Params::from_query(auth_request)
+        .ok()
+        .and_then(|p| p.get("redirect_uri").map(str::to_owned))
+        .unwrap_or_default();
+    form_page(req, edge, pages::form_target(&redirect_uri), |csrf_token| {
+        LoginPage { brand: &edge.brand, client_name: &client.name, csrf_token, auth_request, username, error }
+            .render()
+    })
+}
+
+/// A page with a form, `render`ed with a CSRF token: the browser's existing one, or a new one
+/// set now (double submit: the form carries what the cookie holds). `form_target` is where the
+/// form's answer may redirect to, besides jwtd.
+pub(super) fn form_page(
+    req: &HttpRequest,
+    edge: &Edge,
+    form_target: Option<&str>,
+    render: impl FnOnce(&str) -> askama::Result<String>,
 ) -> Result<HttpResponse, PageError> {
     let existing = req.cookie(CSRF_COOKIE).and_then(|c| BrowserSecret::parse(c.value()));
     let (token, new) = match existing {
@@ -237,20 +291,8 @@ fn login_page(
             true,
         ),
     };
-    let redirect_uri = Params::from_query(auth_request)
-        .ok()
-        .and_then(|p| p.get("redirect_uri").map(str::to_owned))
-        .unwrap_or_default();
-    let page = LoginPage {
-        brand: &edge.brand,
-        client_name: &client.name,
-        csrf_token: token.expose(),
-        auth_request,
-        username,
-        error,
-    };
-    let body = page.render().map_err(|e| page_fault(edge, Error::internal(&e)))?;
-    let mut response = pages::html(StatusCode::OK, body, &edge.brand, pages::form_target(&redirect_uri));
+    let body = render(token.expose()).map_err(|e| page_fault(edge, Error::internal(&e)))?;
+    let mut response = pages::html(StatusCode::OK, body, &edge.brand, form_target);
     if new {
         let cookie = Cookie::build(CSRF_COOKIE, token.expose().to_owned())
             .path("/")
@@ -263,8 +305,19 @@ fn login_page(
     Ok(response)
 }
 
+/// A form that cannot be trusted (its CSRF token is wrong) or whose sign-in has ended.
+pub(super) fn expired(edge: &Edge, status: StatusCode) -> PageError {
+    PageError {
+        status,
+        message: "This page has expired or did not come from this site. Go back to the app and start again."
+            .into(),
+        cause: None,
+        brand: std::sync::Arc::clone(&edge.brand),
+    }
+}
+
 /// The live single sign-on session the browser's cookie names, if any.
-async fn browser_session(
+pub(super) async fn browser_session(
     req: &HttpRequest,
     state: &Authority,
     edge: &Edge,
@@ -277,7 +330,7 @@ async fn browser_session(
 
 /// The form's token equals the CSRF cookie (compared in constant time), and the browser did not
 /// say the form was posted from another site (`Sec-Fetch-Site`).
-fn csrf_holds(req: &HttpRequest, token: Option<&str>) -> bool {
+pub(super) fn csrf_holds(req: &HttpRequest, token: Option<&str>) -> bool {
     let cross_site = req
         .headers()
         .get("sec-fetch-site")

@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod bearer;
 pub mod client_auth;
 pub mod client_ip;
+pub mod consent;
 pub mod cors;
 pub mod discovery;
 pub mod error;
@@ -67,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(get_and_head("/.well-known/jwks.json", discovery::jwks).wrap(Cors::anyone()))
         .service(web::resource("/oauth2/authorize").get(authorize::authorize).post(authorize::authorize))
         .service(web::resource("/login").post(authorize::login))
+        .service(web::resource("/consent").post(consent::decide))
         .service(get_and_head("/assets/jwtd.css", pages::serve_stylesheet))
         .service(
             web::resource("/oauth2/token").post(token::token).wrap(Cors::registered_with_cookies("POST")),

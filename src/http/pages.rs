@@ -110,6 +110,21 @@ pub struct LoginPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub brand: &'a Brand,
+    pub client_name: &'a str,
+    /// What the app will be able to do, one plain sentence per scope.
+    pub scopes: Vec<String>,
+    /// Where the browser goes next (the redirect URI's origin, or its scheme).
+    pub destination: &'a str,
+    /// Whether the redirect URI proves who receives the answer (https).
+    pub proven: bool,
+    pub csrf_token: &'a str,
+    pub auth_request: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
     pub brand: &'a Brand,

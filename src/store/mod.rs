@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod clients;
+pub mod consents;
 pub mod keys;
 pub mod meta;
 mod pool;

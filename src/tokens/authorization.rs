@@ -63,6 +63,8 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     pub code_challenge: String,
     pub prompt: Prompt,
+    /// `prompt=consent`: ask for consent again even when it was given before.
+    pub ask_consent: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
 }
@@ -153,6 +155,7 @@ pub fn validate(raw: &RawAuthorization, client: &Client) -> Result<Authorization
         return Err(Refused::new("invalid_request", "state is too long"));
     }
     let scope = requested_scope(raw.scope.as_deref(), &client.scope)?;
+    let (prompt, ask_consent) = prompt(raw.prompt.as_deref())?;
     Ok(AuthorizationRequest {
         client_id: client.id.clone(),
         redirect_uri: raw.redirect_uri.clone().unwrap_or_default(),
@@ -160,7 +163,8 @@ pub fn validate(raw: &RawAuthorization, client: &Client) -> Result<Authorization
         state: raw.state.clone(),
         nonce: bounded(raw.nonce.as_deref(), MAX_NONCE_LEN, "nonce")?,
         code_challenge: code_challenge(raw)?,
-        prompt: prompt(raw.prompt.as_deref())?,
+        prompt,
+        ask_consent,
         max_age: max_age(raw.max_age.as_deref())?,
         login_hint: bounded(raw.login_hint.as_deref(), MAX_LOGIN_HINT_LEN, "login_hint")?,
     })
@@ -217,11 +221,12 @@ fn code_challenge(raw: &RawAuthorization) -> Result<String, Refused> {
     Ok(challenge.to_owned())
 }
 
-fn prompt(text: Option<&str>) -> Result<Prompt, Refused> {
+/// The prompt, and whether consent must be asked again (`consent`, which combines with `login`).
+fn prompt(text: Option<&str>) -> Result<(Prompt, bool), Refused> {
     let Some(text) = text else {
-        return Ok(Prompt::Default);
+        return Ok((Prompt::Default, false));
     };
-    let mut prompt = Prompt::Default;
+    let (mut prompt, mut consent) = (Prompt::Default, false);
     let values: Vec<&str> = text.split(' ').filter(|v| !v.is_empty()).collect();
     for value in &values {
         match *value {
@@ -233,8 +238,8 @@ fn prompt(text: Option<&str>) -> Result<Prompt, Refused> {
             }
             "none" => prompt = Prompt::None,
             "login" => prompt = Prompt::Login,
-            // Consent arrives with the consent pages; choosing among accounts is signing in anew.
-            "consent" => {}
+            "consent" => consent = true,
+            // Choosing among accounts is signing in anew.
             "select_account" => prompt = Prompt::Login,
             _ => {
                 return Err(Refused::new(
@@ -244,7 +249,7 @@ fn prompt(text: Option<&str>) -> Result<Prompt, Refused> {
             }
         }
     }
-    Ok(prompt)
+    Ok((prompt, consent))
 }
 
 fn max_age(text: Option<&str>) -> Result<Option<i64>, Refused> {

@@ -45,7 +45,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(web::resource("/users/{id}").get(users::get).patch(users::update).delete(users::delete))
             .service(web::resource("/users/{id}/revoke-sessions").post(users::revoke_sessions))
-            .service(web::resource("/users/{id}/sessions").get(users::sessions))
+            .service(web::resource("/users/{id}/sessions").get(users::sessions).delete(users::end_sessions))
+            .service(web::resource("/users/{id}/consents").get(users::consents))
+            .service(web::resource("/users/{id}/consents/{client}").delete(users::revoke_consent))
             .service(web::resource("/users/{id}/sessions/{session}").delete(users::end_session)),
     );
 }

@@ -9,8 +9,8 @@ use zeroize::Zeroizing;
 
 use super::AdminCaller;
 use crate::accounts::passwords::PasswordError;
-use crate::authority::Authority;
 use crate::authority::users::{self, ImportedUser, UserChange};
+use crate::authority::{Authority, consent};
 use crate::http::error::ApiError;
 
 #[derive(Deserialize)]
@@ -157,6 +157,55 @@ pub async fn end_session(
         .metrics
         .families_revoked
         .with_label_values(&["ended_by_admin"])
+        .inc_by(u64::try_from(revoked).unwrap_or(0));
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /admin/users/{id}/sessions`: ends every session of the user and revokes the
+/// families started in them (families of the password grant, outside any session, stay; the
+/// `revoke-sessions` action revokes those too).
+pub async fn end_sessions(
+    caller: AdminCaller,
+    id: web::Path<String>,
+    state: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, now) = (caller.actor(), state.clock.now());
+    let (sessions, families) =
+        state.with_conn(move |conn| users::end_all_sessions(conn, &actor, &id, now)).await?;
+    state
+        .metrics
+        .families_revoked
+        .with_label_values(&["ended_by_admin"])
+        .inc_by(u64::try_from(families).unwrap_or(0));
+    Ok(HttpResponse::Ok().json(json!({ "ended": sessions, "revoked": families })))
+}
+
+/// `GET /admin/users/{id}/consents`: the apps the user allowed, and what each may have.
+pub async fn consents(
+    _caller: AdminCaller,
+    id: web::Path<String>,
+    state: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let listed = state.with_conn(move |conn| consent::list(conn, &id)).await?;
+    let consents: Vec<Value> = listed.iter().map(consent::describe).collect();
+    Ok(HttpResponse::Ok().json(json!({ "consents": consents })))
+}
+
+/// `DELETE /admin/users/{id}/consents/{client}`: withdraws what the user allowed the app; its
+/// refresh families of the user are revoked and it asks again next time.
+pub async fn revoke_consent(
+    caller: AdminCaller,
+    path: web::Path<(String, String)>,
+    state: web::Data<Authority>,
+) -> Result<HttpResponse, ApiError> {
+    let (actor, now) = (caller.actor(), state.clock.now());
+    let (user_id, client_id) = path.into_inner();
+    let revoked =
+        state.with_conn(move |conn| consent::revoke(conn, &actor, &user_id, &client_id, now)).await?;
+    state
+        .metrics
+        .families_revoked
+        .with_label_values(&["consent_revoked"])
         .inc_by(u64::try_from(revoked).unwrap_or(0));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,114 @@
+//! Consent: whether a person must be asked before an app receives what it asks for, and how each
+//! scope is put to them in plain words.
+//!
+//! - A first-party app whose redirect URI is `https` is never asked about: the operator trusts
+//!   it, and the browser's https proves the code goes to that app.
+//! - Any other app is asked once, and what the person allowed is remembered (until their
+//!   administrator revokes it); a request for more than was allowed asks again.
+//! - An app whose redirect URI is loopback `http` or a private-use scheme is asked on every
+//!   request, remembered or not: any app on the device can claim such a redirect, so nothing
+//!   proves the code reaches the app the person once allowed (RFC 8252 §8.6).
+//! - `prompt=consent` asks again whatever was remembered.
+
+use crate::accounts::clients::Client;
+use crate::scope::Scope;
+
+/// Whether the person must be asked before `client` receives `requested` at `redirect_uri`,
+/// given what they allowed before (`remembered`) and whether the request said
+/// `prompt=consent`.
+pub fn must_ask(
+    client: &Client,
+    redirect_uri: &str,
+    requested: &Scope,
+    remembered: Option<&Scope>,
+    prompt_consent: bool,
+) -> bool {
+    if prompt_consent || !redirect_proves_client(redirect_uri) {
+        return true;
+    }
+    if client.first_party {
+        return false;
+    }
+    !remembered.is_some_and(|allowed| requested.is_subset(allowed))
+}
+
+/// Whether only the client can receive what is sent to `redirect_uri`: an `https` URI, whose
+/// host the browser authenticates.
+pub fn redirect_proves_client(redirect_uri: &str) -> bool {
+    redirect_uri.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
+/// What granting `scope` (one scope value) lets the app do, as the consent page says it.
+/// Scopes jwtd does not know are shown by their name.
+pub fn describe(scope: &str) -> Option<&'static str> {
+    match scope {
+        "openid" => Some("Know who you are: your account's identifier"),
+        "profile" => Some("See your name and profile details"),
+        "email" => Some("See your email address"),
+        "offline_access" => Some("Stay connected when you are not using it (keep access until you sign out)"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::clients::{ApplicationType, AuthMethod};
+
+    fn client(first_party: bool) -> Client {
+        Client {
+            id: "c".into(),
+            name: "App".into(),
+            scope: Scope::parse("openid email offline_access").unwrap(),
+            audiences: Vec::new(),
+            grant_types: Vec::new(),
+            refresh_cookie: false,
+            disabled: false,
+            created_at: 0,
+            introspection_audiences: Vec::new(),
+            auth_method: AuthMethod::None,
+            application_type: ApplicationType::Web,
+            redirect_uris: Vec::new(),
+            web_origins: Vec::new(),
+            first_party,
+            post_logout_redirect_uris: Vec::new(),
+            backchannel_logout_uri: None,
+        }
+    }
+
+    #[test]
+    fn who_is_asked_when() {
+        let scope = |s: &str| Scope::parse(s).unwrap();
+        let (web, loopback, private) =
+            ("https://app.example/cb", "http://127.0.0.1:5000/cb", "com.example.app:/cb");
+        let both = scope("openid email");
+        type Case<'a> = (bool, &'a str, &'a str, Option<&'a str>, bool, bool, &'a str);
+        #[rustfmt::skip]
+        let table: &[Case<'_>] = &[
+            // first_party, redirect, requested, remembered, prompt=consent, asked, why
+            (true,  web,      "openid email", None,                  false, false, "first party over https"),
+            (true,  web,      "openid email", None,                  true,  true,  "prompt=consent"),
+            (true,  loopback, "openid email", Some("openid email"),  false, true,  "loopback: always"),
+            (true,  private,  "openid",       Some("openid email"),  false, true,  "private-use: always"),
+            (false, web,      "openid email", None,                  false, true,  "third party, first time"),
+            (false, web,      "openid email", Some("openid email"),  false, false, "remembered"),
+            (false, web,      "openid",       Some("openid email"),  false, false, "less than remembered"),
+            (false, web,      "openid email offline_access", Some("openid email"), false, true, "more than remembered"),
+            (false, web,      "openid email", Some("openid email"),  true,  true,  "prompt=consent again"),
+            (false, loopback, "openid",       Some("openid"),        false, true,  "native third party"),
+        ];
+        for (first_party, redirect, requested, remembered, prompt, asked, why) in table {
+            let remembered = remembered.map(scope);
+            let got =
+                must_ask(&client(*first_party), redirect, &scope(requested), remembered.as_ref(), *prompt);
+            assert_eq!(got, *asked, "{why}");
+        }
+        assert!(!must_ask(&client(false), "HTTPS://app.example/cb", &both, Some(&both), false));
+    }
+
+    #[test]
+    fn known_scopes_are_described_in_plain_words() {
+        assert!(describe("offline_access").is_some_and(|d| d.contains("not using it")));
+        assert_eq!(describe("read:invoices"), None);
+    }
+}

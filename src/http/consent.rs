@@ -1,0 +1,88 @@
+//! The consent page (shown by the authorization endpoint) and its answer, `POST /consent`: the
+//! person allows the app what it asked for (remembered, and the browser goes back with a code)
+//! or denies it (the app hears `access_denied`).
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::Edge;
+use super::authorize::{
+    SignedIn, browser_session, checked_request, code_redirect, csrf_holds, error_redirect, expired,
+    form_page, page_fault,
+};
+use super::grants::request_origin;
+use super::pages::{self, ConsentPage, PageError};
+use super::params::Params;
+use crate::accounts::consent;
+use crate::authority::Authority;
+use crate::tokens::authorization::Refused;
+
+/// The consent page for a signed-in person's request.
+pub(super) fn page(
+    edge: &Edge,
+    signed_in: SignedIn<'_>,
+    auth_request: &str,
+) -> Result<HttpResponse, PageError> {
+    let SignedIn { req, client, request, .. } = signed_in;
+    let scopes = request
+        .scope
+        .iter()
+        .map(|token| consent::describe(token).map_or_else(|| format!("Use “{token}”"), str::to_owned))
+        .collect();
+    let target = pages::form_target(&request.redirect_uri);
+    form_page(req, edge, target, |csrf_token| {
+        ConsentPage {
+            brand: &edge.brand,
+            client_name: &client.name,
+            scopes,
+            destination: target.unwrap_or("the app"),
+            proven: consent::redirect_proves_client(&request.redirect_uri),
+            csrf_token,
+            auth_request,
+        }
+        .render()
+    })
+}
+
+/// `POST /consent`: the consent page's answer, from the browser of the person signed in.
+pub async fn decide(
+    req: HttpRequest,
+    body: Bytes,
+    state: web::Data<Authority>,
+    edge: web::Data<Edge>,
+) -> Result<HttpResponse, PageError> {
+    let brand = &edge.brand;
+    let form = Params::from_body(&req, &body)
+        .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
+    if !csrf_holds(&req, form.get("csrf_token")) {
+        return Err(expired(&edge, StatusCode::FORBIDDEN));
+    }
+    let carried = form.get("auth_request").unwrap_or_default();
+    let params =
+        Params::from_query(carried).map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
+    let (client, reply, request) = match checked_request(&state, &edge, &params).await? {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(refusal),
+    };
+    let Some(session) = browser_session(&req, &state, &edge).await? else {
+        return Err(expired(&edge, StatusCode::BAD_REQUEST));
+    };
+    match form.get("decision") {
+        Some("allow") => {
+            state
+                .grant_consent(&client, &request.scope, &session, request_origin(&req))
+                .await
+                .map_err(|e| page_fault(&edge, e))?;
+            state.metrics.consents.with_label_values(&["granted"]).inc();
+            code_redirect(&state, &edge, &request, &session, &reply, None).await
+        }
+        Some("deny") => {
+            state.metrics.consents.with_label_values(&["denied"]).inc();
+            let refused = Refused::new("access_denied", "the user did not allow this request");
+            Ok(error_redirect(&state, &reply, &refused))
+        }
+        _ => Err(PageError::bad_request(brand, "Choose Allow or Deny.")),
+    }
+}
