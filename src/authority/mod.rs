@@ -17,6 +17,7 @@ pub mod grants;
 pub mod key_lifecycle;
 pub mod key_ring;
 pub mod keys;
+pub mod logout;
 pub mod revocation;
 pub mod signin;
 pub mod throttle;

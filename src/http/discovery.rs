@@ -17,6 +17,7 @@ pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         // jwtd's own extension: the signed revocation feed jwtd-verify polls.
         "revocations_uri": format!("{issuer}/revocations"),
         "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
@@ -29,6 +30,8 @@ pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
         "scopes_supported": ["openid", "email", "offline_access"],

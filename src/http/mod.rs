@@ -13,6 +13,7 @@ pub mod error;
 pub mod feed;
 pub mod grants;
 pub mod health;
+pub mod logout;
 pub mod metrics;
 pub mod pages;
 pub mod params;
@@ -69,6 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/oauth2/authorize").get(authorize::authorize).post(authorize::authorize))
         .service(web::resource("/login").post(authorize::login))
         .service(web::resource("/consent").post(consent::decide))
+        .service(web::resource("/oauth2/logout").get(logout::end_session).post(logout::end_session))
+        .service(web::resource("/logout").post(logout::confirm))
         .service(get_and_head("/assets/jwtd.css", pages::serve_stylesheet))
         .service(
             web::resource("/oauth2/token").post(token::token).wrap(Cors::registered_with_cookies("POST")),

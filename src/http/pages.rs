@@ -125,6 +125,22 @@ pub struct ConsentPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage<'a> {
+    pub brand: &'a Brand,
+    pub client_name: Option<&'a str>,
+    pub csrf_token: &'a str,
+    /// The logout request's own parameters (never the ID token), carried to the confirmation.
+    pub logout_request: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    pub brand: &'a Brand,
+}
+
+#[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage<'a> {
     pub brand: &'a Brand,
