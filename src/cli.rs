@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use crate::accounts::passwords::PasswordHasher;
 use crate::authority::{self, audit::Actor};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
@@ -14,6 +13,7 @@ use crate::keys::master::MasterKey;
 use crate::startup::{self, Application};
 
 mod clients;
+mod users;
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd", version, about = "A standalone token authority")]
@@ -48,25 +48,7 @@ enum Command {
     Keys(KeysCommand),
     /// Manage users.
     #[command(subcommand)]
-    Users(UsersCommand),
-}
-
-#[derive(Debug, Subcommand)]
-enum UsersCommand {
-    /// Create a user; the password is read from standard input (never from the command line).
-    Create {
-        #[arg(long)]
-        email: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
-        password_stdin: bool,
-        /// A custom claim for the user's tokens, `name=value`; a value that parses as JSON is
-        /// taken as JSON (`roles=["admin"]`). Repeat for several.
-        #[arg(long = "claim")]
-        claims: Vec<String>,
-        #[arg(long)]
-        json: bool,
-    },
+    Users(users::UsersCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,9 +109,7 @@ pub fn main() -> ExitCode {
             rotate_keys(&settings, revoke_current, alg.as_deref(), bits)
         }
         Command::Keys(KeysCommand::Retire { kid }) => retire_key(&settings, &kid),
-        Command::Users(UsersCommand::Create { email, password_stdin: _, claims, json }) => {
-            create_user(&settings, &email, &claims, json)
-        }
+        Command::Users(command) => users::run(&settings, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -214,30 +194,6 @@ fn retire_key(settings: &Settings, kid: &str) -> CliResult {
         }
         Err(e) => Err(e.into()),
     }
-}
-
-fn create_user(settings: &Settings, email: &str, claim_args: &[String], as_json: bool) -> CliResult {
-    let mut claims = serde_json::Map::new();
-    for arg in claim_args {
-        let (name, value) = arg.split_once('=').ok_or("--claim takes name=value")?;
-        let value =
-            serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
-        claims.insert(name.to_owned(), value);
-    }
-    let email = authority::users::check_new(email, &claims)?;
-    let mut line = zeroize::Zeroizing::new(String::new());
-    std::io::stdin().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\n', '\r']);
-    authority::users::check_password(password)?;
-    let hash = PasswordHasher::new(&settings.passwords)?.hash_blocking(password)?;
-    let (pool, now) = (startup::open_pool(settings)?, SystemClock.now());
-    let user = authority::users::create(&mut *pool.get()?, &Actor::cli(), &email, &hash, &claims, now)?;
-    if as_json {
-        println!("{}", user.describe());
-    } else {
-        println!("created user {} ({})", user.email, user.id);
-    }
-    Ok(())
 }
 
 fn list_keys(settings: &Settings, as_json: bool) -> CliResult {

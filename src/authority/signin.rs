@@ -162,6 +162,12 @@ impl Authority {
         Ok((secret, session))
     }
 
+    /// How many single sign-on sessions have not ended (for the metrics).
+    pub async fn live_sessions(&self) -> Result<i64, Error> {
+        let now = self.clock.now();
+        self.with_conn(move |conn| Ok(store::sessions::count_live(conn, now)?)).await
+    }
+
     /// The live session a browser's cookie names, if any; its use is recorded (at most once a
     /// minute).
     pub async fn session(&self, secret: &BrowserSecret) -> Result<Option<Session>, Error> {

@@ -88,6 +88,15 @@ pub fn touch_session(conn: &mut DbConnection, id: &str, now: i64) -> QueryResult
     diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now)).execute(conn)
 }
 
+/// How many sessions have not ended and are not past their absolute end.
+pub fn count_live(conn: &mut DbConnection, now: i64) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .count()
+        .get_result(conn)
+}
+
 /// A user's sessions that have not ended, newest first, with where each began and the clients
 /// of its live families.
 pub fn list_for_user(conn: &mut DbConnection, user_id: &str, now: i64) -> QueryResult<Vec<SessionSummary>> {

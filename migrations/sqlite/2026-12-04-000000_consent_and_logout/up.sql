@@ -18,6 +18,9 @@ CREATE TABLE consents (
 );
 CREATE INDEX consents_client ON consents (client_id);
 
+-- Live sessions, counted for the metrics at each scrape.
+CREATE INDEX sessions_live ON sessions (expires_at) WHERE ended_at IS NULL;
+
 -- Back-channel logout notices not delivered yet: one per client and login (`sid` = the refresh
 -- family) of an ended session. The logout token is signed when it is sent, never stored.
 -- `next_attempt_at` is both the retry schedule and the claim: an instance that takes a row moves
