@@ -58,6 +58,10 @@ impl Seen {
         self.location().query_pairs().into_owned().collect()
     }
 
+    pub fn is_consent_page(&self) -> bool {
+        self.status == 200 && self.body.contains("action=\"/consent\"")
+    }
+
     /// The value of the form field `name` (HTML-unescaped).
     pub fn field(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
@@ -139,6 +143,19 @@ impl Browser {
         ];
         self.post(&app.url("/login"), &form, &[("sec-fetch-site", "same-origin")]).await
     }
+
+    /// Answers the consent page `page` with `decision` (`allow` or `deny`).
+    pub async fn decide(&mut self, app: &TestApp, page: &Seen, decision: &str) -> Seen {
+        assert!(page.is_consent_page(), "not the consent page: {} {}", page.status, page.body);
+        let (csrf, request) = (page.field("csrf_token"), page.field("auth_request"));
+        let form = [("csrf_token", csrf.as_str()), ("auth_request", &request), ("decision", decision)];
+        self.post(&app.url("/consent"), &form, &[("sec-fetch-site", "same-origin")]).await
+    }
+
+    /// `seen`, or where allowing on it leads when it is the consent page.
+    pub async fn allowing(&mut self, app: &TestApp, seen: Seen) -> Seen {
+        if seen.is_consent_page() { self.decide(app, &seen, "allow").await } else { seen }
+    }
 }
 
 /// The authorization URL for `client`, with PKCE, `state` and `nonce`, and `extra` parameters.
@@ -163,16 +180,17 @@ pub fn authorize_url(app: &TestApp, client_id: &str, extra: &[(&str, &str)]) -> 
     app.url(&format!("/oauth2/authorize?{query}"))
 }
 
-/// Signs `email` in through `client`'s authorization URL (unless the browser's session does);
-/// returns the code.
+/// Signs `email` in through `client`'s authorization URL (unless the browser's session does),
+/// allowing what it asks for when asked; returns the code.
 pub async fn code_for(app: &TestApp, browser: &mut Browser, client: &TestClient, email: &str) -> String {
     let page = browser.get(&authorize_url(app, &client.id, &[])).await;
+    let page = browser.allowing(app, page).await;
     if page.status == 303 {
         return page.redirect_params()["code"].clone(); // signed in already
     }
     assert_eq!(page.status, 200, "{}", page.body);
     let back = browser.sign_in(app, &page, email, PASSWORD).await;
-    back.redirect_params()["code"].clone()
+    browser.allowing(app, back).await.redirect_params()["code"].clone()
 }
 
 /// `grant_type=authorization_code` by `client` (Basic authentication when it has a secret).
@@ -507,6 +525,7 @@ async fn third_party_clients_get_a_refresh_token_only_with_offline_access(backen
     let offline: Value = redeem(&app, &client, &code, &[]).await.json().await.unwrap();
     assert!(offline["refresh_token"].is_string(), "offline_access asked for");
     let back = browser.get(&authorize_url(&app, &client.id, &[("scope", "openid")])).await;
+    assert!(back.redirect_params().contains_key("code"), "less than was allowed: not asked again");
     let online: Value =
         redeem(&app, &client, &back.redirect_params()["code"], &[]).await.json().await.unwrap();
     assert!(online.get("refresh_token").is_none(), "{online}");
@@ -565,6 +584,7 @@ async fn a_native_public_client_uses_any_loopback_port_and_no_secret(backend: Ba
     let page = browser.get(&authorize_url(&app, &client.id, &[("redirect_uri", redirect)])).await;
     assert_eq!(page.status, 200, "{}", page.body);
     let back = browser.sign_in(&app, &page, "alice@example.com", PASSWORD).await;
+    let back = browser.allowing(&app, back).await;
     assert_eq!(back.location().port(), Some(53127));
     let code = back.redirect_params()["code"].clone();
     for wrong_path in ["http://127.0.0.1:53127/other", "http://localhost:53127/callback"] {
@@ -602,7 +622,7 @@ async fn code_for_redirect(
     redirect: &str,
 ) -> String {
     let back = browser.get(&authorize_url(app, &client.id, &[("redirect_uri", redirect)])).await;
-    back.redirect_params()["code"].clone()
+    browser.allowing(app, back).await.redirect_params()["code"].clone()
 }
 
 async fn a_disabled_person_is_signed_in_nowhere(backend: Backend) {

@@ -11,6 +11,7 @@ mod cli;
 mod clients;
 mod cluster;
 mod code_flow;
+mod consent_logout;
 mod discovery;
 mod flow_clients;
 mod keys;

@@ -38,7 +38,7 @@ fn resource_server(verifier: Verifier) -> (String, actix_web::dev::ServerHandle)
 /// revocation feed fetched once (tests refresh the feed themselves). jwtd's tests run it under
 /// the issuer name http://jwtd.test; the verifier fetches from the real address but checks `iss`
 /// against that name.
-async fn protected_api(app: &TestApp) -> (RevocationFeed, String, actix_web::dev::ServerHandle) {
+pub async fn protected_api(app: &TestApp) -> (RevocationFeed, String, actix_web::dev::ServerHandle) {
     let keys = JwksCache::from_url(&app.url("/.well-known/jwks.json")).build().unwrap();
     keys.refresh().await.unwrap();
     let feed = RevocationFeed::from_url(&app.url("/revocations"), ISSUER, keys.clone()).build().unwrap();
@@ -48,7 +48,7 @@ async fn protected_api(app: &TestApp) -> (RevocationFeed, String, actix_web::dev
     (feed, api, handle)
 }
 
-async fn call(app: &TestApp, api: &str, token: &str) -> u16 {
+pub async fn call(app: &TestApp, api: &str, token: &str) -> u16 {
     app.http.get(format!("{api}/invoices")).bearer_auth(token).send().await.unwrap().status().as_u16()
 }
 
