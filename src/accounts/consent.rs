@@ -1,16 +1,18 @@
 //! Consent: whether a person must be asked before an app receives what it asks for, and how each
 //! scope is put to them in plain words.
 //!
-//! - A first-party app whose redirect URI is `https` is never asked about: the operator trusts
-//!   it, and the browser's https proves the code goes to that app.
+//! - A first-party app whose redirect URI proves who receives the code is never asked about:
+//!   the operator trusts it. An `https` URI proves it (the browser authenticates the host), and
+//!   so does a web client's loopback `http` URI, which registration admits only outside
+//!   production (a developer's own machine).
 //! - Any other app is asked once, and what the person allowed is remembered (until their
 //!   administrator revokes it); a request for more than was allowed asks again.
-//! - An app whose redirect URI is loopback `http` or a private-use scheme is asked on every
-//!   request, remembered or not: any app on the device can claim such a redirect, so nothing
-//!   proves the code reaches the app the person once allowed (RFC 8252 §8.6).
+//! - A native app whose redirect URI is loopback `http` or a private-use scheme is asked on
+//!   every request, remembered or not: any app on the device can claim such a redirect, so
+//!   nothing proves the code reaches the app the person once allowed (RFC 8252 §8.6).
 //! - `prompt=consent` asks again whatever was remembered.
 
-use crate::accounts::clients::Client;
+use crate::accounts::clients::{ApplicationType, Client};
 use crate::scope::Scope;
 
 /// Whether the person must be asked before `client` receives `requested` at `redirect_uri`,
@@ -23,7 +25,7 @@ pub fn must_ask(
     remembered: Option<&Scope>,
     prompt_consent: bool,
 ) -> bool {
-    if prompt_consent || !redirect_proves_client(redirect_uri) {
+    if prompt_consent || !redirect_proves_client(client, redirect_uri) {
         return true;
     }
     if client.first_party {
@@ -32,10 +34,12 @@ pub fn must_ask(
     !remembered.is_some_and(|allowed| requested.is_subset(allowed))
 }
 
-/// Whether only the client can receive what is sent to `redirect_uri`: an `https` URI, whose
-/// host the browser authenticates.
-pub fn redirect_proves_client(redirect_uri: &str) -> bool {
-    redirect_uri.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+/// Whether only `client` can receive what is sent to `redirect_uri`: an `https` URI, whose host
+/// the browser authenticates; or any URI of a web client (its `http` ones are loopback URIs on
+/// a development machine). A native app's loopback or private-use URI proves nothing.
+pub fn redirect_proves_client(client: &Client, redirect_uri: &str) -> bool {
+    client.application_type == ApplicationType::Web
+        || redirect_uri.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 /// What granting `scope` (one scope value) lets the app do, as the consent page says it.
@@ -53,9 +57,9 @@ pub fn describe(scope: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::clients::{ApplicationType, AuthMethod};
+    use crate::accounts::clients::AuthMethod;
 
-    fn client(first_party: bool) -> Client {
+    fn client(first_party: bool, application_type: ApplicationType) -> Client {
         Client {
             id: "c".into(),
             name: "App".into(),
@@ -67,7 +71,7 @@ mod tests {
             created_at: 0,
             introspection_audiences: Vec::new(),
             auth_method: AuthMethod::None,
-            application_type: ApplicationType::Web,
+            application_type,
             redirect_uris: Vec::new(),
             web_origins: Vec::new(),
             first_party,
@@ -78,32 +82,38 @@ mod tests {
 
     #[test]
     fn who_is_asked_when() {
+        use ApplicationType::{Native as N, Web as W};
         let scope = |s: &str| Scope::parse(s).unwrap();
-        let (web, loopback, private) =
+        let (https, loopback, private) =
             ("https://app.example/cb", "http://127.0.0.1:5000/cb", "com.example.app:/cb");
-        let both = scope("openid email");
-        type Case<'a> = (bool, &'a str, &'a str, Option<&'a str>, bool, bool, &'a str);
+        let more = "openid email offline_access";
+        type Case<'a> = (bool, ApplicationType, &'a str, &'a str, Option<&'a str>, bool, bool, &'a str);
         #[rustfmt::skip]
         let table: &[Case<'_>] = &[
-            // first_party, redirect, requested, remembered, prompt=consent, asked, why
-            (true,  web,      "openid email", None,                  false, false, "first party over https"),
-            (true,  web,      "openid email", None,                  true,  true,  "prompt=consent"),
-            (true,  loopback, "openid email", Some("openid email"),  false, true,  "loopback: always"),
-            (true,  private,  "openid",       Some("openid email"),  false, true,  "private-use: always"),
-            (false, web,      "openid email", None,                  false, true,  "third party, first time"),
-            (false, web,      "openid email", Some("openid email"),  false, false, "remembered"),
-            (false, web,      "openid",       Some("openid email"),  false, false, "less than remembered"),
-            (false, web,      "openid email offline_access", Some("openid email"), false, true, "more than remembered"),
-            (false, web,      "openid email", Some("openid email"),  true,  true,  "prompt=consent again"),
-            (false, loopback, "openid",       Some("openid"),        false, true,  "native third party"),
+            // first party, type, redirect, requested, remembered, prompt=consent, asked, why
+            (true,  W, https,    "openid email", None,                 false, false, "first party over https"),
+            (true,  W, loopback, "openid email", None,                 false, false, "first-party web app on a developer's machine"),
+            (true,  W, https,    "openid email", None,                 true,  true,  "prompt=consent"),
+            (true,  N, https,    "openid email", None,                 false, false, "native app with a claimed https link"),
+            (true,  N, loopback, "openid email", Some("openid email"), false, true,  "native loopback: always"),
+            (true,  N, private,  "openid",       Some("openid email"), false, true,  "private-use scheme: always"),
+            (false, W, https,    "openid email", None,                 false, true,  "third party, first time"),
+            (false, W, https,    "openid email", Some("openid email"), false, false, "remembered"),
+            (false, W, loopback, "openid email", Some("openid email"), false, false, "remembered, web app on loopback"),
+            (false, W, https,    "openid",       Some("openid email"), false, false, "less than remembered"),
+            (false, W, https,    more,           Some("openid email"), false, true,  "more than remembered"),
+            (false, W, https,    "openid email", Some("openid email"), true,  true,  "prompt=consent again"),
+            (false, N, loopback, "openid",       Some("openid"),       false, true,  "native third party"),
+            (false, N, https,    "openid",       Some("openid"),       false, false, "native, claimed https, remembered"),
         ];
-        for (first_party, redirect, requested, remembered, prompt, asked, why) in table {
+        for (first_party, kind, redirect, requested, remembered, prompt, asked, why) in table {
             let remembered = remembered.map(scope);
-            let got =
-                must_ask(&client(*first_party), redirect, &scope(requested), remembered.as_ref(), *prompt);
+            let client = client(*first_party, *kind);
+            let got = must_ask(&client, redirect, &scope(requested), remembered.as_ref(), *prompt);
             assert_eq!(got, *asked, "{why}");
         }
-        assert!(!must_ask(&client(false), "HTTPS://app.example/cb", &both, Some(&both), false));
+        let both = scope("openid email");
+        assert!(!must_ask(&client(false, N), "HTTPS://app.example/cb", &both, Some(&both), false));
     }
 
     #[test]

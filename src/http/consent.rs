@@ -38,7 +38,7 @@ pub(super) fn page(
             client_name: &client.name,
             scopes,
             destination: target.unwrap_or("the app"),
-            proven: consent::redirect_proves_client(&request.redirect_uri),
+            proven: consent::redirect_proves_client(client, &request.redirect_uri),
             csrf_token,
             auth_request,
         }
