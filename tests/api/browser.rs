@@ -113,6 +113,11 @@ impl Browser {
         self.client.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
     }
 
+    /// Clicks the element the CSS `selector` matches (a particular button), as a person would.
+    pub async fn click(&self, selector: &str) {
+        self.client.find(Locator::Css(selector)).await.unwrap().click().await.unwrap();
+    }
+
     pub async fn current_url(&self) -> String {
         self.client.current_url().await.unwrap().to_string()
     }

@@ -236,8 +236,84 @@ async fn a_person_signs_in_to_two_apps_in_one_browser(backend: Backend) {
     let response = query_of(&callback.next_request("/b/callback").await);
     assert_eq!(response.get("state"), Some(&state), "{response:?}");
     assert_eq!(response.get("iss"), Some(&app.issuer()), "{response:?}");
-    let tokens: Value = exchange_code(&app, &b, &response["code"], &b_redirect, &pkce).await;
-    let id_token = verify_id_token(&app, tokens["id_token"].as_str().unwrap(), &b, &nonce).await;
+    let b_tokens: Value = exchange_code(&app, &b, &response["code"], &b_redirect, &pkce).await;
+    let id_token = verify_id_token(&app, b_tokens["id_token"].as_str().unwrap(), &b, &nonce).await;
     assert_eq!(id_token["sub"], user.id.as_str());
+
+    // A third-party app: the consent page first, even with the session.
+    let c_redirect = format!("{}/c/callback", callback.base);
+    let c = third_party_client(&app, &admin, "Expense Tracker", &c_redirect).await;
+    let (state, nonce, pkce) = (random_text(), random_text(), Pkce::new());
+    browser.goto(&authorization_url(&app, &c, &c_redirect, &state, &nonce, &pkce)).await;
+    browser.wait_for_element("form[method=post][action='/consent']").await;
+    browser.wait_for_text("Expense Tracker").await;
+    browser.wait_for_text("See your email address").await;
+    if std::env::var("JWTD_UPDATE_DOCS").as_deref() == Ok("1") {
+        browser
+            .screenshot(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/consent-page.png"))
+            .await;
+    }
+    browser.click("button[name=decision][value=allow]").await;
+    let response = query_of(&callback.next_request("/c/callback").await);
+    assert_eq!(response.get("state"), Some(&state), "{response:?}");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", response["code"].as_str()),
+        ("redirect_uri", c_redirect.as_str()),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let c_tokens: Value = crate::flow_clients::token_request(&app, &c, &form).await.json().await.unwrap();
+    verify_id_token(&app, c_tokens["id_token"].as_str().unwrap(), &c, &nonce).await;
+    assert!(c_tokens.get("refresh_token").is_none(), "a third party without offline_access: none");
+
+    // Logout from app A with its ID token: single sign-on ends for every app of the session.
+    let after = format!("{}/signed-out", callback.base);
+    let patch = json!({ "post_logout_redirect_uris": [after] });
+    let patched =
+        app.http.patch(app.url(&format!("/admin/clients/{}", a.id))).bearer_auth(&admin).json(&patch);
+    assert_eq!(patched.send().await.unwrap().status(), 200);
+    let logout = form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token_hint", tokens["id_token"].as_str().unwrap())
+        .append_pair("post_logout_redirect_uri", &after)
+        .append_pair("state", "bye")
+        .finish();
+    browser.goto(&app.url(&format!("/oauth2/logout?{logout}"))).await;
+    assert_eq!(
+        query_of(&callback.next_request("/signed-out").await).get("state").map(String::as_str),
+        Some("bye")
+    );
+    for (client, login) in [(&a, &tokens), (&b, &b_tokens)] {
+        let form =
+            [("grant_type", "refresh_token"), ("refresh_token", login["refresh_token"].as_str().unwrap())];
+        let refreshed = crate::flow_clients::token_request(&app, client, &form).await;
+        assert_eq!(refreshed.status(), 400, "every app's login of the session ended");
+    }
+    let (state, nonce, pkce) = (random_text(), random_text(), Pkce::new());
+    browser.goto(&authorization_url(&app, &b, &b_redirect, &state, &nonce, &pkce)).await;
+    browser.wait_for_element("form[method=post][action='/login']").await;
+
+    // Signed in again, then out through jwtd's own confirmation page (no hint).
+    browser.fill("username", EMAIL).await;
+    browser.fill("password", PASSWORD).await;
+    browser.submit().await;
+    callback.next_request("/b/callback").await;
+    browser.goto(&app.url("/oauth2/logout")).await;
+    browser.wait_for_element("form[method=post][action='/logout']").await;
+    browser.submit().await;
+    browser.wait_for_text("You are signed out").await;
+    browser.goto(&authorization_url(&app, &b, &b_redirect, &state, &nonce, &pkce)).await;
+    browser.wait_for_element("form[method=post][action='/login']").await;
     browser.quit().await;
+}
+
+/// A third-party web app (consent asked) of the code flow, with a secret.
+async fn third_party_client(app: &TestApp, admin: &str, name: &str, redirect_uri: &str) -> TestClient {
+    let body = json!({
+        "name": name,
+        "scope": "openid email",
+        "grant_types": ["authorization_code"],
+        "redirect_uris": [redirect_uri],
+        "first_party": false,
+    });
+    crate::flow_clients::register(app, admin, body).await
 }
