@@ -32,6 +32,7 @@ pub struct Metrics {
     pub background_restarts: IntCounterVec,
     pub codes: IntCounterVec,
     pub sign_ins: IntCounterVec,
+    pub backchannel_deliveries: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -67,6 +68,12 @@ impl Metrics {
         let sign_ins = counter(
             "sign_ins_total",
             "Sign-ins on the login page, by outcome (success, failure).",
+            &["outcome"],
+        )?;
+        let backchannel_deliveries = counter(
+            "backchannel_logout_deliveries_total",
+            "Back-channel logout notices, by outcome (delivered; failed: an attempt that will be \
+             retried; gave_up).",
             &["outcome"],
         )?;
         let jwks_served =
@@ -121,6 +128,7 @@ impl Metrics {
             background_restarts,
             codes,
             sign_ins,
+            backchannel_deliveries,
         })
     }
 

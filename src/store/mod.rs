@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod clients;
 pub mod keys;
+pub mod logout_deliveries;
 pub mod meta;
 mod pool;
 pub mod refresh;
