@@ -76,6 +76,10 @@ impl Metrics {
              retried; gave_up).",
             &["outcome"],
         )?;
+        // Every outcome from the start at 0, so a rate or an alert on one exists before it happens.
+        for outcome in ["delivered", "failed", "gave_up"] {
+            backchannel_deliveries.with_label_values(&[outcome]);
+        }
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
         let refresh_reuse =
