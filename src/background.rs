@@ -1,7 +1,7 @@
-//! Background tasks that must keep running (key-ring maintenance, the purge). A task that
-//! panics is logged at error, counted in `jwtd_background_task_restarts_total{task}` and
-//! started again after a pause; readiness is left alone, as one bug would otherwise pull every
-//! instance from its load balancer at once.
+//! Background tasks that must keep running (key-ring maintenance, the purge, back-channel
+//! logout delivery). A task that panics is logged at error, counted in
+//! `jwtd_background_task_restarts_total{task}` and started again after a pause; readiness is
+//! left alone, as one bug would otherwise pull every instance from its load balancer at once.
 
 use std::future::Future;
 use std::time::Duration;

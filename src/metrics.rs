@@ -35,6 +35,7 @@ pub struct Metrics {
     pub consents: IntCounterVec,
     pub logouts: IntCounterVec,
     pub sessions_live: IntGauge,
+    pub backchannel_deliveries: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -84,6 +85,16 @@ impl Metrics {
             "Single sign-on sessions not ended and not past their absolute end (read at scrape).",
         )?;
         registry.register(Box::new(sessions_live.clone()))?;
+        let backchannel_deliveries = counter(
+            "backchannel_logout_deliveries_total",
+            "Back-channel logout notices, by outcome (delivered; failed: an attempt that will be \
+             retried; gave_up).",
+            &["outcome"],
+        )?;
+        // Every outcome from the start at 0, so a rate or an alert on one exists before it happens.
+        for outcome in ["delivered", "failed", "gave_up"] {
+            backchannel_deliveries.with_label_values(&[outcome]);
+        }
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
         let refresh_reuse =
@@ -139,6 +150,7 @@ impl Metrics {
             consents,
             logouts,
             sessions_live,
+            backchannel_deliveries,
         })
     }
 

@@ -1,8 +1,11 @@
-//! Client addresses, without HTTP: which reverse proxies are trusted, which address a chain of
-//! `X-Forwarded-For` hops names, and which network an address belongs to (throttling counts an
-//! IPv6 client per network; refresh binding compares networks).
+//! The network as jwtd sees it. Client addresses, without HTTP: which reverse proxies are
+//! trusted, which address a chain of `X-Forwarded-For` hops names, and which network an address
+//! belongs to (throttling counts an IPv6 client per network; refresh binding compares networks).
+//! And jwtd's own outbound requests (back-channel logout notices; fetching a client's
+//! `jwks_uri`): one client shape, bounded in time and in what it reads.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -78,6 +81,32 @@ pub fn same_network(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
         }
         _ => false,
     }
+}
+
+/// The HTTP client of jwtd's outbound requests: each whole exchange (connect, send, read)
+/// bounded by `timeout`, redirects never followed (a registered URL is the one called: a
+/// redirect could point a request carrying a token anywhere), TLS by rustls on aws-lc-rs with
+/// the platform's trust store.
+pub fn outbound_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("jwtd/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A response's body, or `None` when it is longer than `limit` bytes: reading stops at the
+/// limit, so a peer cannot make jwtd hold more than that.
+pub async fn read_limited(mut response: reqwest::Response, limit: usize) -> reqwest::Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 #[cfg(test)]

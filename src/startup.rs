@@ -13,6 +13,7 @@ use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
 use crate::authority::Authority;
+use crate::authority::backchannel::{self, DeliveryPolicy, LogoutNotices};
 use crate::authority::bootstrap;
 use crate::authority::client_cache::ClientCache;
 use crate::authority::feed::FeedCache;
@@ -53,13 +54,15 @@ pub enum StartupError {
     BootstrapFileExists(std::path::PathBuf),
     #[error("a start-up task did not finish: {0}")]
     Interrupted(#[from] actix_web::error::BlockingError),
+    #[error("outbound HTTP client: {0}")]
+    Outbound(#[from] reqwest::Error),
 }
 
 pub struct Application {
     port: u16,
     admin_port: Option<u16>,
     server: Server,
-    /// Key-ring maintenance and the purge: stopped with the server.
+    /// Key-ring maintenance, the purge, back-channel logout delivery: stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -86,12 +89,13 @@ impl Application {
             Arc::clone(&clock),
             Arc::clone(&metrics),
         ));
-        let background = vec![
+        let mut background = vec![
             keys.spawn_maintenance(settings.keys.reload_interval),
             spawn_purge(&settings, pool.clone(), Arc::clone(&clock), &metrics),
         ];
         let passwords = Arc::new(passwords.counting(metrics.password_verifications.clone()));
-        let state = web::Data::new(authority(&settings, pool, keys, clock, passwords, Arc::clone(&metrics)));
+        let state = web::Data::new(authority(&settings, pool, keys, clock, passwords, Arc::clone(&metrics))?);
+        background.push(backchannel::spawn(state.clone().into_inner()));
         let edge = web::Data::new(edge(&settings, listeners.admin_port())?);
         let (port, admin_port) = (listeners.port, listeners.admin_port());
         let server = http_server(&settings, state, edge, metrics, listeners)?;
@@ -170,8 +174,8 @@ fn authority(
     clock: Arc<dyn Clock>,
     passwords: Arc<PasswordHasher>,
     metrics: Arc<Metrics>,
-) -> Authority {
-    Authority {
+) -> Result<Authority, StartupError> {
+    Ok(Authority {
         pool,
         keys,
         clock,
@@ -196,6 +200,19 @@ fn authority(
         },
         web_origins: WebOrigins::default(),
         deployment: settings.deployment(),
+        logout_notices: LogoutNotices::new(delivery_policy(settings))?,
+    })
+}
+
+/// How back-channel logout notices are delivered, from the configuration.
+fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
+    let configured = &settings.backchannel_logout;
+    DeliveryPolicy {
+        timeout: configured.timeout,
+        max_attempts: configured.max_attempts,
+        // Rounded up: the retry schedule counts whole seconds.
+        retry_base_secs: secs(configured.retry_base) + i64::from(configured.retry_base.subsec_nanos() > 0),
+        poll_interval: configured.poll_interval,
     }
 }
 

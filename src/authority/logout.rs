@@ -60,6 +60,7 @@ impl Authority {
         let logged_out = self
             .with_conn(move |conn| conn.transaction(|conn| end_logins(conn, &leaving, &origin, now)))
             .await?;
+        self.wake_logout_notices();
         self.metrics.families_revoked.with_label_values(&[REASON]).inc_by(logged_out.families as u64);
         Ok(logged_out)
     }
@@ -91,6 +92,7 @@ fn end_logins(
             });
         }
     }
+    super::backchannel::enqueue(conn, &logins, now)?;
     let actor = Actor { id: leaving.user_id.clone(), ip: origin.ip.clone() };
     let families: Vec<&str> = logins.iter().map(|l| l.family_id.as_str()).collect();
     let detail = json!({ "sessions": leaving.sessions, "families": families });

@@ -5,6 +5,7 @@
 //! the clock, the token and family policies, and the caches. It knows nothing of HTTP.
 
 pub mod audit;
+pub mod backchannel;
 pub mod bootstrap;
 pub mod client_cache;
 pub mod clients;
@@ -38,6 +39,7 @@ use crate::metrics::Metrics;
 use crate::store::{self, DbConnection, Pool, StoreError};
 use crate::tokens::TokenIssuer;
 use crate::tokens::families::FamilyPolicy;
+use backchannel::LogoutNotices;
 use client_cache::ClientCache;
 use feed::FeedCache;
 use key_ring::LiveKeyRing;
@@ -71,6 +73,8 @@ pub struct Authority {
     pub web_origins: WebOrigins,
     /// Production or not: the client rules (redirect URIs, web origins) depend on it.
     pub deployment: Deployment,
+    /// Back-channel logout notices: how they are delivered, and the delivery task's alarm.
+    pub logout_notices: LogoutNotices,
 }
 
 impl Authority {

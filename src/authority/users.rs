@@ -195,7 +195,8 @@ pub fn update(
                 return Err(Error::NotFound("user"));
             }
             if disabled {
-                store::sessions::end_sessions(conn, id, None, now, "user_disabled")?;
+                let ended = store::sessions::end_sessions(conn, id, None, now, "user_disabled")?;
+                super::backchannel::enqueue(conn, &ended.logins, now)?;
                 store::refresh::revoke_user_families(conn, id, now, "user_disabled")?;
                 store::revocations::revoke_subject(conn, id, now + 1)?;
             }
@@ -228,11 +229,12 @@ pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Res
 /// many families were revoked.
 pub fn revoke_sessions(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Result<usize, Error> {
     conn.transaction(|conn| {
-        let ended = store::sessions::end_sessions(conn, id, None, now, "revoked_by_admin")?.sessions;
+        let ended = store::sessions::end_sessions(conn, id, None, now, "revoked_by_admin")?;
+        super::backchannel::enqueue(conn, &ended.logins, now)?;
         let revoked = store::refresh::revoke_user_families(conn, id, now, "revoked_by_admin")?;
         find(conn, id)?;
         store::revocations::revoke_subject(conn, id, now + 1)?;
-        let detail = json!({ "families": revoked, "sign_in_sessions": ended });
+        let detail = json!({ "families": revoked, "sign_in_sessions": ended.sessions });
         actor.audit(conn, now, "user.sessions_revoked", Some(id), detail)?;
         Ok(revoked)
     })
@@ -257,6 +259,7 @@ pub fn end_session(
 ) -> Result<usize, Error> {
     conn.transaction(|conn| {
         let ended = store::sessions::end_sessions(conn, user_id, Some(session_id), now, "ended_by_admin")?;
+        super::backchannel::enqueue(conn, &ended.logins, now)?;
         let families = ended.logins.len();
         if ended.sessions == 0 {
             return Err(Error::NotFound("session"));
@@ -278,6 +281,7 @@ pub fn end_all_sessions(
     conn.transaction(|conn| {
         find(conn, user_id)?;
         let ended = store::sessions::end_sessions(conn, user_id, None, now, "ended_by_admin")?;
+        super::backchannel::enqueue(conn, &ended.logins, now)?;
         let families = ended.logins.len();
         let detail = json!({ "sessions": ended.sessions, "families": families });
         actor.audit(conn, now, "user.sessions_ended", Some(user_id), detail)?;

@@ -55,6 +55,7 @@ pub struct Settings {
     pub login: LoginSettings,
     pub passwords: PasswordSettings,
     pub throttle: ThrottleSettings,
+    pub backchannel_logout: BackchannelLogoutSettings,
     #[serde(skip, default = "development")]
     pub environment: Environment,
     /// `JWTD_MASTER_KEY`: base64 of 32 bytes.
@@ -179,6 +180,24 @@ pub struct LoginSettings {
     pub logo_url: String,
     pub accent_color: String,
     pub stylesheet_url: String,
+}
+
+/// How back-channel logout notices (OpenID Connect Back-Channel Logout 1.0) are delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackchannelLogoutSettings {
+    /// One delivery attempt, connecting included, takes at most this long.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Attempts before a notice is given up.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt; it doubles with each further one (capped).
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
+    /// How often each instance looks for notices due (it also looks at once when it ended a
+    /// session itself).
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]

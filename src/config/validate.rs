@@ -137,15 +137,28 @@ impl Settings {
     }
 
     /// Durations that must be positive and bounded: a zero interval would spin or panic a
-    /// background task, a zero timeout would refuse every request.
+    /// background task, a zero timeout would refuse every request. And the back-channel
+    /// logout's attempts, which the retry schedule multiplies.
     fn validate_durations(&self) -> Result<(), SettingsError> {
-        let ranges: [(&str, Duration, Duration, Duration); 6] = [
+        if !(1..=50).contains(&self.backchannel_logout.max_attempts) {
+            return invalid("backchannel_logout.max_attempts must be between 1 and 50");
+        }
+        let backchannel = &self.backchannel_logout;
+        let ranges: [(&str, Duration, Duration, Duration); 9] = [
             ("refresh.purge_interval", self.refresh.purge_interval, Duration::from_secs(1), DAY),
             ("database.checkout_timeout", self.database.checkout_timeout, Duration::from_millis(10), MINUTE),
             ("throttle.window", self.throttle.window, Duration::from_secs(1), DAY),
             ("throttle.lockout", self.throttle.lockout, Duration::from_secs(1), DAY),
             ("throttle.slow_delay", self.throttle.slow_delay, Duration::ZERO, MINUTE),
             ("revocations.max_age", self.revocations.max_age, Duration::ZERO, MINUTE),
+            ("backchannel_logout.timeout", backchannel.timeout, Duration::from_millis(100), MINUTE),
+            ("backchannel_logout.retry_base", backchannel.retry_base, Duration::from_secs(1), 60 * MINUTE),
+            (
+                "backchannel_logout.poll_interval",
+                backchannel.poll_interval,
+                Duration::from_millis(10),
+                MINUTE,
+            ),
         ];
         for (key, value, min, max) in ranges {
             if value < min || value > max {

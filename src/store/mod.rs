@@ -7,6 +7,7 @@ pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod keys;
+pub mod logout_deliveries;
 pub mod meta;
 mod pool;
 pub mod refresh;

@@ -1,4 +1,5 @@
-//! Access tokens (RFC 9068): what they claim and how they are issued.
+//! Access tokens (RFC 9068), ID tokens and logout tokens: what they claim and how they are
+//! issued.
 
 pub mod authorization;
 pub mod families;
@@ -20,6 +21,16 @@ use crate::scope::Scope;
 
 /// The `typ` header of every access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// The `typ` header of a logout token (OpenID Connect Back-Channel Logout 1.0 §2.4).
+pub const LOGOUT_TOKEN_TYPE: &str = "logout+jwt";
+
+/// The event a logout token carries (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// How long a logout token is valid: it is sent at once, and only replayed within this window
+/// could it be accepted twice (the receiver's `jti` check covers that).
+pub const LOGOUT_TOKEN_TTL_SECS: i64 = 120;
 
 /// `aud`: one string when there is one audience, an array otherwise (RFC 7519 §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +75,20 @@ pub struct AccessClaims {
     /// A user's custom claims (roles, …); never a registered claim name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// The claims of a logout token (Back-Channel Logout 1.0 §2.4): who logged out (`sub`) of
+/// which login (`sid`, the refresh family), for which client (`aud`). Never a `nonce`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutClaims {
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub sub: String,
+    pub sid: String,
+    pub events: Map<String, Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,5 +271,64 @@ impl TokenIssuer {
             claims.extend(registered);
         }
         Ok(key.sign_jwt("JWT", &claims)?)
+    }
+
+    /// A logout token for `client_id`: the user `sub` logged out of the login `sid` at `now`
+    /// (Back-Channel Logout 1.0 §2.4; `typ: logout+jwt`, valid two minutes).
+    pub fn logout_token(
+        &self,
+        key: &SigningKey,
+        client_id: &str,
+        sub: &str,
+        sid: &str,
+        now: i64,
+    ) -> Result<String, IssueError> {
+        let claims = LogoutClaims {
+            iss: self.issuer.clone(),
+            aud: client_id.to_owned(),
+            iat: now,
+            exp: now + LOGOUT_TOKEN_TTL_SECS,
+            jti: random_id().map_err(|_| IssueError::Random)?,
+            sub: sub.to_owned(),
+            sid: sid.to_owned(),
+            events: Map::from_iter([(BACKCHANNEL_LOGOUT_EVENT.to_owned(), Value::Object(Map::new()))]),
+        };
+        Ok(key.sign_jwt(LOGOUT_TOKEN_TYPE, &claims)?)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::keys::signing::{Algorithm, generate};
+
+    #[test]
+    fn a_logout_token_says_who_left_which_login_and_nothing_more() {
+        let generated = generate(Algorithm::Es256, 2048).unwrap();
+        let key =
+            SigningKey::from_pkcs8(generated.jwk.kid.clone(), Algorithm::Es256, &generated.pkcs8).unwrap();
+        let issuer = TokenIssuer {
+            issuer: "https://id.example".into(),
+            access_ttl_secs: 900,
+            default_audience: "https://id.example".into(),
+        };
+        let part = |token: &str, i: usize| -> Value {
+            let text = token.split('.').nth(i).unwrap();
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(text).unwrap()).unwrap()
+        };
+        let token = issuer.logout_token(&key, "client-1", "user-1", "family-1", 1_000).unwrap();
+        assert_eq!(part(&token, 0)["typ"], "logout+jwt");
+        assert_eq!(part(&token, 0)["kid"], generated.jwk.kid.as_str());
+        let claims = part(&token, 1);
+        let expected = serde_json::json!({
+            "iss": "https://id.example", "aud": "client-1", "iat": 1_000, "exp": 1_120,
+            "jti": claims["jti"], "sub": "user-1", "sid": "family-1",
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+        });
+        assert_eq!(claims, expected, "no nonce, nothing else");
+        assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 22));
+        let again = issuer.logout_token(&key, "client-1", "user-1", "family-1", 1_000).unwrap();
+        assert_ne!(part(&again, 1)["jti"], claims["jti"], "a fresh jti each time");
     }
 }

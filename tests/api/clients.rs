@@ -23,8 +23,7 @@ async fn create(app: &TestApp, token: &str, body: Value) -> reqwest::Response {
 }
 
 async fn patch(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
-    let url = app.url(&format!("/admin/clients/{id}"));
-    app.http.patch(url).bearer_auth(token).json(&body).send().await.unwrap()
+    app.admin_patch(token, &format!("/admin/clients/{id}"), body).await
 }
 
 /// The client as the admin API shows it.

@@ -632,14 +632,8 @@ async fn a_disabled_person_is_signed_in_nowhere(backend: Backend) {
     let mut browser = Browser::new();
     let code = code_for(&app, &mut browser, &client, "alice@example.com").await;
     let admin = app.admin_token().await;
-    let disabled = app
-        .http
-        .patch(app.url(&format!("/admin/users/{}", user.id)))
-        .bearer_auth(&admin)
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+    let disabled =
+        app.admin_patch(&admin, &format!("/admin/users/{}", user.id), json!({"disabled": true})).await;
     assert_eq!(disabled.status(), 200);
     assert_eq!(redeem(&app, &client, &code, &[]).await.status(), 400, "a code issued before");
     let page = browser.get(&authorize_url(&app, &client.id, &[])).await;

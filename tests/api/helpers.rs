@@ -415,6 +415,10 @@ impl TestApp {
         request.send().await.unwrap()
     }
 
+    pub async fn admin_patch(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.http.patch(self.url(path)).bearer_auth(token).json(&body).send().await.unwrap()
+    }
+
     pub async fn admin_get(&self, token: &str, path: &str) -> reqwest::Response {
         self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
     }

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod admin;
+mod backchannel;
 mod browser;
 mod cli;
 mod clients;

@@ -320,14 +320,7 @@ async fn users_are_managed_through_the_admin_api(backend: Backend) {
     assert_eq!(revoked["revoked"], 1);
     assert_error(app.refresh(&client, &refresh, &[]).await, 400, "invalid_grant").await;
 
-    let disable = app
-        .http
-        .patch(app.url(&format!("/admin/users/{id}")))
-        .bearer_auth(&admin)
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
+    let disable = app.admin_patch(&admin, &format!("/admin/users/{id}"), json!({"disabled": true})).await;
     assert_eq!(disable.json::<Value>().await.unwrap()["disabled"], true);
     assert_error(app.login(&client, "frank@example.com", PASSWORD, &[]).await, 400, "invalid_grant").await;
 

@@ -101,6 +101,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let (actor, now, change) = (caller.actor(), state.clock.now(), body.into_inner());
     let user = state.with_conn(move |conn| users::update(conn, &actor, &id, &change, now)).await?;
+    state.wake_logout_notices();
     Ok(HttpResponse::Ok().json(user.describe()))
 }
 
@@ -123,6 +124,7 @@ pub async fn revoke_sessions(
 ) -> Result<HttpResponse, ApiError> {
     let (actor, now) = (caller.actor(), state.clock.now());
     let revoked = state.with_conn(move |conn| users::revoke_sessions(conn, &actor, &id, now)).await?;
+    state.wake_logout_notices();
     state
         .metrics
         .families_revoked
@@ -153,6 +155,7 @@ pub async fn end_session(
     let (user_id, session_id) = path.into_inner();
     let revoked =
         state.with_conn(move |conn| users::end_session(conn, &actor, &user_id, &session_id, now)).await?;
+    state.wake_logout_notices();
     state
         .metrics
         .families_revoked
@@ -172,6 +175,7 @@ pub async fn end_sessions(
     let (actor, now) = (caller.actor(), state.clock.now());
     let (sessions, families) =
         state.with_conn(move |conn| users::end_all_sessions(conn, &actor, &id, now)).await?;
+    state.wake_logout_notices();
     state
         .metrics
         .families_revoked
