@@ -33,9 +33,10 @@ async fn openid_client_discovers_jwtd() {
     assert_eq!(summary["jwks_uri"], format!("{issuer}/.well-known/jwks.json"));
 }
 
-/// Issue 16's relying-party test: the whole sign-in (discovery, authorization URL with PKCE,
-/// state and nonce, the login form, code exchange with ID token validation, userinfo, refresh)
-/// for a confidential web app and for a public client.
+/// Issues 16 and 17's relying-party test: the whole sign-in (discovery, authorization URL with
+/// PKCE, state and nonce, the login form, code exchange with ID token validation, userinfo,
+/// refresh) and the logout (end-session URL with the ID token, then a refused refresh) for a
+/// confidential web app and for a public client.
 async fn openid_client_signs_in_as_a_web_app_and_as_a_public_client(backend: Backend) {
     let Some(rp) = RelyingParty::find("openid_client_signs_in_as_a_web_app_and_as_a_public_client") else {
         return;
@@ -48,6 +49,12 @@ async fn openid_client_signs_in_as_a_web_app_and_as_a_public_client(backend: Bac
     let web = register_flow_client(&app, &admin, "web", web_redirect, ClientKind::ConfidentialWeb).await;
     let spa = register_flow_client(&app, &admin, "spa", spa_redirect, ClientKind::Public).await;
     let user = app.create_user(EMAIL, PASSWORD, json!({}));
+    for client in [&web, &spa] {
+        let path = format!("/admin/clients/{}", client.id);
+        let patched =
+            app.admin_patch(&admin, &path, json!({ "post_logout_redirect_uris": [AFTER_LOGOUT] })).await;
+        assert_eq!(patched.status(), 200);
+    }
     for (client, redirect, mode) in [(&web, web_redirect, "confidential"), (&spa, spa_redirect, "public")] {
         let summary = sign_in(&rp, &app, client, redirect).await;
         assert_eq!(summary["mode"], mode, "{summary}");
@@ -57,13 +64,23 @@ async fn openid_client_signs_in_as_a_web_app_and_as_a_public_client(backend: Bac
         assert_eq!(summary["userinfo_email"], EMAIL, "{summary}");
         assert_eq!(summary["refreshed"], true, "{summary}");
         assert_eq!(summary["refresh_token_rotated"], true, "{summary}");
+        let logout = &summary["logout"];
+        assert_eq!(logout["redirected_to"], AFTER_LOGOUT, "{summary}");
+        assert_eq!(
+            logout["refresh_after_logout"], "invalid_grant",
+            "the logout revoked the login: {summary}"
+        );
     }
 }
+
+/// Where the script's logout asks to be sent (never contacted).
+const AFTER_LOGOUT: &str = "http://127.0.0.1:9/signed-out";
 
 async fn sign_in(rp: &RelyingParty, app: &TestApp, client: &TestClient, redirect: &str) -> Value {
     // `--name=value`: a random client id may begin with "-".
     let (id, redirect) = (format!("--client-id={}", client.id), format!("--redirect-uri={redirect}"));
-    let args = [id.as_str(), redirect.as_str(), "--username", EMAIL];
+    let logout = format!("--post-logout-redirect-uri={AFTER_LOGOUT}");
+    let args = [id.as_str(), redirect.as_str(), "--username", EMAIL, logout.as_str()];
     rp.run(app, &args, &client.secret, PASSWORD).await
 }
 

@@ -28,6 +28,7 @@ function options() {
       username: { type: 'string' },
       scope: { type: 'string', default: 'openid email' },
       until: { type: 'string' },
+      'post-logout-redirect-uri': { type: 'string' },
     },
     strict: true,
   })
@@ -150,6 +151,34 @@ async function signIn(authorizationUrl, redirectUri, username, password) {
   return callback
 }
 
+/**
+ * RP-initiated logout as the library builds it (the end_session_endpoint from discovery, the ID
+ * token as id_token_hint, a post-logout redirect URI and state); then the refresh token, which
+ * the logout must have revoked. Returns where jwtd sent the user agent and what the refresh got.
+ */
+async function logOut(config, idToken, postLogoutRedirectUri, refreshToken) {
+  const state = client.randomState()
+  const url = client.buildEndSessionUrl(config, {
+    id_token_hint: idToken,
+    post_logout_redirect_uri: postLogoutRedirectUri,
+    state,
+  })
+  const response = await request(new CookieJar(), url)
+  const location = response.headers.get('location')
+  if (response.status !== 303 || !location) {
+    throw new Error(`GET ${url} answered ${response.status}, not 303: ${(await response.text()).slice(0, 500)}`)
+  }
+  const back = new URL(location)
+  if (back.searchParams.get('state') !== state) throw new Error(`the logout lost its state: ${back}`)
+  let refreshAfter = 'accepted'
+  try {
+    await client.refreshTokenGrant(config, refreshToken)
+  } catch (error) {
+    refreshAfter = error.error ?? error.message
+  }
+  return { redirected_to: `${back.origin}${back.pathname}`, refresh_after_logout: refreshAfter }
+}
+
 async function main() {
   const args = options()
   const secret = process.env.RP_CLIENT_SECRET
@@ -193,6 +222,9 @@ async function main() {
   if (!tokens.refresh_token) throw new Error('no refresh token from the code exchange')
   const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token)
   if (!refreshed.access_token) throw new Error('no access token from the refresh')
+  const logout = args['post-logout-redirect-uri']
+    ? await logOut(config, tokens.id_token, args['post-logout-redirect-uri'], refreshed.refresh_token)
+    : null
 
   return {
     mode,
@@ -203,6 +235,7 @@ async function main() {
     userinfo_email: userinfo.email ?? null,
     refreshed: true,
     refresh_token_rotated: Boolean(refreshed.refresh_token) && refreshed.refresh_token !== tokens.refresh_token,
+    logout,
   }
 }
 
