@@ -30,6 +30,13 @@ pub struct Metrics {
     pub password_verifications: IntCounter,
     pub requests_in_flight: IntGauge,
     pub background_restarts: IntCounterVec,
+    /// Browser sign-in, consent and logout.
+    pub sign_in: SignInMetrics,
+}
+
+/// What browser sign-in counts: sign-ins, codes, consents, logouts, live sessions and
+/// back-channel logout deliveries.
+pub struct SignInMetrics {
     pub codes: IntCounterVec,
     pub sign_ins: IntCounterVec,
     pub consents: IntCounterVec,
@@ -47,11 +54,9 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("jwtd".into()), None)?;
-        let counter = |name: &str, help: &str, labels: &[&str]| -> Result<IntCounterVec, prometheus::Error> {
-            let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(metric.clone()))?;
-            Ok(metric)
-        };
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| register_counter(&registry, name, help, labels);
+        let sign_in = SignInMetrics::new(&registry)?;
         let tokens_issued =
             counter("tokens_issued_total", "Access tokens issued, by grant type.", &["grant"])?;
         let token_errors =
@@ -63,38 +68,6 @@ impl Metrics {
             "Background tasks (key-ring maintenance, purge) that failed and were started again.",
             &["task"],
         )?;
-        let codes = counter(
-            "authorization_codes_total",
-            "Authorization codes, by outcome (issued, redeemed, replayed, refused).",
-            &["outcome"],
-        )?;
-        let sign_ins = counter(
-            "sign_ins_total",
-            "Sign-ins on the login page, by outcome (success, failure).",
-            &["outcome"],
-        )?;
-        let consents =
-            counter("consents_total", "Consent pages, by outcome (shown, granted, denied).", &["outcome"])?;
-        let logouts = counter(
-            "logouts_total",
-            "RP-initiated logouts, by how the session was named (id_token_hint, confirmed).",
-            &["via"],
-        )?;
-        let sessions_live = IntGauge::new(
-            "sessions_live",
-            "Single sign-on sessions not ended and not past their absolute end (read at scrape).",
-        )?;
-        registry.register(Box::new(sessions_live.clone()))?;
-        let backchannel_deliveries = counter(
-            "backchannel_logout_deliveries_total",
-            "Back-channel logout notices, by outcome (delivered; failed: an attempt that will be \
-             retried; gave_up).",
-            &["outcome"],
-        )?;
-        // Every outcome from the start at 0, so a rate or an alert on one exists before it happens.
-        for outcome in ["delivered", "failed", "gave_up"] {
-            backchannel_deliveries.with_label_values(&[outcome]);
-        }
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
         let refresh_reuse =
@@ -145,12 +118,7 @@ impl Metrics {
             password_verifications,
             requests_in_flight,
             background_restarts,
-            codes,
-            sign_ins,
-            consents,
-            logouts,
-            sessions_live,
-            backchannel_deliveries,
+            sign_in,
         })
     }
 
@@ -159,6 +127,58 @@ impl Metrics {
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
         String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+/// A counter with labels, registered.
+fn register_counter(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+impl SignInMetrics {
+    fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| register_counter(registry, name, help, labels);
+        let codes = counter(
+            "authorization_codes_total",
+            "Authorization codes, by outcome (issued, redeemed, replayed, refused).",
+            &["outcome"],
+        )?;
+        let sign_ins = counter(
+            "sign_ins_total",
+            "Sign-ins on the login page, by outcome (success, failure).",
+            &["outcome"],
+        )?;
+        let consents =
+            counter("consents_total", "Consent pages, by outcome (shown, granted, denied).", &["outcome"])?;
+        let logouts = counter(
+            "logouts_total",
+            "RP-initiated logouts, by how the session was named (id_token_hint, confirmed).",
+            &["via"],
+        )?;
+        let sessions_live = IntGauge::new(
+            "sessions_live",
+            "Single sign-on sessions not ended and not past their absolute end (read at scrape).",
+        )?;
+        registry.register(Box::new(sessions_live.clone()))?;
+        let backchannel_deliveries = counter(
+            "backchannel_logout_deliveries_total",
+            "Back-channel logout notices, by outcome (delivered; failed: an attempt that will be \
+             retried; gave_up).",
+            &["outcome"],
+        )?;
+        // Every outcome from the start at 0, so a rate or an alert on one exists before it happens.
+        for outcome in ["delivered", "failed", "gave_up"] {
+            backchannel_deliveries.with_label_values(&[outcome]);
+        }
+        Ok(Self { codes, sign_ins, consents, logouts, sessions_live, backchannel_deliveries })
     }
 }
 

@@ -152,7 +152,7 @@ impl Authority {
                 .map(drop);
         };
         let outcome = self.attempt(&notice, &uri).await;
-        let metrics = &self.metrics.backchannel_deliveries;
+        let metrics = &self.metrics.sign_in.backchannel_deliveries;
         let attempts = notice.attempts + 1;
         let retry = match &outcome {
             Ok(()) => {

@@ -66,7 +66,7 @@ impl Authority {
             Ok(store::sessions::insert_code(conn, &row)?)
         })
         .await?;
-        self.metrics.codes.with_label_values(&["issued"]).inc();
+        self.metrics.sign_in.codes.with_label_values(&["issued"]).inc();
         Ok(code)
     }
 
@@ -111,15 +111,15 @@ impl Authority {
         let (code, user, login) = match redeemed {
             Redeemed::Started(started) => *started,
             Redeemed::Refused(error) => {
-                self.metrics.codes.with_label_values(&["refused"]).inc();
+                self.metrics.sign_in.codes.with_label_values(&["refused"]).inc();
                 return Err(error);
             }
             Redeemed::Replayed => {
-                self.metrics.codes.with_label_values(&["replayed"]).inc();
+                self.metrics.sign_in.codes.with_label_values(&["replayed"]).inc();
                 return Err(invalid_code());
             }
         };
-        self.metrics.codes.with_label_values(&["redeemed"]).inc();
+        self.metrics.sign_in.codes.with_label_values(&["redeemed"]).inc();
         let scope = Scope::parse(&code.scope).unwrap_or_default();
         let offline = client.first_party || scope.contains("offline_access");
         let session = Login {

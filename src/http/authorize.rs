@@ -106,12 +106,12 @@ pub async fn login(
     let (secret, session) = match signed_in {
         Ok(signed_in) => signed_in,
         Err(Error::OAuth { .. } | Error::Throttled { .. }) => {
-            state.metrics.sign_ins.with_label_values(&["failure"]).inc();
+            state.metrics.sign_in.sign_ins.with_label_values(&["failure"]).inc();
             return login_page(&req, &edge, &client, carried, username, Some(SIGN_IN_FAILED));
         }
         Err(e) => return Err(page_fault(&edge, e)),
     };
-    state.metrics.sign_ins.with_label_values(&["success"]).inc();
+    state.metrics.sign_in.sign_ins.with_label_values(&["success"]).inc();
     let cookie = session_cookie(&state, &secret, &session);
     let signed_in = SignedIn { req: &req, client: &client, request: &request, session: &session };
     answer(&state, &edge, signed_in, carried, &reply, Some(cookie)).await
@@ -158,7 +158,7 @@ async fn answer(
         return Ok(error_redirect(state, reply, &refused));
     }
     let mut page = super::consent::page(edge, signed_in, auth_request)?;
-    state.metrics.consents.with_label_values(&["shown"]).inc();
+    state.metrics.sign_in.consents.with_label_values(&["shown"]).inc();
     if let Some(cookie) = cookie {
         page.add_cookie(&cookie).map_err(|e| page_fault(edge, Error::internal(&e)))?;
     }

@@ -75,11 +75,11 @@ pub async fn decide(
                 .grant_consent(&client, &request.scope, &session, request_origin(&req))
                 .await
                 .map_err(|e| page_fault(&edge, e))?;
-            state.metrics.consents.with_label_values(&["granted"]).inc();
+            state.metrics.sign_in.consents.with_label_values(&["granted"]).inc();
             code_redirect(&state, &edge, &request, &session, &reply, None).await
         }
         Some("deny") => {
-            state.metrics.consents.with_label_values(&["denied"]).inc();
+            state.metrics.sign_in.consents.with_label_values(&["denied"]).inc();
             let refused = Refused::new("access_denied", "the user did not allow this request");
             Ok(error_redirect(&state, &reply, &refused))
         }

@@ -77,7 +77,7 @@ pub async fn end_session(
             sessions.extend(hinted.filter(|s| !sessions.contains(s)));
             let leaving = Leaving { user_id: hint.sub, sessions, family_id: hint.sid };
             state.log_out(leaving, request_origin(&req)).await.map_err(|e| page_fault(&edge, e))?;
-            state.metrics.logouts.with_label_values(&["id_token_hint"]).inc();
+            state.metrics.sign_in.logouts.with_label_values(&["id_token_hint"]).inc();
             finish(&edge, &request)
         }
         (_, None) => finish(&edge, &request),
@@ -110,7 +110,7 @@ pub async fn confirm(
     if let Some(session) = browser_session(&req, &state, &edge).await? {
         let leaving = Leaving { user_id: session.user_id, sessions: vec![session.id], family_id: None };
         state.log_out(leaving, request_origin(&req)).await.map_err(|e| page_fault(&edge, e))?;
-        state.metrics.logouts.with_label_values(&["confirmed"]).inc();
+        state.metrics.sign_in.logouts.with_label_values(&["confirmed"]).inc();
     }
     finish(&edge, &request)
 }

@@ -36,7 +36,7 @@ pub async fn metrics(
     metrics.db_connections.with_label_values(&["max"]).set(i64::from(state.pool.max_size()));
     metrics.password_queue.set(i64::try_from(state.passwords.queue_depth()).unwrap_or(i64::MAX));
     if let Ok(live) = state.live_sessions().await {
-        metrics.sessions_live.set(live);
+        metrics.sign_in.sessions_live.set(live);
     }
     let body = metrics.render().map_err(|e| ApiError::internal(&e))?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body))
