@@ -16,6 +16,7 @@ use crate::token::token_for;
 on_both_backends!(
     a_client_created_with_the_cli_gets_a_verifiable_token,
     a_public_client_is_registered_and_changed_with_the_cli,
+    an_operator_looks_after_sessions_and_consents_with_the_cli,
 );
 
 /// The binary with a clean environment plus `vars`.
@@ -387,4 +388,65 @@ async fn production_prints_no_secret_and_keeps_metrics_private() {
     let (out, log) = stdout_of(jwtd).await;
     let secret = credentials["client_secret"].as_str().unwrap();
     assert!(!out.contains(secret) && !log.iter().any(|l| l.contains(secret)), "the secret was printed");
+}
+
+/// Issue 17's CLI: a client registered with its logout URIs, then a person's sessions and
+/// consents listed, a consent withdrawn and every session ended, from the command line.
+async fn an_operator_looks_after_sessions_and_consents_with_the_cli(backend: Backend) {
+    use crate::code_flow::{Browser, authorize_url, code_for, redeem};
+    let db = Arc::new(TestDb::new(backend));
+    let master_key = new_master_key();
+    let env = test_env(&db, &master_key);
+    let app = spawn_app_on(Arc::clone(&db), &master_key, &[]).await;
+    let create = [
+        "clients",
+        "create",
+        "--name=Expenses",
+        "--scope=openid email offline_access",
+        "--grant=authorization_code",
+        "--grant=refresh_token",
+        "--redirect-uri=https://app.example/cb",
+        "--post-logout-redirect-uri=https://app.example/bye",
+        "--backchannel-logout-uri=https://app.example/backchannel",
+        "--json",
+    ];
+    let created: Value = serde_json::from_str(&run_ok(&env, &create).await).unwrap();
+    assert_eq!(created["post_logout_redirect_uris"], serde_json::json!(["https://app.example/bye"]));
+    assert_eq!(created["backchannel_logout_uri"], "https://app.example/backchannel");
+    assert_eq!(created["first_party"], false);
+    let client = TestClient {
+        id: created["client_id"].as_str().unwrap().to_owned(),
+        secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let user = app.create_user("alice@example.com", crate::code_flow::PASSWORD, serde_json::json!({}));
+    let mut browser = Browser::new();
+    let code = code_for(&app, &mut browser, &client, "alice@example.com").await;
+    let tokens: Value = redeem(&app, &client, &code, &[]).await.json().await.unwrap();
+    let user_flag = format!("--user={}", user.id);
+
+    let sessions: Value =
+        serde_json::from_str(&run_ok(&env, &["users", "sessions", &user_flag, "--json"]).await).unwrap();
+    let listed = sessions["sessions"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{sessions}");
+    assert_eq!(listed[0]["clients"], serde_json::json!([client.id]));
+    let consents: Value =
+        serde_json::from_str(&run_ok(&env, &["users", "consents", &user_flag, "--json"]).await).unwrap();
+    assert_eq!(consents["consents"][0]["client_id"], client.id.as_str(), "{consents}");
+
+    let client_flag = format!("--client={}", client.id);
+    let revoked = run_ok(&env, &["users", "revoke-consent", &user_flag, &client_flag]).await;
+    assert!(revoked.contains("1 refresh families revoked"), "{revoked}");
+    let refresh =
+        [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
+    let refused = crate::flow_clients::token_request(&app, &client, &refresh).await;
+    assert_eq!(refused.status(), 400, "the withdrawn consent's tokens stop working");
+    let again = browser.get(&authorize_url(&app, &client.id, &[])).await;
+    assert!(again.is_consent_page(), "asked again");
+
+    let ended = run_ok(&env, &["users", "end-session", &user_flag, "--all"]).await;
+    assert!(ended.starts_with("1 sessions ended"), "{ended}");
+    let signed_out = browser.get(&authorize_url(&app, &client.id, &[("prompt", "none")])).await;
+    assert_eq!(signed_out.redirect_params()["error"], "login_required");
+    let missing = jwtd(&env).args(["users", "end-session", &user_flag]).output().await.unwrap();
+    assert!(!missing.status.success(), "--session or --all is required");
 }
