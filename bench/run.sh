@@ -9,6 +9,7 @@
 #            node and npm can install them, skipped otherwise; writes a temp file
 # Env: JWTD_BENCH_DATABASE_URL (else JWTD_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
 #      names a PostgreSQL server where a fresh database is created and dropped;
+#      CARGO_TARGET_DIR is where the builds are (and found; default target);
 #      JWTD_BENCH_PEERS_DIR caches the peers' npm install (default target/bench-peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --out) out=${2:?--out FILE}; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -77,13 +78,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build -------------------------------------------------------------------------------
+# Where cargo builds (CARGO_TARGET_DIR, relative to the repository as cargo takes it from here).
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
 if [ "$profile" = release ]; then
   log "building release: jwtd, then the bench tools"
   cargo build --release -p jwtd
   cargo build --release -p jwtd-loadgen -p jwtd-limits
-  bin=$root/target/release
+  bin=$target_dir/release
 else
-  bin=$root/target/debug
+  bin=$target_dir/debug
   # Reuse the test suite's debug build unless the sources are newer.
   if [ ! -x "$bin/jwtd" ] || [ -n "$(find src migrations config Cargo.toml Cargo.lock -newer "$bin/jwtd" -print -quit)" ]; then
     log "building jwtd (debug)"
@@ -170,7 +174,7 @@ done
 
 # Peers.
 peers=1
-peers_dir=${JWTD_BENCH_PEERS_DIR:-$root/target/bench-peers}
+peers_dir=${JWTD_BENCH_PEERS_DIR:-$target_dir/bench-peers}
 peers_src=$(cd "$root/.." && pwd)/shared/bench/peers
 [ -x "$peers_src/start.sh" ] || peers_src=${JWTD_BENCH_PEERS_SRC:-/work/shared/bench/peers}
 start_peer() { # NAME PORT (start.sh installs once, starts node in the background, polls)
