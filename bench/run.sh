@@ -9,6 +9,7 @@
 #            node and npm can install them, skipped otherwise; writes a temp file
 # Env: JWTD_BENCH_DATABASE_URL (else JWTD_TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)
 #      names a PostgreSQL server where a fresh database is created and dropped;
+#      CARGO_TARGET_DIR is where the builds are (and found; default target);
 #      JWTD_BENCH_PEERS_DIR caches the peers' npm install (default target/bench-peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 ;;
     --out) out=${2:?--out FILE}; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -33,11 +34,11 @@ else
   secs=10 warmup=2 conns=32 users=64 limit_secs=5 profile=release rounds=5 round_secs=4
   out=${out:-$root/bench/RESULTS.md}
 fi
-# The four ratios that sit closest to their line on a shared machine (client_credentials vs
-# oidc-provider, refresh rotations vs client_credentials, logins vs raw argon2id, the JWKS tail
-# during a login flood vs alone) are measured in $rounds alternating pairs of short windows of
-# $round_secs s; the ratio is the median of the pairs' ratios, each side's row the median of its
-# windows (see bench/README.md).
+# The ratios that sit closest to their line on a shared machine (client_credentials vs
+# oidc-provider, refresh rotations vs client_credentials, logins and sign-in form posts vs raw
+# argon2id, code-flow cycles vs raw RS256 signing, the JWKS tail during a login flood vs alone)
+# are measured in $rounds alternating pairs of short windows of $round_secs s; the ratio is the
+# median of the pairs' ratios, each side's row the median of its windows (see bench/README.md).
 # JWKS latency is measured at a fixed, unsaturated rate (alone and during a login flood).
 jwks_rate=1000 jwks_conns=8
 
@@ -77,13 +78,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build -------------------------------------------------------------------------------
+# Where cargo builds (CARGO_TARGET_DIR, relative to the repository as cargo takes it from here).
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
 if [ "$profile" = release ]; then
   log "building release: jwtd, then the bench tools"
   cargo build --release -p jwtd
   cargo build --release -p jwtd-loadgen -p jwtd-limits
-  bin=$root/target/release
+  bin=$target_dir/release
 else
-  bin=$root/target/debug
+  bin=$target_dir/debug
   # Reuse the test suite's debug build unless the sources are newer.
   if [ ! -x "$bin/jwtd" ] || [ -n "$(find src migrations config Cargo.toml Cargo.lock -newer "$bin/jwtd" -print -quit)" ]; then
     log "building jwtd (debug)"
@@ -162,6 +166,13 @@ cc_pg_form=$(form "$cc_pg")
 cc_sqlite_form=$(form "$cc_sqlite")
 app_id=$(json_field client_id <<<"$app_pg")
 app_secret=$(json_field client_secret <<<"$app_pg")
+# The browser scenarios' client: first-party with an https redirect URI (never visited), so no
+# consent page comes between a signed-in browser and its code.
+redirect_uri=https://app.example/cb
+web_pg=$(cli pg "$pg_port" "$pg_url" clients create --name bench-web --scope "openid profile" \
+  --grant authorization_code --grant refresh_token --redirect-uri "$redirect_uri" --first-party --json)
+web_id=$(json_field client_id <<<"$web_pg")
+web_secret=$(json_field client_secret <<<"$web_pg")
 password=bench-password-1234
 log "creating $users users"
 for i in $(seq 1 "$users"); do
@@ -170,7 +181,7 @@ done
 
 # Peers.
 peers=1
-peers_dir=${JWTD_BENCH_PEERS_DIR:-$root/target/bench-peers}
+peers_dir=${JWTD_BENCH_PEERS_DIR:-$target_dir/bench-peers}
 peers_src=$(cd "$root/.." && pwd)/shared/bench/peers
 [ -x "$peers_src/start.sh" ] || peers_src=${JWTD_BENCH_PEERS_SRC:-/work/shared/bench/peers}
 start_peer() { # NAME PORT (start.sh installs once, starts node in the background, polls)
@@ -216,10 +227,15 @@ field() { # LINE KEY
 # scenarios (the higher counts: noise only ever lowers a ceiling), argon2id right before each
 # logins window (the median counts, as for the logins).
 limits_lines=()
-measure_limits() { # rs256 | argon2id [SECS]
+limit_line() { # rs256 | argon2id SECS: print one measurement's line
   log "raw $1 limit on $(nproc) cores (message of ${#signing_input} bytes, a jwtd access token's signing input)"
-  limits_lines+=("$("$limits" --only "$1" --secs "${2:-$limit_secs}" --message-len "${#signing_input}")")
+  "$limits" --only "$1" --secs "$2" --message-len "${#signing_input}"
 }
+measure_limits() { # rs256 | argon2id [SECS]: one measurement, kept in limits_lines
+  limits_lines+=("$(limit_line "$1" "${2:-$limit_secs}")")
+}
+# A limit measured right before each window of a scenario compared with it: 0.6 of a window.
+before_window=$(awk -v s="$round_secs" 'BEGIN { print s * 0.6 }')
 best_limit() { # KEY
   local line best=0 v
   for line in "${limits_lines[@]}"; do
@@ -348,6 +364,24 @@ trip_rate=$(awk -v r="$(field "${result[refresh_pg]}" rps)" 'BEGIN { printf "%d"
 load healthz_paced "GET /healthz at the refresh rate ($trip_rate/s)" "jwtd (PostgreSQL)" "$pg_pid" "$pg/healthz" -c "$conns" --rate "$trip_rate"
 load readyz_paced "GET /readyz (one database round trip) at the refresh rate" "jwtd (PostgreSQL)" "$pg_pid" "$pg/readyz" -c "$conns" --rate "$trip_rate"
 
+# The browser's sign-in (see bench/loadgen/src/browser.rs): every connection a browser with its
+# own PKCE verifier, which opens the sign-in page once before its window (not measured).
+web_args=(--client-id="$web_id" --client-secret="$web_secret" --redirect-uri="$redirect_uri"
+  --password="$password" --users "$users")
+# Code-flow cycles (each signed in once before its window: the authorization request with the
+# session cookie, then the code redeemed) against raw RS256 signing: a cycle signs an access token
+# and an ID token, so half the signing rate bounds it. Alternating windows, the signing rate
+# measured right before each.
+flow_lines=() flow_bounds=()
+for round in $(seq 1 "$rounds"); do
+  flow_bounds+=("$(awk -v r="$(field "$(limit_line rs256 "$before_window")" rs256_sign_per_s)" \
+    'BEGIN { if (r + 0 > 0) printf "%.1f", r / 2; else print "-" }')")
+  flow_lines+=("$(measure code_pg "authorization code flow with a live session, window $round of $rounds" "$round_secs" \
+    "$pg_pid" "$pg/oauth2/authorize" --scenario code-flow -c "$conns" "${web_args[@]}" "${db_args[@]}")")
+done
+result[code_pg]=$(printf '%s\n' "${flow_lines[@]}" | medians)
+flow_bound=$(printf 'bound=%s\n' "${flow_bounds[@]}" | medians | sed 's/.*=//')
+
 # Logins against raw argon2id: alternating windows, the ceiling right before each logins window.
 login_lines=() argon_rates=()
 for round in $(seq 1 "$rounds"); do
@@ -359,6 +393,20 @@ done
 result[login_pg]=$(printf '%s\n' "${login_lines[@]}" | medians)
 rows+=("login_pg|password grant (login)$median_of|jwtd (PostgreSQL)")
 argon_rate=$(printf 'argon2id_hash_per_s=%s\n' "${argon_rates[@]}" | medians | sed 's/.*=//')
+
+# The sign-in form posted (POST /login, a new session and a code each) against raw argon2id, as
+# the logins above: alternating windows, the hashing rate right before each.
+signin_lines=() signin_argon_rates=()
+for round in $(seq 1 "$rounds"); do
+  signin_argon_rates+=("$(field "$(limit_line argon2id "$before_window")" argon2id_hash_per_s)")
+  signin_lines+=("$(measure signin_pg "sign-in form (POST /login), window $round of $rounds" "$round_secs" "$pg_pid" \
+    "$pg/oauth2/authorize" --scenario sign-in -c "$conns" "${web_args[@]}" "${db_args[@]}")")
+done
+result[signin_pg]=$(printf '%s\n' "${signin_lines[@]}" | medians)
+signin_argon_rate=$(printf 'argon2id_hash_per_s=%s\n' "${signin_argon_rates[@]}" | medians | sed 's/.*=//')
+# Their rows go beside jwtd's client_credentials (the first row), whatever the order they ran in.
+rows=("${rows[@]:0:1}" "code_pg|authorization code flow with a live session (cycles: authorize + token)$median_of|jwtd (PostgreSQL)"
+  "signin_pg|sign-in form (POST /login)$median_of|jwtd (PostgreSQL)" "${rows[@]:1}")
 
 # The JWKS tail alone and during a login flood: alternating windows; each flood runs from before
 # its JWKS window's warm-up until after the window.
@@ -453,6 +501,8 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     [ "$peers" = 1 ] && echo "client_credentials req/s, jwtd (PostgreSQL) / oidc-provider: $(windows_of rps cc_jwtd_lines cc_oidc_lines);"
     echo "refresh rotations/s / client_credentials req/s, jwtd (PostgreSQL): $(windows_of rps refresh_lines cc_beside_lines);"
     echo "logins/s / raw argon2id/s: $(for i in "${!login_lines[@]}"; do printf '%s/%s, ' "$(field "${login_lines[$i]}" rps)" "${argon_rates[$i]}"; done | sed 's/, $//');"
+    echo "code-flow cycles/s / raw RS256 signs/s ÷ 2: $(for i in "${!flow_lines[@]}"; do printf '%s/%s, ' "$(field "${flow_lines[$i]}" rps)" "${flow_bounds[$i]}"; done | sed 's/, $//');"
+    echo "sign-in form posts/s / raw argon2id/s: $(for i in "${!signin_lines[@]}"; do printf '%s/%s, ' "$(field "${signin_lines[$i]}" rps)" "${signin_argon_rates[$i]}"; done | sed 's/, $//');"
     echo "JWKS p99 during the flood / alone (ms): $(windows_of p99_ms during_lines alone_lines)."
   fi
   echo
@@ -469,6 +519,9 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     fi
     [ "$quick" = 1 ] && result="($result, not judged)"
     printf '| %s | %s | %s | %s %s | %s |\n' "$1" "$2" "$3" "$4" "$5" "$result"
+  }
+  bounded() { # NAME MEASURED RATIO: a ratio to the ceiling, with no goal to judge
+    printf '| %s | %s | %s | - | %s |\n' "$1" "$2" "$3" "$([ "$quick" = 1 ] && echo '(not judged)' || echo 'no goal')"
   }
   cc=$(num cc_pg rps)
   paired=
@@ -510,10 +563,15 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   refresh_own="$(ratio "$cc_beside_cpu" "$(num refresh_pg server_cpu_ms_per_req)") (jwtd's CPU per client_credentials token / per rotation: $cc_beside_cpu / $(num refresh_pg server_cpu_ms_per_req) ms)"
   target "password logins vs raw argon2id$paired" "$(num login_pg rps) vs $argon_rate /s" \
     "$(paired_median "$(fields rps "${login_lines[@]}")" "${argon_rates[*]}")" ">=" 0.85
+  # The browser's sign-in against what bounds it, reported without a goal.
+  bounded "code flow cycles vs raw RS256 signs/2$paired" "$(num code_pg rps) vs $flow_bound /s" \
+    "$(paired_median "$(fields rps "${flow_lines[@]}")" "${flow_bounds[*]}")"
+  bounded "sign-in form posts vs raw argon2id$paired" "$(num signin_pg rps) vs $signin_argon_rate /s" \
+    "$(paired_median "$(fields rps "${signin_lines[@]}")" "${signin_argon_rates[*]}")"
   target "JWKS p99 during login flood vs alone$paired" "$(num jwks_flood p99_ms) vs $(num jwks_paced p99_ms) ms" \
     "$(paired_median "$(fields p99_ms "${during_lines[@]}")" "$(fields p99_ms "${alone_lines[@]}")")" "<=" 3.0
   if [ "$peers" = 1 ]; then
-    jwtd_peak=$(peak_of cc_pg cc_pg_beside jwks_pg jwks_pg_304 refresh_pg login_pg jwks_paced jwks_flood)
+    jwtd_peak=$(peak_of cc_pg cc_pg_beside jwks_pg jwks_pg_304 refresh_pg login_pg code_pg signin_pg jwks_paced jwks_flood)
     oidc_peak=$(peak_of cc_oidc jwks_oidc)
     target "jwtd peak RSS (any load) vs oidc-provider's (all workers)" "$(mib "$jwtd_peak") vs $(mib "$oidc_peak")" \
       "$(ratio "$jwtd_peak" "$oidc_peak")" "<=" 0.5
@@ -524,6 +582,9 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   fi
   echo "Refresh rotations on this machine, with PostgreSQL on the same cores: $refresh_bound."
   echo "With PostgreSQL on a host of its own, jwtd's cores would rotate at $refresh_own of their client_credentials rate."
+  # Two signatures' CPU at the rate measured beside the code-flow windows, against what a cycle cost.
+  flow_sigs=$(awk -v n="$(nproc)" -v b="$flow_bound" 'BEGIN { if (b + 0 > 0) printf "%.4f", n * 1000 / b; else print "-" }')
+  echo "Code flow: each cycle signs an access token and an ID token, so at most raw signing / 2 = $flow_bound cycles/s; it ran at $(num code_pg rps)/s. Per cycle jwtd spent $(cpu_ms "$(num code_pg server_cpu_ms_per_req)") of CPU (the two signatures alone: $flow_sigs ms), PostgreSQL $(cpu_ms "$(num code_pg db_cpu_ms_per_req)"), the load generator $(cpu_ms "$(num code_pg client_cpu_ms_per_req)")."
   [ "$peers" = 1 ] || { echo; echo "The peers were skipped (no node/npm, or their install failed)."; }
   # Notes written by people (profiles, recommendations) survive a re-run.
   if [ "$quick" != 1 ] && [ -f "$out" ] && grep -q '^<!-- notes -->' "$out"; then

@@ -1,5 +1,7 @@
 //! Just enough HTTP/1.1 for a benchmark client: prebuilt request bytes, one request in flight
-//! per keep-alive connection, responses framed by `Content-Length` or chunked encoding.
+//! per keep-alive connection, responses framed by `Content-Length` or chunked encoding. Of the
+//! response headers only `Location` and `Set-Cookie` are kept (the browser scenarios follow a
+//! redirect by reading it, and carry cookies).
 
 use std::net::SocketAddr;
 
@@ -31,6 +33,16 @@ impl Target {
         Ok(Self { addr, host: host.to_owned(), path: path.to_owned() })
     }
 
+    /// The same server at another path.
+    pub fn at(&self, path: &str) -> Self {
+        Self { addr: self.addr, host: self.host.clone(), path: path.to_owned() }
+    }
+
+    /// The same path with `query` (already encoded).
+    pub fn with_query(&self, query: &str) -> Self {
+        self.at(&format!("{}?{query}", self.path))
+    }
+
     pub fn get(&self, extra_headers: &str) -> Vec<u8> {
         format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: jwtd-loadgen\r\n{extra_headers}\r\n",
@@ -55,6 +67,10 @@ pub struct Response {
     pub status: u16,
     /// Filled only when the caller asked for it.
     pub body: Vec<u8>,
+    /// The `Location` header, when there is one.
+    pub location: Option<String>,
+    /// Each `Set-Cookie` header's `name=value` (its attributes left off).
+    pub cookies: Vec<String>,
 }
 
 /// A keep-alive connection, (re)opened on demand.
@@ -138,7 +154,7 @@ impl Conn {
         if head.close {
             self.stream = None;
         }
-        Ok(Response { status: head.status, body })
+        Ok(Response { status: head.status, body, location: head.location, cookies: head.cookies })
     }
 }
 
@@ -165,6 +181,8 @@ struct Head {
     len: usize,
     framing: Framing,
     close: bool,
+    location: Option<String>,
+    cookies: Vec<String>,
 }
 
 fn parse_head(buf: &[u8]) -> Result<Option<Head>, BoxError> {
@@ -178,6 +196,8 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, BoxError> {
     let bodiless = status == 204 || status == 304 || status < 200;
     let mut framing = if bodiless { Framing::Empty } else { Framing::Length(0) };
     let mut close = response.version == Some(0);
+    let mut location = None;
+    let mut cookies = Vec::new();
     for header in response.headers.iter() {
         if bodiless {
             // No body whatever the headers say; only `Connection` matters.
@@ -190,9 +210,14 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, BoxError> {
         }
         if header.name.eq_ignore_ascii_case("connection") {
             close = header.value.eq_ignore_ascii_case(b"close");
+        } else if header.name.eq_ignore_ascii_case("location") {
+            location = Some(std::str::from_utf8(header.value)?.to_owned());
+        } else if header.name.eq_ignore_ascii_case("set-cookie") {
+            let cookie = std::str::from_utf8(header.value)?;
+            cookies.push(cookie.split(';').next().unwrap_or_default().trim().to_owned());
         }
     }
-    Ok(Some(Head { status, len, framing, close }))
+    Ok(Some(Head { status, len, framing, close, location, cookies }))
 }
 
 fn find_crlf(bytes: &[u8]) -> Option<usize> {
@@ -214,5 +239,18 @@ mod tests {
         let head = parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap().unwrap();
         assert!(matches!(head.framing, Framing::Chunked));
         assert!(parse_head(b"HTTP/1.1 200 OK\r\nContent-").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_redirect_keeps_its_location_and_cookies() {
+        let head = parse_head(
+            b"HTTP/1.1 303 See Other\r\nLocation: https://app.example/cb?code=abc&state=s\r\n\
+              Set-Cookie: __Host-jwtd_session=xyz; Path=/; Secure; HttpOnly\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.status, 303);
+        assert_eq!(head.location.as_deref(), Some("https://app.example/cb?code=abc&state=s"));
+        assert_eq!(head.cookies, ["__Host-jwtd_session=xyz"]);
     }
 }

@@ -6,24 +6,30 @@
 //!
 //! Scenarios: `get` and `post` repeat one request; `login` cycles password-grant logins over a
 //! pool of users; `refresh` logs a pool of users in once (not measured) and then has every
-//! connection rotate its own refresh-token families, each response carrying the next token.
+//! connection rotate its own refresh-token families, each response carrying the next token;
+//! `code-flow` and `sign-in` are a browser per connection (see `browser.rs`): the authorization
+//! code flow with a live single sign-on session, and the sign-in form posted over a pool of users.
+//! A code-flow cycle (authorization request, then token request) counts as one request: its
+//! rate is cycles per second, its latency the cycle's, and `statuses` lists both answers.
 //!
 //! Prints one line of `key=value` pairs on stdout; fails when no request succeeded or more than
 //! `--max-error-ratio` of them failed, so a broken scenario cannot pass unnoticed.
 
+mod browser;
 mod cpu;
 mod http;
 mod rss;
+mod tally;
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use hdrhistogram::Histogram;
 
+use browser::{Browser, Flow};
 use http::{Conn, Target};
+use tally::{Tally, Turn, Window};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -31,12 +37,15 @@ enum Scenario {
     Post,
     Login,
     Refresh,
+    CodeFlow,
+    SignIn,
 }
 
 #[derive(Debug, Parser)]
 #[command(name = "jwtd-loadgen", about = "Closed-loop HTTP/1.1 load for jwtd's benchmark")]
 struct Opts {
-    /// `http://127.0.0.1:PORT/path` (plain HTTP, IP literal).
+    /// `http://127.0.0.1:PORT/path` (plain HTTP, IP literal); for `code-flow` and `sign-in`
+    /// jwtd's `/oauth2/authorize` (`/login` and `/oauth2/token` are then on the same server).
     url: String,
     #[arg(long, value_enum, default_value = "get")]
     scenario: Scenario,
@@ -59,12 +68,19 @@ struct Opts {
     /// Form body of `post` requests.
     #[arg(long, default_value = "")]
     body: String,
-    /// Client credentials for `login` and `refresh` (sent as client_secret_post).
+    /// Client credentials for `login`, `refresh` and `code-flow` (sent as client_secret_post);
+    /// `sign-in` needs the client id.
     #[arg(long, default_value = "")]
     client_id: String,
     #[arg(long, default_value = "")]
     client_secret: String,
-    /// Users `login` and `refresh` log in as: the pattern with `{}` replaced by 1..=users.
+    /// The client's redirect URI (`code-flow`, `sign-in`); never visited.
+    #[arg(long, default_value = "https://app.example/cb")]
+    redirect_uri: String,
+    /// The scope the browser scenarios ask for.
+    #[arg(long, default_value = "openid")]
+    scope: String,
+    /// Users the scenarios log in as: the pattern with `{}` replaced by 1..=users.
     #[arg(long, default_value = "u{}@example.com")]
     user_pattern: String,
     #[arg(long, default_value_t = 64)]
@@ -107,33 +123,6 @@ fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// What one connection measured.
-struct Tally {
-    histogram: Histogram<u64>,
-    statuses: BTreeMap<u16, u64>,
-    io_errors: u64,
-}
-
-impl Tally {
-    fn new() -> Result<Self, BoxError> {
-        // 1 µs to 60 s at 3 significant digits.
-        Ok(Self {
-            histogram: Histogram::new_with_bounds(1, 60_000_000, 3)?,
-            statuses: BTreeMap::new(),
-            io_errors: 0,
-        })
-    }
-
-    fn merge(&mut self, other: Self) -> Result<(), BoxError> {
-        self.histogram.add(other.histogram)?;
-        for (status, n) in other.statuses {
-            *self.statuses.entry(status).or_default() += n;
-        }
-        self.io_errors += other.io_errors;
-        Ok(())
-    }
-}
-
 /// Per-run settings every connection shares.
 struct Plan {
     target: Target,
@@ -143,32 +132,21 @@ struct Plan {
     client: String,
     users: Vec<String>,
     password: String,
+    /// The browser scenarios' endpoints and client.
+    flow: Flow,
     connections: usize,
     /// Time between two requests of one connection, when paced.
     pace: Option<Duration>,
 }
 
-/// The measured part of the run: the answers that arrive from `measure_from` to `end`.
-#[derive(Clone, Copy)]
-struct Window {
-    measure_from: Instant,
-    end: Instant,
-}
-
-impl Window {
-    /// Whether an answer arriving at `done_at` counts: every answer that arrives inside the
-    /// window, whenever its request was sent. Counting only requests sent inside the window as
-    /// well would leave out the first latency's worth of answers (those sent during the warm-up),
-    /// so a closed loop whose requests wait long (logins queued for the hashing threads: 0.3 to
-    /// 0.5 s in a 4 s window) would report 8-12% fewer requests per second than it served.
-    fn counts(&self, done_at: Instant) -> bool {
-        done_at >= self.measure_from && done_at <= self.end
-    }
-}
-
 impl Plan {
+    /// User `user` of the pool, which wraps around.
+    fn user(&self, user: usize) -> &str {
+        self.users.get(user % self.users.len().max(1)).map_or("", String::as_str)
+    }
+
     fn login_request(&self, user: usize) -> Vec<u8> {
-        let email = self.users.get(user % self.users.len().max(1)).map_or("", String::as_str);
+        let email = self.user(user);
         let body = format!(
             "grant_type=password&{}&username={}&password={}",
             self.client,
@@ -211,6 +189,7 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
         scenario: opts.scenario,
         extra_headers,
         body: opts.body.clone(),
+        flow: Flow::new(target.clone(), &opts.client_id, client.clone(), &opts.redirect_uri, &opts.scope),
         client,
         users,
         password: opts.password.clone(),
@@ -238,6 +217,29 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
             return Err("refresh needs at least as many users (families) as connections".into());
         }
     }
+    // Browsers: each opens the sign-in page once before the clock starts and, for the code flow,
+    // signs in as its own user of the pool.
+    let mut browsers: Vec<Option<Browser>> = Vec::with_capacity(opts.connections);
+    if matches!(opts.scenario, Scenario::CodeFlow | Scenario::SignIn) {
+        let mut opened = Vec::new();
+        for (k, mut conn) in conns.drain(..).enumerate() {
+            let plan = Arc::clone(&plan);
+            opened.push(tokio::spawn(async move {
+                let mut browser = browser::open(&plan.flow, &mut conn, k).await?;
+                if plan.scenario == Scenario::CodeFlow {
+                    browser::sign_in(&plan.flow, &mut conn, &mut browser, plan.user(k), &plan.password)
+                        .await?;
+                }
+                Ok::<_, BoxError>((conn, browser))
+            }));
+        }
+        for task in opened {
+            let (conn, browser) = task.await??;
+            conns.push(conn);
+            browsers.push(Some(browser));
+        }
+    }
+    browsers.resize_with(opts.connections, || None);
 
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(opts.warmup.max(0.0));
@@ -247,9 +249,9 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
     let cpu = cpu::spawn(opts.watch_pids.clone(), opts.db_pids.clone(), measure_from, end);
 
     let mut tasks = Vec::new();
-    for (k, (conn, tokens)) in conns.into_iter().zip(families).enumerate() {
+    for (k, ((conn, tokens), browser)) in conns.into_iter().zip(families).zip(browsers).enumerate() {
         let plan = Arc::clone(&plan);
-        tasks.push(tokio::spawn(async move { drive(&plan, window, conn, k, tokens).await }));
+        tasks.push(tokio::spawn(async move { drive(&plan, window, conn, k, tokens, browser).await }));
     }
     let mut tally = Tally::new()?;
     for task in tasks {
@@ -259,11 +261,11 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
     let cpu = cpu.await?;
 
     let secs = opts.duration;
-    let ok: u64 = tally.statuses.iter().filter(|(s, _)| is_success(**s)).map(|(_, n)| n).sum();
+    let ok = tally.ok;
     let per_request = |ms: u64, pids: &[u32]| {
         if pids.is_empty() || ok == 0 { "-".to_owned() } else { format!("{:.4}", ms as f64 / ok as f64) }
     };
-    let total: u64 = tally.statuses.values().sum::<u64>() + tally.io_errors;
+    let total = tally.turns + tally.io_errors;
     let errors = total - ok;
     let ms = |q: f64| tally.histogram.value_at_quantile(q) as f64 / 1000.0;
     let statuses: Vec<String> = tally.statuses.iter().map(|(s, n)| format!("{s}:{n}")).collect();
@@ -323,12 +325,13 @@ async fn drive(
     mut conn: Conn,
     index: usize,
     mut families: Vec<String>,
+    browser: Option<Browser>,
 ) -> Result<Tally, BoxError> {
     let mut tally = Tally::new()?;
     let fixed = match plan.scenario {
         Scenario::Get => plan.target.get(&plan.extra_headers),
         Scenario::Post => plan.target.post(&plan.extra_headers, &plan.body),
-        Scenario::Login | Scenario::Refresh => Vec::new(),
+        Scenario::Login | Scenario::Refresh | Scenario::CodeFlow | Scenario::SignIn => Vec::new(),
     };
     let mut turn = 0usize;
     // Paced connections start spread over one interval.
@@ -344,51 +347,62 @@ async fn drive(
         if sent_at >= window.end {
             break;
         }
+        // Connections interleave over the user pool.
+        let user = index + turn * 7919;
         let family = turn % families.len().max(1);
-        let dynamic;
-        let request: &[u8] = match plan.scenario {
-            Scenario::Get | Scenario::Post => &fixed,
-            Scenario::Login => {
-                // Connections interleave over the user pool.
-                dynamic = plan.login_request(index + turn * 7919);
-                &dynamic
+        let mut family_lost = false;
+        let outcome = match (&browser, plan.scenario) {
+            (Some(browser), Scenario::CodeFlow) => browser::code_flow(&plan.flow, &mut conn, browser).await,
+            (Some(browser), _) => {
+                browser::sign_in_turn(&plan.flow, &mut conn, browser, plan.user(user), &plan.password).await
             }
-            Scenario::Refresh => {
-                dynamic = plan.refresh_request(families.get(family).map_or("", String::as_str));
-                &dynamic
-            }
-        };
-        let need_body = plan.scenario == Scenario::Refresh;
-        let outcome = conn.send(request, need_body).await;
-        let done_at = Instant::now();
-        let counted = window.counts(done_at);
-        match outcome {
-            Ok(response) => {
-                if plan.scenario == Scenario::Refresh {
-                    match (response.status, refresh_token_of(&response.body)) {
-                        (200, Ok(next)) => {
-                            if let Some(slot) = families.get_mut(family) {
-                                *slot = next;
-                            }
-                        }
-                        // The family is lost (a bug, or a refusal): start a new one.
-                        _ => {
-                            let user = index + families.len() * turn;
-                            if let Ok((again, mut tokens)) = log_in(plan, conn, &[user]).await {
-                                conn = again;
-                                if let (Some(slot), Some(token)) = (families.get_mut(family), tokens.pop()) {
-                                    *slot = token;
+            (None, _) => {
+                let dynamic;
+                let request: &[u8] = match plan.scenario {
+                    Scenario::Login => {
+                        dynamic = plan.login_request(user);
+                        &dynamic
+                    }
+                    Scenario::Refresh => {
+                        dynamic = plan.refresh_request(families.get(family).map_or("", String::as_str));
+                        &dynamic
+                    }
+                    _ => &fixed,
+                };
+                let need_body = plan.scenario == Scenario::Refresh;
+                conn.send(request, need_body).await.map(|response| {
+                    if plan.scenario == Scenario::Refresh {
+                        match (response.status, refresh_token_of(&response.body)) {
+                            (200, Ok(next)) => {
+                                if let Some(slot) = families.get_mut(family) {
+                                    *slot = next;
                                 }
-                            } else {
-                                conn = Conn::new(plan.target.addr);
                             }
+                            _ => family_lost = true,
                         }
                     }
+                    Turn { statuses: [Some(response.status), None], ok: is_success(response.status) }
+                })
+            }
+        };
+        let done_at = Instant::now();
+        if family_lost {
+            // The family is lost (a bug, or a refusal): start a new one.
+            let user = index + families.len() * turn;
+            if let Ok((again, mut tokens)) = log_in(plan, conn, &[user]).await {
+                conn = again;
+                if let (Some(slot), Some(token)) = (families.get_mut(family), tokens.pop()) {
+                    *slot = token;
                 }
+            } else {
+                conn = Conn::new(plan.target.addr);
+            }
+        }
+        let counted = window.counts(done_at);
+        match outcome {
+            Ok(seen) => {
                 if counted {
-                    *tally.statuses.entry(response.status).or_default() += 1;
-                    let micros = done_at.duration_since(sent_at).as_micros();
-                    tally.histogram.saturating_record(u64::try_from(micros).unwrap_or(u64::MAX));
+                    tally.record(&seen, done_at.duration_since(sent_at));
                 }
             }
             Err(_) => {
@@ -415,22 +429,4 @@ fn form_encode(value: &str) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_answer_counts_when_it_arrives_inside_the_window_whenever_it_was_sent() {
-        let start = Instant::now();
-        let window =
-            Window { measure_from: start + Duration::from_secs(2), end: start + Duration::from_secs(6) };
-        // Sent during the warm-up, answered inside the window: served in the window.
-        assert!(window.counts(start + Duration::from_millis(2300)));
-        assert!(window.counts(start + Duration::from_secs(6)));
-        // Answered during the warm-up or after the end: not.
-        assert!(!window.counts(start + Duration::from_millis(1900)));
-        assert!(!window.counts(start + Duration::from_millis(6001)));
-    }
 }
