@@ -423,6 +423,11 @@ async fn a_replayed_code_revokes_what_it_issued(backend: Backend) {
     assert!(feed["sids"].as_array().unwrap().iter().any(|s| s == sid.as_str()), "{feed}");
     let introspection = app.introspect(&client, first["access_token"].as_str().unwrap()).await;
     assert_eq!(introspection["active"], false);
+    let metrics = app.scrape().await;
+    let codes = |outcome: &str| {
+        crate::helpers::sample(&metrics, &format!("jwtd_authorization_codes_total{{outcome=\"{outcome}\"}}"))
+    };
+    assert_eq!((codes("issued"), codes("redeemed"), codes("replayed")), (Some(1.0), Some(1.0), Some(1.0)));
 }
 
 async fn a_code_is_bound_to_its_client_verifier_redirect_uri_and_minute(backend: Backend) {

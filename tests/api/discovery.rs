@@ -30,6 +30,13 @@ async fn discovery_documents_describe_the_server(backend: Backend) {
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        assert_eq!(doc["end_session_endpoint"], format!("{ISSUER}/oauth2/logout"));
+        assert_eq!(doc["backchannel_logout_supported"], true);
+        assert_eq!(doc["backchannel_logout_session_supported"], true);
+        assert_eq!(
+            doc["prompt_values_supported"],
+            serde_json::json!(["none", "login", "consent", "select_account"])
+        );
         for claim in ["nonce", "auth_time", "at_hash", "sid", "email"] {
             assert!(doc["claims_supported"].as_array().unwrap().iter().any(|c| c == claim), "{claim}");
         }
