@@ -42,16 +42,24 @@ pub fn redirect_proves_client(client: &Client, redirect_uri: &str) -> bool {
         || redirect_uri.get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
-/// What granting `scope` (one scope value) lets the app do, as the consent page says it.
-/// Scopes jwtd does not know are shown by their name.
-pub fn describe(scope: &str) -> Option<&'static str> {
-    match scope {
-        "openid" => Some("Know who you are: your account's identifier"),
-        "profile" => Some("See your name and profile details"),
-        "email" => Some("See your email address"),
-        "offline_access" => Some("Stay connected when you are not using it (keep access until you sign out)"),
-        _ => None,
-    }
+/// The scopes jwtd describes, in the order the consent page lists them, with what granting each
+/// lets the app do.
+const DESCRIBED: [(&str, &str); 4] = [
+    ("openid", "Know who you are: your account's identifier"),
+    ("profile", "See your name and profile details"),
+    ("email", "See your email address"),
+    ("offline_access", "Stay connected when you are not using it (keep access until you sign out)"),
+];
+
+/// What granting `scope` lets the app do, one plain sentence per scope value, as the consent
+/// page lists it: the scopes jwtd knows first, in a fixed order, then the others by name.
+pub fn describe(scope: &Scope) -> Vec<String> {
+    let known = DESCRIBED.iter().filter(|(name, _)| scope.contains(name)).map(|(_, says)| (*says).to_owned());
+    let others = scope
+        .iter()
+        .filter(|token| !DESCRIBED.iter().any(|(name, _)| name == token))
+        .map(|token| format!("Use “{token}”"));
+    known.chain(others).collect()
 }
 
 #[cfg(test)]
@@ -117,8 +125,12 @@ mod tests {
     }
 
     #[test]
-    fn known_scopes_are_described_in_plain_words() {
-        assert!(describe("offline_access").is_some_and(|d| d.contains("not using it")));
-        assert_eq!(describe("read:invoices"), None);
+    fn known_scopes_are_described_in_plain_words_first() {
+        let described = describe(&Scope::parse("read:invoices offline_access email openid").unwrap());
+        assert_eq!(described.len(), 4);
+        assert!(described[0].contains("who you are"), "{described:?}");
+        assert!(described[1].contains("email address"), "{described:?}");
+        assert!(described[2].contains("not using it"), "{described:?}");
+        assert_eq!(described[3], "Use “read:invoices”");
     }
 }

@@ -26,11 +26,7 @@ pub(super) fn page(
     auth_request: &str,
 ) -> Result<HttpResponse, PageError> {
     let SignedIn { req, client, request, .. } = signed_in;
-    let scopes = request
-        .scope
-        .iter()
-        .map(|token| consent::describe(token).map_or_else(|| format!("Use “{token}”"), str::to_owned))
-        .collect();
+    let scopes = consent::describe(&request.scope);
     let target = pages::form_target(&request.redirect_uri);
     form_page(req, edge, target, |csrf_token| {
         ConsentPage {
