@@ -14,6 +14,7 @@ use crate::accounts::consent;
 use crate::accounts::sessions::Session;
 use crate::scope::Scope;
 use crate::store::consents::ConsentRow;
+use crate::store::sessions::EndedLogin;
 use crate::store::{self, DbConnection};
 use crate::tokens::authorization::AuthorizationRequest;
 
@@ -73,7 +74,8 @@ pub fn list(conn: &mut DbConnection, user_id: &str) -> Result<Vec<ConsentRow>, E
 }
 
 /// Withdraws what `user_id` allowed `client_id`: the app asks again next time, and its refresh
-/// families of this user are revoked. Returns how many families were revoked.
+/// families of this user are revoked (and, with a back-channel logout URI, the app is told of
+/// each). Returns how many families were revoked.
 pub fn revoke(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -85,8 +87,18 @@ pub fn revoke(
         if !store::consents::delete(conn, user_id, client_id)? {
             return Err(Error::NotFound("consent"));
         }
-        let families =
+        let revoked =
             store::refresh::revoke_user_client_families(conn, user_id, client_id, now, "consent_revoked")?;
+        let logins: Vec<EndedLogin> = revoked
+            .iter()
+            .map(|family_id| EndedLogin {
+                family_id: family_id.clone(),
+                client_id: client_id.to_owned(),
+                user_id: user_id.to_owned(),
+            })
+            .collect();
+        super::backchannel::enqueue(conn, &logins, now)?;
+        let families = revoked.len();
         let detail = json!({ "client_id": client_id, "families": families });
         actor.audit(conn, now, "consent.revoked", Some(user_id), detail)?;
         Ok(families)

@@ -123,21 +123,24 @@ pub fn revoke_family(conn: &mut DbConnection, id: &str, now: i64, reason: &str) 
 }
 
 /// Revokes every live family of a user with one client (the grant behind them was withdrawn).
+/// Returns their ids.
 pub fn revoke_user_client_families(
     conn: &mut DbConnection,
     user_id: &str,
     client_id: &str,
     now: i64,
     reason: &str,
-) -> QueryResult<usize> {
-    diesel::update(
-        refresh_families::table
-            .filter(refresh_families::user_id.eq(user_id))
-            .filter(refresh_families::client_id.eq(client_id))
-            .filter(refresh_families::revoked_at.is_null()),
-    )
-    .set((refresh_families::revoked_at.eq(now), refresh_families::revoked_reason.eq(reason)))
-    .execute(conn)
+) -> QueryResult<Vec<String>> {
+    let ids: Vec<String> = refresh_families::table
+        .filter(refresh_families::user_id.eq(user_id))
+        .filter(refresh_families::client_id.eq(client_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .select(refresh_families::id)
+        .load(conn)?;
+    diesel::update(refresh_families::table.filter(refresh_families::id.eq_any(&ids)))
+        .set((refresh_families::revoked_at.eq(now), refresh_families::revoked_reason.eq(reason)))
+        .execute(conn)?;
+    Ok(ids)
 }
 
 /// Revokes every live family of a user.

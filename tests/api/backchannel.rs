@@ -25,6 +25,7 @@ on_both_backends!(
     a_receiver_that_keeps_failing_is_given_up_after_max_attempts,
     revoking_every_session_notifies_each_login,
     an_rp_initiated_logout_notifies_the_apps_of_the_session,
+    a_withdrawn_consent_tells_the_app,
 );
 
 /// A client's back-channel logout endpoint: records what it is sent, answers 500 to the first
@@ -293,5 +294,20 @@ async fn an_rp_initiated_logout_notifies_the_apps_of_the_session(backend: Backen
     notices.sort();
     expected.sort();
     assert_eq!(notices, expected, "one notice per login (refresh family) of the session, to its app");
+    receiver.handle.stop(true).await;
+}
+
+async fn a_withdrawn_consent_tells_the_app(backend: Backend) {
+    let (app, receiver, _, user) = notified_app(backend, "1m", 0).await;
+    let extra = json!({"name": "Third", "backchannel_logout_uri": receiver.url});
+    let third = register_web_app(&app, false, extra).await;
+    let login = sign_in(&app, &mut Browser::new(), &third).await;
+    let admin = app.admin_token().await;
+    let path = format!("/admin/users/{}/consents/{}", user.id, third.id);
+    let withdrawn = app.http.delete(app.url(&path)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(withdrawn.status(), 204);
+    app.eventually("the app is told", || async { receiver.received() == 1 }).await;
+    let claims = verify_logout_token(&app, &receiver.tokens()[0], &third).await;
+    assert_eq!(claims["sid"], login["sid"], "the login whose grant was withdrawn");
     receiver.handle.stop(true).await;
 }

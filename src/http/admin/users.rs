@@ -206,6 +206,7 @@ pub async fn revoke_consent(
     let (user_id, client_id) = path.into_inner();
     let revoked =
         state.with_conn(move |conn| consent::revoke(conn, &actor, &user_id, &client_id, now)).await?;
+    state.wake_logout_notices();
     state
         .metrics
         .families_revoked
