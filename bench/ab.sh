@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 bin_a=${1:?BIN_A}; bin_b=${2:?BIN_B}; rounds=${3:-5}
 admin_url=${JWTD_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 cargo build --release -q -p jwtd-loadgen
-loadgen=target/release/jwtd-loadgen
+loadgen=${CARGO_TARGET_DIR:-target}/release/jwtd-loadgen
 work=$(mktemp -d)
 pids=()
 cleanup() {
