@@ -83,6 +83,8 @@ mod tests {
             redirect_uris: Vec::new(),
             web_origins: Vec::new(),
             first_party,
+            jwks: None,
+            jwks_uri: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
         }

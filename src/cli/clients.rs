@@ -84,8 +84,9 @@ struct ClientFlags {
     /// `web` (https redirect URIs) or `native` (loopback and private-use-scheme redirect URIs).
     #[arg(long, value_parser = ["web", "native"])]
     application_type: Option<String>,
-    /// `client_secret_basic` (the default; accepts `client_secret_post` too) or `none` (a public
-    /// client, without a secret). Fixed once the client exists.
+    /// `client_secret_basic` (the default; accepts `client_secret_post` too), `private_key_jwt`
+    /// (assertions signed by the client's key: give `--jwks-file` or `--jwks-uri`) or `none` (a
+    /// public client, without a secret). Fixed once the client exists.
     #[arg(long, conflicts_with = "public")]
     auth_method: Option<String>,
     /// A public client: the same as `--auth-method none`.
@@ -110,11 +111,30 @@ struct ClientFlags {
     /// (Back-Channel Logout); `''` removes it.
     #[arg(long)]
     backchannel_logout_uri: Option<String>,
+    /// `private_key_jwt` (`--auth-method private_key_jwt`): a file holding the client's public
+    /// keys as a JWK set (`{"keys": [...]}`); `''` removes them.
+    #[arg(long)]
+    jwks_file: Option<std::path::PathBuf>,
+    /// `private_key_jwt`: where the client publishes its public keys (https); `''` removes it.
+    #[arg(long)]
+    jwks_uri: Option<String>,
 }
 
 impl ClientFlags {
-    fn into_change(self, name: Option<String>) -> ClientChange {
-        ClientChange {
+    fn into_change(self, name: Option<String>) -> Result<ClientChange, Box<dyn std::error::Error>> {
+        let jwks = match &self.jwks_file {
+            Some(path) if path.as_os_str().is_empty() => Some(serde_json::Value::Null),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("--jwks-file {}: {e}", path.display()))?;
+                Some(
+                    serde_json::from_str(&text)
+                        .map_err(|e| format!("--jwks-file {}: not JSON: {e}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        Ok(ClientChange {
             name,
             scope: self.scope,
             audiences: flag_list(self.audiences),
@@ -128,7 +148,9 @@ impl ClientFlags {
             refresh_cookie: self.refresh_cookie,
             post_logout_redirect_uris: flag_list(self.post_logout_redirect_uris),
             backchannel_logout_uri: self.backchannel_logout_uri,
-        }
+            jwks,
+            jwks_uri: self.jwks_uri,
+        })
     }
 }
 
@@ -142,7 +164,7 @@ fn flag_list(values: Vec<String>) -> Option<Vec<String>> {
 }
 
 fn create_client(settings: &Settings, args: CreateClient) -> CliResult {
-    let change = args.fields.into_change(Some(args.name));
+    let change = args.fields.into_change(Some(args.name))?;
     let registration = ClientRegistration::create(&change, settings.deployment())?;
     let pool = startup::open_pool(settings)?;
     let (client, secret) =
@@ -163,7 +185,7 @@ fn create_client(settings: &Settings, args: CreateClient) -> CliResult {
 }
 
 fn update_client(settings: &Settings, args: UpdateClient) -> CliResult {
-    let change = args.fields.into_change(args.name);
+    let change = args.fields.into_change(args.name)?;
     let pool = startup::open_pool(settings)?;
     let (actor, now) = (Actor::cli(), SystemClock.now());
     let client =

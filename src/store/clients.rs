@@ -33,6 +33,9 @@ pub struct ClientRow {
     pub first_party: bool,
     pub post_logout_redirect_uris: String,
     pub backchannel_logout_uri: Option<String>,
+    /// A JWK set, as JSON.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 /// The columns a registration sets (on insert and on change alike).
@@ -51,6 +54,8 @@ struct RegisteredColumns<'a> {
     first_party: bool,
     post_logout_redirect_uris: String,
     backchannel_logout_uri: Option<&'a str>,
+    jwks: Option<String>,
+    jwks_uri: Option<&'a str>,
     updated_at: i64,
 }
 
@@ -70,6 +75,8 @@ impl<'a> RegisteredColumns<'a> {
             first_party: registration.first_party,
             post_logout_redirect_uris: registration.post_logout_redirect_uris.join(" "),
             backchannel_logout_uri: registration.backchannel_logout_uri.as_deref(),
+            jwks: registration.jwks.as_ref().and_then(|set| serde_json::to_string(set).ok()),
+            jwks_uri: registration.jwks_uri.as_deref(),
             updated_at: now,
         }
     }
@@ -108,6 +115,8 @@ impl ClientRow {
             first_party: self.first_party,
             post_logout_redirect_uris: words(&self.post_logout_redirect_uris),
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            jwks: self.jwks.as_deref().and_then(|json| serde_json::from_str(json).ok()),
+            jwks_uri: self.jwks_uri.clone(),
         }
     }
 }

@@ -38,6 +38,8 @@ diesel::table! {
         first_party -> Bool,
         post_logout_redirect_uris -> Text,
         backchannel_logout_uri -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
     }
 }
 
@@ -195,6 +197,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(logout_deliveries -> clients (client_id));
 
@@ -214,4 +224,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     consents,
     logout_deliveries,
+    client_assertion_jtis,
 );

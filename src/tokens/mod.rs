@@ -2,6 +2,7 @@
 //! issued.
 
 pub mod authorization;
+pub mod client_assertion;
 pub mod families;
 pub mod refresh;
 pub mod refresh_decision;

@@ -9,6 +9,7 @@
 //! `registration.rs` holds what an operator registers and the rules between its fields;
 //! `uris.rs` the rules of redirect URIs and web origins, and the redirect URI match.
 
+pub mod keys;
 mod registration;
 pub mod uris;
 
@@ -61,6 +62,9 @@ pub enum AuthMethod {
     Secret,
     /// Not at all: a public client sends its `client_id` alone (RFC 6749 §2.1, OAuth 2.1).
     None,
+    /// With an assertion signed by its own key (`private_key_jwt`, RFC 7523 §2.2): jwtd holds
+    /// only the public key, inline or at the client's `jwks_uri`.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -69,6 +73,7 @@ impl AuthMethod {
         match self {
             Self::Secret => "client_secret_basic",
             Self::None => "none",
+            Self::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -76,6 +81,7 @@ impl AuthMethod {
         match name {
             "client_secret_basic" | "client_secret_post" => Some(Self::Secret),
             "none" => Some(Self::None),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             _ => Option::None,
         }
     }
@@ -145,7 +151,8 @@ pub fn secret_matches(presented: &str, stored_hash: &[u8]) -> bool {
 
 /// Whether what a client presented authenticates it: a confidential client its secret (matching
 /// the stored hash), a public client nothing. A public client presenting a secret fails, as does
-/// a confidential client without one: neither is what the client was registered to do.
+/// a confidential client without one: neither is what the client was registered to do. A
+/// `private_key_jwt` client never authenticates this way (only with an assertion).
 pub fn credentials_match(method: AuthMethod, stored_hash: Option<&[u8]>, presented: Option<&str>) -> bool {
     match (method, stored_hash, presented) {
         (AuthMethod::None, _, None) => true,
@@ -183,6 +190,10 @@ pub struct Client {
     pub web_origins: Vec<String>,
     /// One of the operator's own apps: set by the operator, never by the client.
     pub first_party: bool,
+    /// A `private_key_jwt` client's public keys, registered inline.
+    pub jwks: Option<jsonwebtoken::jwk::JwkSet>,
+    /// Where a `private_key_jwt` client publishes its public keys (fetched by jwtd).
+    pub jwks_uri: Option<String>,
     /// Where RP-initiated logout may send the user afterwards (matched exactly).
     pub post_logout_redirect_uris: Vec<String>,
     /// Where jwtd POSTs a logout token when a session this client signed in through ends.
@@ -242,7 +253,7 @@ pub fn new_client(
     let id = random_id()?;
     let secret = match registration.auth_method {
         AuthMethod::Secret => Some(ClientSecret::generate()?),
-        AuthMethod::None => None,
+        AuthMethod::None | AuthMethod::PrivateKeyJwt => None,
     };
     let client = Client {
         id,
@@ -259,6 +270,8 @@ pub fn new_client(
         redirect_uris: registration.redirect_uris.clone(),
         web_origins: registration.web_origins.clone(),
         first_party: registration.first_party,
+        jwks: registration.jwks.clone(),
+        jwks_uri: registration.jwks_uri.clone(),
         post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
         backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
     };
@@ -295,6 +308,8 @@ mod tests {
             (AuthMethod::None, None, None, true),
             (AuthMethod::None, None, Some(secret.expose()), false),
             (AuthMethod::None, Some(&hash), Some(secret.expose()), false),
+            (AuthMethod::PrivateKeyJwt, None, None, false),
+            (AuthMethod::PrivateKeyJwt, Some(&hash), Some(secret.expose()), false),
         ];
         for (method, stored, presented, ok) in table {
             assert_eq!(credentials_match(*method, *stored, *presented), *ok, "{method:?} {presented:?}");
@@ -309,7 +324,8 @@ mod tests {
         assert_eq!(AuthMethod::parse("client_secret_post"), Some(AuthMethod::Secret));
         assert_eq!(AuthMethod::parse(AuthMethod::Secret.as_str()), Some(AuthMethod::Secret));
         assert_eq!(AuthMethod::parse("none"), Some(AuthMethod::None));
-        assert_eq!(AuthMethod::parse("private_key_jwt"), None);
+        assert_eq!(AuthMethod::parse("private_key_jwt"), Some(AuthMethod::PrivateKeyJwt));
+        assert_eq!(AuthMethod::parse("client_secret_jwt"), None);
         assert_eq!(ApplicationType::parse("native"), Some(ApplicationType::Native));
         assert_eq!(ApplicationType::parse("Web"), None);
     }

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::uris::{self, Deployment, MAX_URIS};
 use super::{ApplicationType, AuthMethod, Client, GrantType};
 use crate::scope::{Scope, ScopeError};
+use jsonwebtoken::jwk::JwkSet;
 
 const MAX_NAME_LEN: usize = 200;
 const MAX_AUDIENCE_LEN: usize = 512;
@@ -31,6 +32,10 @@ pub struct ClientRegistration {
     pub redirect_uris: Vec<String>,
     pub web_origins: Vec<String>,
     pub first_party: bool,
+    /// `private_key_jwt`: the client's public keys inline (see [`super::keys::check_jwks`]) ...
+    pub jwks: Option<JwkSet>,
+    /// ... or where it publishes them (https; loopback http outside production). Exactly one.
+    pub jwks_uri: Option<String>,
     /// Where RP-initiated logout may send people afterwards; the same rules as redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
     /// Back-channel logout: `https` (loopback `http` outside production), no fragment.
@@ -56,6 +61,10 @@ pub struct ClientChange {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     /// An empty value removes the URI.
     pub backchannel_logout_uri: Option<String>,
+    /// A JWK set; `null` removes it.
+    pub jwks: Option<Value>,
+    /// An empty value removes it.
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,7 +83,9 @@ pub enum RegistrationError {
     GrantType(String),
     #[error("a client needs at least one grant type")]
     NoGrant,
-    #[error("unknown token_endpoint_auth_method {0:?}; known: client_secret_basic, client_secret_post, none")]
+    #[error(
+        "unknown token_endpoint_auth_method {0:?}; known: client_secret_basic, client_secret_post, private_key_jwt, none"
+    )]
     AuthMethod(String),
     #[error("unknown application_type {0:?}; known: web, native")]
     ApplicationType(String),
@@ -84,6 +95,14 @@ pub enum RegistrationError {
     PostLogoutUri { uri: String, refusal: String },
     #[error("backchannel_logout_uri {uri:?} {refusal}")]
     BackchannelUri { uri: String, refusal: String },
+    #[error("jwks {0}")]
+    Jwks(String),
+    #[error("jwks_uri {uri:?} {refusal}")]
+    JwksUri { uri: String, refusal: String },
+    #[error("a private_key_jwt client needs its public keys: jwks (inline) or jwks_uri, exactly one of them")]
+    KeysNeeded,
+    #[error("only a private_key_jwt client registers jwks or jwks_uri")]
+    KeysUnused,
     #[error("web origin {origin:?} {refusal}")]
     WebOrigin { origin: String, refusal: String },
     #[error("a client has at most {MAX_URIS} {0}")]
@@ -120,6 +139,8 @@ impl ClientRegistration {
             redirect_uris: Vec::new(),
             web_origins: Vec::new(),
             first_party: false,
+            jwks: None,
+            jwks_uri: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
         };
@@ -180,6 +201,15 @@ impl ClientRegistration {
         if let Some(uri) = &change.backchannel_logout_uri {
             self.backchannel_logout_uri = Some(uri.clone()).filter(|u| !u.is_empty());
         }
+        if let Some(jwks) = &change.jwks {
+            self.jwks = match jwks {
+                Value::Null => None,
+                set => Some(super::keys::check_jwks(set).map_err(RegistrationError::Jwks)?),
+            };
+        }
+        if let Some(uri) = &change.jwks_uri {
+            self.jwks_uri = Some(uri.clone()).filter(|u| !u.is_empty());
+        }
         self.first_party = change.first_party.unwrap_or(self.first_party);
         self.refresh_cookie = change.refresh_cookie.unwrap_or(self.refresh_cookie);
         self.check(deployment)?;
@@ -200,6 +230,8 @@ impl ClientRegistration {
             redirect_uris: client.redirect_uris.clone(),
             web_origins: client.web_origins.clone(),
             first_party: client.first_party,
+            jwks: client.jwks.clone(),
+            jwks_uri: client.jwks_uri.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
         }
@@ -216,8 +248,12 @@ impl ClientRegistration {
                 .map_err(|refusal| RegistrationError::PostLogoutUri { uri: uri.clone(), refusal })?;
         }
         if let Some(uri) = &self.backchannel_logout_uri {
-            uris::check_backchannel_uri(uri, deployment)
+            uris::check_server_uri(uri, deployment)
                 .map_err(|refusal| RegistrationError::BackchannelUri { uri: uri.clone(), refusal })?;
+        }
+        if let Some(uri) = &self.jwks_uri {
+            uris::check_server_uri(uri, deployment)
+                .map_err(|refusal| RegistrationError::JwksUri { uri: uri.clone(), refusal })?;
         }
         for origin in &self.web_origins {
             uris::check_web_origin(origin, deployment)
@@ -235,6 +271,13 @@ impl ClientRegistration {
         }
         if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(RegistrationError::NoRedirectUri);
+        }
+        let has_keys = (self.jwks.is_some(), self.jwks_uri.is_some());
+        match (self.auth_method, has_keys) {
+            (AuthMethod::PrivateKeyJwt, (true, false) | (false, true)) => {}
+            (AuthMethod::PrivateKeyJwt, _) => return Err(RegistrationError::KeysNeeded),
+            (_, (false, false)) => {}
+            _ => return Err(RegistrationError::KeysUnused),
         }
         Ok(())
     }
@@ -254,6 +297,8 @@ impl ClientRegistration {
             "redirect_uris": self.redirect_uris,
             "web_origins": self.web_origins,
             "first_party": self.first_party,
+            "jwks": self.jwks,
+            "jwks_uri": self.jwks_uri,
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "backchannel_logout_uri": self.backchannel_logout_uri,
         });

@@ -89,13 +89,13 @@ pub fn check_web_origin(origin: &str, deployment: Deployment) -> Result<(), Refu
     Ok(())
 }
 
-/// Checks a back-channel logout URI (OpenID Connect Back-Channel Logout 1.0 §2.2): absolute,
-/// bounded, no fragment, no user information; `https`, or `http` only for a loopback host outside
-/// production. jwtd POSTs logout tokens to it from the server, so nothing else is reachable.
-pub fn check_backchannel_uri(uri: &str, deployment: Deployment) -> Result<(), Refusal> {
+/// Checks a URI jwtd itself calls from the server (a back-channel logout URI, OpenID Connect
+/// Back-Channel Logout 1.0 §2.2; a client's `jwks_uri`): absolute, bounded, no fragment, no user
+/// information; `https`, or `http` only for a loopback host outside production.
+pub fn check_server_uri(uri: &str, deployment: Deployment) -> Result<(), Refusal> {
     let url = parse_absolute(uri)?;
     if url.fragment().is_some() {
-        return Err("has a fragment (#...); a back-channel logout URI may not".to_owned());
+        return Err("has a fragment (#...); a URI jwtd calls may not".to_owned());
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("carries user information (user@host); it may not".to_owned());
@@ -103,7 +103,7 @@ pub fn check_backchannel_uri(uri: &str, deployment: Deployment) -> Result<(), Re
     match url.scheme() {
         "https" => Ok(()),
         "http" => web_http(&url, deployment),
-        scheme => Err(format!("uses the scheme {scheme:?}; back-channel logout URIs use https")),
+        scheme => Err(format!("uses the scheme {scheme:?}; jwtd calls https URIs only")),
     }
 }
 

@@ -4,7 +4,7 @@
 use actix_web::web;
 use actix_web::{HttpResponse, Responder};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::AdminCaller;
 use crate::accounts::clients::{Client, ClientChange, ClientRegistration};
@@ -34,6 +34,16 @@ pub struct ClientFields {
     post_logout_redirect_uris: Option<Vec<String>>,
     /// An empty string removes it.
     backchannel_logout_uri: Option<String>,
+    /// `private_key_jwt`: a JWK set of public keys; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    jwks: Option<Value>,
+    /// `private_key_jwt`: where the client publishes its keys; an empty string removes it.
+    jwks_uri: Option<String>,
+}
+
+/// A field that is present, `null` included (absent is `None`, `null` is `Some(Value::Null)`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 impl ClientFields {
@@ -52,6 +62,8 @@ impl ClientFields {
             refresh_cookie: self.refresh_cookie,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             backchannel_logout_uri: self.backchannel_logout_uri,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
         }
     }
 }

@@ -11,6 +11,8 @@ fn client() -> Client {
         redirect_uris: vec!["https://app.example/cb".into()],
         web_origins: Vec::new(),
         first_party: false,
+        jwks: None,
+        jwks_uri: None,
         post_logout_redirect_uris: Vec::new(),
         backchannel_logout_uri: None,
         id: "app".into(),

@@ -59,11 +59,34 @@ fn rules_between_fields_hold() {
         base().with(&public(&["password"]), production).err(),
         Some(RegistrationError::PublicGrant("password"))
     );
-    let bad_method = ClientChange { auth_method: Some("private_key_jwt".into()), ..ClientChange::default() };
+    let bad_method =
+        ClientChange { auth_method: Some("client_secret_jwt".into()), ..ClientChange::default() };
     assert_eq!(
         base().with(&bad_method, production).err(),
-        Some(RegistrationError::AuthMethod("private_key_jwt".into()))
+        Some(RegistrationError::AuthMethod("client_secret_jwt".into()))
     );
+    // private_key_jwt: exactly one of jwks and jwks_uri; other methods neither.
+    let key_jwt = |jwks: Option<serde_json::Value>, uri: Option<&str>| ClientChange {
+        auth_method: Some("private_key_jwt".into()),
+        jwks,
+        jwks_uri: uri.map(str::to_owned),
+        ..ClientChange::default()
+    };
+    let set = serde_json::json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }] });
+    let uri = "https://billing.example/jwks.json";
+    assert!(base().with(&key_jwt(Some(set.clone()), None), production).is_ok());
+    assert!(base().with(&key_jwt(None, Some(uri)), production).is_ok());
+    assert_eq!(base().with(&key_jwt(None, None), production).err(), Some(RegistrationError::KeysNeeded));
+    assert_eq!(
+        base().with(&key_jwt(Some(set.clone()), Some(uri)), production).err(),
+        Some(RegistrationError::KeysNeeded)
+    );
+    let plain_with_keys = ClientChange { jwks_uri: Some(uri.into()), ..ClientChange::default() };
+    assert_eq!(base().with(&plain_with_keys, production).err(), Some(RegistrationError::KeysUnused));
+    assert!(matches!(
+        base().with(&key_jwt(None, Some("http://billing.example/jwks.json")), production).err(),
+        Some(RegistrationError::JwksUri { .. })
+    ));
     let too_many: Vec<String> = (0..=MAX_URIS).map(|i| format!("https://app.example/{i}")).collect();
     let change = ClientChange { redirect_uris: Some(too_many), ..ClientChange::default() };
     assert_eq!(base().with(&change, production).err(), Some(RegistrationError::TooMany("redirect URIs")));
