@@ -32,6 +32,8 @@ pub struct Metrics {
     pub background_restarts: IntCounterVec,
     /// Browser sign-in, consent and logout.
     pub sign_in: SignInMetrics,
+    /// Client assertions (`private_key_jwt`), by outcome: accepted, or the reason refused.
+    pub client_assertions: IntCounterVec,
 }
 
 /// What browser sign-in counts: sign-ins, codes, consents, logouts, live sessions and
@@ -57,6 +59,11 @@ impl Metrics {
         let counter =
             |name: &str, help: &str, labels: &[&str]| register_counter(&registry, name, help, labels);
         let sign_in = SignInMetrics::new(&registry)?;
+        let client_assertions = counter(
+            "client_assertions_total",
+            "private_key_jwt client assertions, by outcome (accepted, or why refused).",
+            &["outcome"],
+        )?;
         let tokens_issued =
             counter("tokens_issued_total", "Access tokens issued, by grant type.", &["grant"])?;
         let token_errors =
@@ -119,6 +126,7 @@ impl Metrics {
             requests_in_flight,
             background_restarts,
             sign_in,
+            client_assertions,
         })
     }
 

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod backchannel;
 pub mod bootstrap;
+pub mod client_assertion;
 pub mod client_cache;
 pub mod clients;
 pub mod codes;

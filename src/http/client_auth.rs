@@ -1,8 +1,10 @@
 //! Client authentication at the token, revocation and introspection endpoints:
-//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1), or a public client's
-//! `client_id` alone in the form (`none`; RFC 6749 §3.2.1, OAuth 2.1). A request may use one
-//! method, not two. Whether what was presented is right for the client is
-//! [`Authority::authenticate_client`]'s decision.
+//! `client_secret_basic` and `client_secret_post` (RFC 6749 §2.3.1), a public client's
+//! `client_id` alone in the form (`none`; RFC 6749 §3.2.1, OAuth 2.1), or a signed assertion
+//! (`private_key_jwt`: `client_assertion_type` and `client_assertion`, RFC 7523 §2.2). A request
+//! may use one method, not two. Whether what was presented is right for the client is
+//! [`Authority::authenticate_client`]'s or [`Authority::authenticate_with_assertion`]'s
+//! decision.
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -14,6 +16,7 @@ use super::error::ApiError;
 use super::params::Params;
 use crate::accounts::clients::Client;
 use crate::authority::Authority;
+use crate::tokens::client_assertion::{ASSERTION_TYPE, MAX_ASSERTION_LEN};
 
 /// Longest client id or secret looked at; anything longer cannot be ours.
 const MAX_CREDENTIAL_LEN: usize = 256;
@@ -87,12 +90,39 @@ fn form_decode(text: &str) -> Option<String> {
     percent_encoding::percent_decode_str(&plus_as_space).decode_utf8().ok().map(|s| s.into_owned())
 }
 
+/// A signed client assertion, and the `client_id` the form named beside it (optional).
+fn presented_assertion<'a>(
+    req: &HttpRequest,
+    params: &'a Params,
+) -> Result<Option<(Option<&'a str>, &'a str)>, ApiError> {
+    let (kind, assertion) = (params.get("client_assertion_type"), params.get("client_assertion"));
+    if kind.is_none() && assertion.is_none() {
+        return Ok(None);
+    }
+    if req.headers().contains_key(header::AUTHORIZATION) || params.get("client_secret").is_some() {
+        return Err(ApiError::invalid_request("use one client authentication method, not two"));
+    }
+    match (kind, assertion) {
+        (Some(ASSERTION_TYPE), Some(assertion)) if assertion.len() <= MAX_ASSERTION_LEN => {
+            Ok(Some((params.get("client_id"), assertion)))
+        }
+        (Some(ASSERTION_TYPE), Some(_)) => Err(ApiError::invalid_client()),
+        (Some(_), Some(_)) => Err(ApiError::invalid_request(
+            "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        )),
+        _ => Err(ApiError::invalid_request("client_assertion and client_assertion_type go together")),
+    }
+}
+
 /// Authenticates the client of a token, revocation or introspection request.
 pub async fn authenticate_client(
     req: &HttpRequest,
     state: &Authority,
     params: &Params,
 ) -> Result<Client, ApiError> {
+    if let Some((client_id, assertion)) = presented_assertion(req, params)? {
+        return Ok(state.authenticate_with_assertion(client_id, assertion).await?);
+    }
     let presented = presented_credentials(req, params)?;
     let secret = presented.secret.as_ref().map(|s| s.as_str());
     Ok(state.authenticate_client(&presented.client_id, secret).await?)

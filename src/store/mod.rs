@@ -3,6 +3,7 @@
 //! `&mut DbConnection` and return `QueryResult`; the HTTP layer runs them inside `web::block`
 //! so no query ever runs on an async worker.
 
+pub mod assertions;
 pub mod audit;
 pub mod clients;
 pub mod consents;

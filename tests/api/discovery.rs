@@ -44,7 +44,7 @@ async fn discovery_documents_describe_the_server(backend: Backend) {
         assert_eq!(doc["introspection_endpoint"], format!("{ISSUER}/oauth2/introspect"));
         assert_eq!(
             doc["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+            serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
         );
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],

@@ -17,6 +17,7 @@ mod discovery;
 mod flow_clients;
 mod keys;
 mod operations;
+mod private_key_jwt;
 mod refresh;
 mod relying_party;
 mod resource_server;
