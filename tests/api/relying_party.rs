@@ -13,7 +13,43 @@ use crate::flow_clients::{ClientKind, EMAIL, PASSWORD, register_flow_client};
 use crate::helpers::{Backend, TestApp, TestClient, spawn_app_at_own_address};
 use crate::on_both_backends;
 
-on_both_backends!(openid_client_signs_in_as_a_web_app_and_as_a_public_client);
+on_both_backends!(
+    openid_client_signs_in_as_a_web_app_and_as_a_public_client,
+    openid_client_authenticates_a_service_with_private_key_jwt,
+);
+
+/// Issue 18: openid-client's `PrivateKeyJwt` (its own assertions: `aud` the issuer, a fresh
+/// `jti` each request) gets `client_credentials` tokens from jwtd, twice.
+async fn openid_client_authenticates_a_service_with_private_key_jwt(backend: Backend) {
+    let Some(rp) = RelyingParty::find("openid_client_authenticates_a_service_with_private_key_jwt") else {
+        return;
+    };
+    let app = spawn_app_at_own_address(backend).await;
+    let generated = jwtd::keys::signing::generate(jwtd::keys::signing::Algorithm::Es256, 2048).unwrap();
+    let client_id =
+        crate::private_key_jwt::register_key_client(&app, json!({ "keys": [generated.jwk] })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("service.pk8");
+    std::fs::write(&key_file, &*generated.pkcs8).unwrap();
+    let args = [
+        format!("--client-id={client_id}"),
+        "--until=client-credentials".to_owned(),
+        format!("--private-key-file={}", key_file.display()),
+        format!("--kid={}", generated.jwk.kid),
+        "--scope=read".to_owned(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let summary = rp.run(&app, &args, "", "").await;
+    assert_eq!(summary["mode"], "private_key_jwt", "{summary}");
+    assert!(summary["token_type"].as_str().unwrap().eq_ignore_ascii_case("bearer"), "{summary}");
+    assert_eq!(summary["second"], true, "a second assertion, a second token: {summary}");
+    let access = summary["access_token"].as_str().unwrap();
+    let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(access).unwrap().claims;
+    assert_eq!(
+        (claims["client_id"].as_str(), claims["iss"].as_str()),
+        (Some(client_id.as_str()), Some(app.issuer().as_str()))
+    );
+}
 
 /// What works before the flow: openid-client discovers jwtd (issuer equal to the URL it asked,
 /// over loopback http) and reads its endpoints.

@@ -14,6 +14,7 @@
 // Prints a JSON summary on success; on any failure prints the reason to stderr and exits 1.
 
 import { parseArgs } from 'node:util'
+import { readFile } from 'node:fs/promises'
 import * as client from 'openid-client'
 
 const HTTP_TIMEOUT_MS = 10_000
@@ -29,15 +30,19 @@ function options() {
       scope: { type: 'string', default: 'openid email' },
       until: { type: 'string' },
       'post-logout-redirect-uri': { type: 'string' },
+      'private-key-file': { type: 'string' },
+      kid: { type: 'string' },
     },
     strict: true,
   })
-  const required = values.until === 'discovery' ? ['issuer', 'client-id'] : ['issuer', 'client-id', 'redirect-uri', 'username']
+  const service = values.until === 'discovery' || values.until === 'client-credentials'
+  const required = service ? ['issuer', 'client-id'] : ['issuer', 'client-id', 'redirect-uri', 'username']
   for (const name of required) {
     if (!values[name]) throw new Error(`--${name} is required`)
   }
-  if (values.until !== undefined && values.until !== 'discovery') throw new Error('--until takes only "discovery"')
-  if (values.until !== 'discovery' && !process.env.RP_PASSWORD) throw new Error('RP_PASSWORD is required')
+  if (values.until !== undefined && !service) throw new Error('--until takes "discovery" or "client-credentials"')
+  if (values.until === 'client-credentials' && !values['private-key-file']) throw new Error('--private-key-file is required')
+  if (!service && !process.env.RP_PASSWORD) throw new Error('RP_PASSWORD is required')
   return values
 }
 
@@ -179,12 +184,27 @@ async function logOut(config, idToken, postLogoutRedirectUri, refreshToken) {
   return { redirected_to: `${back.origin}${back.pathname}`, refresh_after_logout: refreshAfter }
 }
 
+/**
+ * `private_key_jwt` as the library does it: the client's ES256 private key (PKCS#8 DER in a
+ * file), assertions signed by the library for each request.
+ */
+async function privateKeyAuth(path, kid) {
+  const der = await readFile(path)
+  const key = await crypto.subtle.importKey('pkcs8', der, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign'])
+  return client.PrivateKeyJwt({ key, kid })
+}
+
 async function main() {
   const args = options()
   const secret = process.env.RP_CLIENT_SECRET
-  const mode = secret ? 'confidential' : 'public'
-  const auth = secret ? client.ClientSecretBasic(secret) : client.None()
-  const metadata = secret ? {} : { token_endpoint_auth_method: 'none' }
+  const keyFile = args['private-key-file']
+  const mode = keyFile ? 'private_key_jwt' : secret ? 'confidential' : 'public'
+  const auth = keyFile
+    ? await privateKeyAuth(keyFile, args.kid)
+    : secret
+      ? client.ClientSecretBasic(secret)
+      : client.None()
+  const metadata = keyFile ? { token_endpoint_auth_method: 'private_key_jwt' } : secret ? {} : { token_endpoint_auth_method: 'none' }
   const config = await client.discovery(new URL(args.issuer), args['client-id'], metadata, auth, {
     execute: [client.allowInsecureRequests], // the test issuer is http on loopback
   })
@@ -192,6 +212,12 @@ async function main() {
   if (args.until === 'discovery') {
     const { issuer, authorization_endpoint = null, token_endpoint, jwks_uri } = server
     return { mode, step: 'discovery', issuer, authorization_endpoint, token_endpoint, jwks_uri }
+  }
+  if (args.until === 'client-credentials') {
+    const tokens = await client.clientCredentialsGrant(config, { scope: args.scope })
+    // A second token: each request carries a fresh assertion (its jti is good once).
+    const again = await client.clientCredentialsGrant(config, { scope: args.scope })
+    return { mode, step: 'client-credentials', token_type: tokens.token_type, scope: tokens.scope ?? null, second: Boolean(again.access_token), access_token: tokens.access_token }
   }
   if (!server.authorization_endpoint) throw new Error(`${server.issuer} publishes no authorization_endpoint`)
 
