@@ -17,6 +17,7 @@ on_both_backends!(
     a_client_created_with_the_cli_gets_a_verifiable_token,
     a_public_client_is_registered_and_changed_with_the_cli,
     an_operator_looks_after_sessions_and_consents_with_the_cli,
+    a_key_client_is_registered_with_the_cli,
 );
 
 /// The binary with a clean environment plus `vars`.
@@ -449,4 +450,52 @@ async fn an_operator_looks_after_sessions_and_consents_with_the_cli(backend: Bac
     assert_eq!(signed_out.redirect_params()["error"], "login_required");
     let missing = jwtd(&env).args(["users", "end-session", &user_flag]).output().await.unwrap();
     assert!(!missing.status.success(), "--session or --all is required");
+}
+
+/// Issue 18: `--auth-method private_key_jwt --jwks-file`, then a token with an assertion; a set
+/// holding a private key is refused with one line.
+async fn a_key_client_is_registered_with_the_cli(backend: Backend) {
+    use jwtd::keys::signing;
+    let db = Arc::new(TestDb::new(backend));
+    let master_key = new_master_key();
+    let env = test_env(&db, &master_key);
+    let app = spawn_app_on(Arc::clone(&db), &master_key, &[]).await;
+    let (signer, jwks) = crate::private_key_jwt::service_key(signing::Algorithm::Es256);
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("billing.jwks.json");
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let file_flag = format!("--jwks-file={}", jwks_file.display());
+    let create = [
+        "clients",
+        "create",
+        "--name=billing",
+        "--scope=read",
+        "--audience=https://api",
+        "--auth-method=private_key_jwt",
+        &file_flag,
+        "--json",
+    ];
+    let created: Value = serde_json::from_str(&run_ok(&env, &create).await).unwrap();
+    assert!(created.get("client_secret").is_none(), "{created}");
+    assert_eq!(created["jwks"], jwks);
+    let client_id = created["client_id"].as_str().unwrap();
+    let assertion = crate::private_key_jwt::assertion(&app, &signer, client_id, &[]);
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion.as_str()),
+    ];
+    assert_eq!(app.post_form("/oauth2/token", &form).await.status(), 200);
+
+    let mut private = jwks.clone();
+    private["keys"][0]["d"] = "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI".into();
+    std::fs::write(&jwks_file, private.to_string()).unwrap();
+    let refused = jwtd(&env)
+        .args(["clients", "create", "--name=leaky", "--auth-method=private_key_jwt", &file_flag])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("private"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
 }
