@@ -12,6 +12,7 @@
 pub mod keys;
 mod registration;
 pub mod uris;
+pub mod workload;
 
 use std::fmt;
 
