@@ -48,6 +48,16 @@ pub enum Refused {
     Jti,
     #[error("the client_assertion's jti was used before: an assertion is good once")]
     Replayed,
+    #[error("the workload token's iss is not the issuer this client trusts")]
+    Untrusted,
+    #[error("the workload token's sub is not a subject this client trusts")]
+    WorkloadSubject,
+    #[error(
+        "the workload token's aud must include the audience this client expects (jwtd's issuer by default)"
+    )]
+    WorkloadAudience,
+    #[error("the workload token lives longer (exp - iat) than this client allows")]
+    WorkloadLifetime,
 }
 
 impl Refused {
@@ -65,6 +75,10 @@ impl Refused {
             Self::Lifetime => "lifetime",
             Self::Jti => "jti",
             Self::Replayed => "replayed",
+            Self::Untrusted => "untrusted_issuer",
+            Self::WorkloadSubject => "workload_subject",
+            Self::WorkloadAudience => "workload_audience",
+            Self::WorkloadLifetime => "workload_lifetime",
         }
     }
 }
@@ -113,6 +127,17 @@ pub fn verify(
     now: i64,
     leeway: i64,
 ) -> Result<Verified, Refused> {
+    let claims: Claims = signed_claims(assertion, keys)?;
+    check_claims(&claims, client_id, issuer, now, leeway)
+}
+
+/// The claims of `assertion`, once its signature verifies with the key of `keys` its header
+/// names (RS256, PS256, ES256 or EdDSA only, with a key of the matching type). No claim is
+/// checked here.
+pub(crate) fn signed_claims<T: serde::de::DeserializeOwned>(
+    assertion: &str,
+    keys: &JwkSet,
+) -> Result<T, Refused> {
     if assertion.len() > MAX_ASSERTION_LEN {
         return Err(Refused::Malformed);
     }
@@ -127,9 +152,7 @@ pub fn verify(
     validation.validate_nbf = false;
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
-    let claims =
-        jsonwebtoken::decode::<Claims>(assertion, &key, &validation).map_err(|_| Refused::Signature)?.claims;
-    check_claims(&claims, client_id, issuer, now, leeway)
+    Ok(jsonwebtoken::decode::<T>(assertion, &key, &validation).map_err(|_| Refused::Signature)?.claims)
 }
 
 fn check_claims(

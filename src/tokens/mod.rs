@@ -7,6 +7,7 @@ pub mod families;
 pub mod refresh;
 pub mod refresh_decision;
 pub mod verify;
+pub mod workload_token;
 
 use aws_lc_rs::digest;
 use base64::Engine;
