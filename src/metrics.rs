@@ -32,6 +32,8 @@ pub struct Metrics {
     pub background_restarts: IntCounterVec,
     /// Browser sign-in, consent and logout.
     pub sign_in: SignInMetrics,
+    /// Fetches of others' key sets and discovery documents, by outcome (ok, failed).
+    pub remote_jwks_fetches: IntCounterVec,
 }
 
 /// What browser sign-in counts: sign-ins, codes, consents, logouts, live sessions and
@@ -70,6 +72,7 @@ impl Metrics {
         )?;
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
+        let remote_jwks_fetches = remote_jwks_fetches(&registry)?;
         let refresh_reuse =
             IntCounter::new("refresh_reuse_detected_total", "Used refresh tokens presented again.")?;
         registry.register(Box::new(refresh_reuse.clone()))?;
@@ -119,6 +122,7 @@ impl Metrics {
             requests_in_flight,
             background_restarts,
             sign_in,
+            remote_jwks_fetches,
         })
     }
 
@@ -140,6 +144,24 @@ fn register_counter(
     let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
+}
+
+/// Fetches of others' key sets (`authority::remote_jwks`), by outcome.
+fn remote_jwks_fetches(registry: &Registry) -> Result<IntCounterVec, prometheus::Error> {
+    let help = "Fetches of clients' and external issuers' key sets and discovery documents, by outcome.";
+    Ok(outcomes(
+        register_counter(registry, "remote_jwks_fetches_total", help, &["outcome"])?,
+        &["ok", "failed"],
+    ))
+}
+
+/// A counter by outcome with every outcome at 0 from the start, so a rate or an alert on one
+/// exists before it happens.
+fn outcomes(counter: IntCounterVec, outcomes: &[&str]) -> IntCounterVec {
+    for outcome in outcomes {
+        counter.with_label_values(&[*outcome]);
+    }
+    counter
 }
 
 impl SignInMetrics {
@@ -174,10 +196,7 @@ impl SignInMetrics {
              retried; gave_up).",
             &["outcome"],
         )?;
-        // Every outcome from the start at 0, so a rate or an alert on one exists before it happens.
-        for outcome in ["delivered", "failed", "gave_up"] {
-            backchannel_deliveries.with_label_values(&[outcome]);
-        }
+        let backchannel_deliveries = outcomes(backchannel_deliveries, &["delivered", "failed", "gave_up"]);
         Ok(Self { codes, sign_ins, consents, logouts, sessions_live, backchannel_deliveries })
     }
 }
