@@ -19,6 +19,7 @@ mod keys;
 mod operations;
 mod refresh;
 mod relying_party;
+mod remote_jwks;
 mod resource_server;
 mod rotation;
 mod sign_in;
