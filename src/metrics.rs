@@ -34,6 +34,8 @@ pub struct Metrics {
     pub sign_in: SignInMetrics,
     /// Client assertions (`private_key_jwt`), by outcome: accepted, or the reason refused.
     pub client_assertions: IntCounterVec,
+    /// Fetches of others' key sets and discovery documents, by outcome (ok, failed).
+    pub remote_jwks_fetches: IntCounterVec,
 }
 
 /// What browser sign-in counts: sign-ins, codes, consents, logouts, live sessions and
@@ -77,6 +79,7 @@ impl Metrics {
         )?;
         let jwks_served =
             counter("jwks_served_total", "JWKS responses, by status (200 or 304).", &["status"])?;
+        let remote_jwks_fetches = remote_jwks_fetches(&registry)?;
         let refresh_reuse =
             IntCounter::new("refresh_reuse_detected_total", "Used refresh tokens presented again.")?;
         registry.register(Box::new(refresh_reuse.clone()))?;
@@ -127,6 +130,7 @@ impl Metrics {
             background_restarts,
             sign_in,
             client_assertions,
+            remote_jwks_fetches,
         })
     }
 
@@ -148,6 +152,24 @@ fn register_counter(
     let metric = IntCounterVec::new(Opts::new(name, help), labels)?;
     registry.register(Box::new(metric.clone()))?;
     Ok(metric)
+}
+
+/// Fetches of others' key sets (`authority::remote_jwks`), by outcome.
+fn remote_jwks_fetches(registry: &Registry) -> Result<IntCounterVec, prometheus::Error> {
+    let help = "Fetches of clients' and external issuers' key sets and discovery documents, by outcome.";
+    Ok(outcomes(
+        register_counter(registry, "remote_jwks_fetches_total", help, &["outcome"])?,
+        &["ok", "failed"],
+    ))
+}
+
+/// A counter by outcome with every outcome at 0 from the start, so a rate or an alert on one
+/// exists before it happens.
+fn outcomes(counter: IntCounterVec, outcomes: &[&str]) -> IntCounterVec {
+    for outcome in outcomes {
+        counter.with_label_values(&[*outcome]);
+    }
+    counter
 }
 
 impl SignInMetrics {
@@ -182,10 +204,7 @@ impl SignInMetrics {
              retried; gave_up).",
             &["outcome"],
         )?;
-        // Every outcome from the start at 0, so a rate or an alert on one exists before it happens.
-        for outcome in ["delivered", "failed", "gave_up"] {
-            backchannel_deliveries.with_label_values(&[outcome]);
-        }
+        let backchannel_deliveries = outcomes(backchannel_deliveries, &["delivered", "failed", "gave_up"]);
         Ok(Self { codes, sign_ins, consents, logouts, sessions_live, backchannel_deliveries })
     }
 }

@@ -9,6 +9,7 @@ use actix_web::web;
 use actix_web::{App, HttpServer};
 use secrecy::ExposeSecret;
 
+use crate::accounts::clients::Deployment;
 use crate::accounts::passwords::PasswordHasher;
 use crate::accounts::sessions::SessionPolicy;
 use crate::accounts::throttle::{AccountGate, ThrottlePolicy};
@@ -19,6 +20,7 @@ use crate::authority::client_cache::ClientCache;
 use crate::authority::feed::FeedCache;
 use crate::authority::key_lifecycle;
 use crate::authority::key_ring::LiveKeyRing;
+use crate::authority::remote_jwks::{RemoteJwks, RemoteJwksPolicy};
 use crate::authority::web_origins::WebOrigins;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, Settings};
@@ -175,6 +177,8 @@ fn authority(
     passwords: Arc<PasswordHasher>,
     metrics: Arc<Metrics>,
 ) -> Result<Authority, StartupError> {
+    let remote_jwks =
+        RemoteJwks::new(remote_jwks_policy(settings))?.counting(metrics.remote_jwks_fetches.clone());
     Ok(Authority {
         pool,
         keys,
@@ -201,7 +205,23 @@ fn authority(
         web_origins: WebOrigins::default(),
         deployment: settings.deployment(),
         logout_notices: LogoutNotices::new(delivery_policy(settings))?,
+        remote_jwks,
     })
+}
+
+/// How others' key sets are fetched, from the configuration: plain http to a loopback host
+/// only in development.
+fn remote_jwks_policy(settings: &Settings) -> RemoteJwksPolicy {
+    let configured = &settings.remote_jwks;
+    RemoteJwksPolicy {
+        timeout: configured.timeout,
+        max_bytes: configured.max_bytes,
+        min_max_age: secs(configured.min_max_age),
+        max_max_age: secs(configured.max_max_age),
+        default_max_age: secs(configured.default_max_age),
+        unknown_kid_cooldown: secs(configured.unknown_kid_cooldown),
+        allow_http_loopback: settings.deployment() == Deployment::Development,
+    }
 }
 
 /// How back-channel logout notices are delivered, from the configuration.

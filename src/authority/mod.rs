@@ -2,7 +2,7 @@
 //! the admin API, the CLI) and storage. An operation runs its reads and writes in one
 //! transaction together with its audit event; the edges parse, call one operation and map the
 //! result. [`Authority`] is what the operations share at run time: the pool, the live key ring,
-//! the clock, the token and family policies, and the caches. It knows nothing of HTTP.
+//! the clock, the token and family policies, and the caches (remote key sets among them). It knows nothing of HTTP.
 
 pub mod audit;
 pub mod backchannel;
@@ -20,6 +20,7 @@ pub mod key_lifecycle;
 pub mod key_ring;
 pub mod keys;
 pub mod logout;
+pub mod remote_jwks;
 pub mod revocation;
 pub mod signin;
 pub mod throttle;
@@ -44,6 +45,7 @@ use backchannel::LogoutNotices;
 use client_cache::ClientCache;
 use feed::FeedCache;
 use key_ring::LiveKeyRing;
+use remote_jwks::RemoteJwks;
 use web_origins::WebOrigins;
 
 /// The running authority. Built per application, never global, so each test runs its own.
@@ -76,6 +78,8 @@ pub struct Authority {
     pub deployment: Deployment,
     /// Back-channel logout notices: how they are delivered, and the delivery task's alarm.
     pub logout_notices: LogoutNotices,
+    /// Key sets fetched from others (clients' `jwks_uri`, external issuers), cached.
+    pub remote_jwks: RemoteJwks,
 }
 
 impl Authority {

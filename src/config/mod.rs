@@ -56,6 +56,7 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     pub throttle: ThrottleSettings,
     pub backchannel_logout: BackchannelLogoutSettings,
+    pub remote_jwks: RemoteJwksSettings,
     #[serde(skip, default = "development")]
     pub environment: Environment,
     /// `JWTD_MASTER_KEY`: base64 of 32 bytes.
@@ -198,6 +199,30 @@ pub struct BackchannelLogoutSettings {
     /// session itself).
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+}
+
+/// How key sets published by others (clients' `jwks_uri`, external issuers) are fetched and
+/// cached (see `authority::remote_jwks`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteJwksSettings {
+    /// One fetch, connecting and reading included, takes at most this long.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The largest key set or discovery document read, in bytes.
+    pub max_bytes: usize,
+    /// The bounds of the freshness a remote's `Cache-Control: max-age` declares; the upper one
+    /// is also how long a cached copy serves while fetches fail.
+    #[serde(with = "humantime_serde")]
+    pub min_max_age: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_max_age: Duration,
+    /// The freshness of a document served without `max-age`.
+    #[serde(with = "humantime_serde")]
+    pub default_max_age: Duration,
+    /// A `kid` missing from a cached set fetches it again at most once per this long.
+    #[serde(with = "humantime_serde")]
+    pub unknown_kid_cooldown: Duration,
 }
 
 #[derive(Debug, Deserialize)]

@@ -167,6 +167,11 @@ fn durations_that_would_stop_a_task_or_every_request_are_errors() {
         ("JWTD__THROTTLE__WINDOW", "0s"),
         ("JWTD__THROTTLE__LOCKOUT", "0s"),
         ("JWTD__REVOCATIONS__MAX_AGE", "2h"),
+        ("JWTD__REMOTE_JWKS__TIMEOUT", "0s"),
+        ("JWTD__REMOTE_JWKS__MAX_BYTES", "100"),
+        ("JWTD__REMOTE_JWKS__MIN_MAX_AGE", "0s"),
+        ("JWTD__REMOTE_JWKS__DEFAULT_MAX_AGE", "2d"),
+        ("JWTD__REMOTE_JWKS__UNKNOWN_KID_COOLDOWN", "0s"),
     ] {
         let err = Settings::load_from(&vars(&[(key, value)])).unwrap_err();
         let name = key.trim_start_matches("JWTD__").replace("__", ".").to_lowercase();

@@ -21,6 +21,23 @@ fn page_resource(url: &str) -> bool {
         && !url.chars().any(|c| c.is_whitespace() || c.is_control() || "\"';,<>\\".contains(c))
 }
 
+/// Each `(key, value, min, max)` has its value within [min, max], or the first that does not is
+/// the error.
+fn in_ranges(ranges: &[(&str, Duration, Duration, Duration)]) -> Result<(), SettingsError> {
+    for &(key, value, min, max) in ranges {
+        if value < min || value > max {
+            let show = humantime_serde::re::humantime::format_duration;
+            return Err(SettingsError::Invalid(format!(
+                "{key} must be between {} and {}, not {}",
+                show(min),
+                show(max),
+                show(value)
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Settings {
     /// Checks the settings and fills in what follows from others (the embedded database's
     /// place, the issuer without a trailing slash).
@@ -32,6 +49,7 @@ impl Settings {
         self.validate_accounts()?;
         self.validate_sign_in()?;
         self.validate_database()?;
+        self.validate_remote_jwks()?;
         self.validate_production()
     }
 
@@ -160,18 +178,24 @@ impl Settings {
                 MINUTE,
             ),
         ];
-        for (key, value, min, max) in ranges {
-            if value < min || value > max {
-                let show = humantime_serde::re::humantime::format_duration;
-                return Err(SettingsError::Invalid(format!(
-                    "{key} must be between {} and {}, not {}",
-                    show(min),
-                    show(max),
-                    show(value)
-                )));
-            }
+        in_ranges(&ranges)
+    }
+
+    /// Fetching others' key sets: every bound positive (a zero max-age would fetch on every
+    /// request), the freshness bounds in order, the body large enough for a few RSA keys.
+    fn validate_remote_jwks(&self) -> Result<(), SettingsError> {
+        let remote = &self.remote_jwks;
+        if !(4_096..=1_048_576).contains(&remote.max_bytes) {
+            return invalid("remote_jwks.max_bytes must be between 4 KiB and 1 MiB");
         }
-        Ok(())
+        let ranges = [
+            ("remote_jwks.timeout", remote.timeout, Duration::from_millis(100), MINUTE),
+            ("remote_jwks.min_max_age", remote.min_max_age, Duration::from_secs(1), DAY),
+            ("remote_jwks.max_max_age", remote.max_max_age, remote.min_max_age, 7 * DAY),
+            ("remote_jwks.default_max_age", remote.default_max_age, remote.min_max_age, remote.max_max_age),
+            ("remote_jwks.unknown_kid_cooldown", remote.unknown_kid_cooldown, Duration::from_secs(1), DAY),
+        ];
+        in_ranges(&ranges)
     }
 
     fn validate_accounts(&self) -> Result<(), SettingsError> {

@@ -4,6 +4,7 @@
 pub mod jwk;
 pub mod lifecycle;
 pub mod master;
+pub mod remote;
 pub mod signing;
 
 use std::collections::HashMap;

@@ -20,6 +20,7 @@ mod operations;
 mod private_key_jwt;
 mod refresh;
 mod relying_party;
+mod remote_jwks;
 mod resource_server;
 mod rotation;
 mod sign_in;
