@@ -4,8 +4,11 @@
 //! expires, in the database all instances share). A refusal says what to fix, is counted by
 //! reason, and is audited when it names a known client.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
+use super::remote_jwks::RemoteJwksError;
 use super::{Authority, Error, OAuthCode};
 use crate::accounts::clients::{AuthMethod, Client};
 use crate::store;
@@ -43,8 +46,23 @@ impl Authority {
         };
         let now = self.clock.now();
         let keys = match (&client.jwks, &client.jwks_uri) {
-            (Some(keys), _) => keys.clone(),
-            _ => return Err(refused("this client's keys (jwks_uri) cannot be fetched")),
+            (Some(keys), _) => Arc::new(keys.clone()),
+            (None, Some(uri)) => {
+                let kid = client_assertion::key_id(assertion);
+                match self.remote_jwks.key_set(uri, kid.as_deref(), now).await {
+                    Ok(keys) => keys,
+                    Err(RemoteJwksError::UnknownKid(_)) => {
+                        return Err(self.assertion_refused(Some(&client), &Refused::UnknownKey).await);
+                    }
+                    Err(e) => {
+                        self.metrics.client_assertions.with_label_values(&["keys_unavailable"]).inc();
+                        return Err(refused(format!(
+                            "the client's keys could not be read from its jwks_uri: {e}"
+                        )));
+                    }
+                }
+            }
+            (None, None) => return Err(refused("this client has no registered keys")),
         };
         let verified = client_assertion::verify(
             assertion,

@@ -17,7 +17,37 @@ on_both_backends!(
     bad_assertions_are_refused_with_a_reason,
     a_key_client_uses_no_other_method_and_no_mixing,
     revocation_and_introspection_take_assertions_too,
+    a_client_publishing_its_keys_at_a_jwks_uri_rotates_them,
 );
+
+async fn a_client_publishing_its_keys_at_a_jwks_uri_rotates_them(backend: Backend) {
+    use crate::remote_jwks::{Answer, Remote};
+    let app = spawn_app(backend).await;
+    let remote = Remote::start();
+    let (first, first_keys) = service_key(signing::Algorithm::Es256);
+    remote.answer("/jwks", Answer::ok(first_keys.to_string(), Some("max-age=3600")));
+    let client_id = register_key_client_with(&app, json!({ "jwks_uri": remote.url("/jwks") })).await;
+    for _ in 0..2 {
+        let signed = assertion(&app, &first, &client_id, &[]);
+        assert_eq!(token_with(&app, &signed, &[]).await.status(), 200);
+    }
+    assert_eq!(remote.requests("/jwks"), 1, "cached for its max-age");
+    // The service rotates: a new key published, assertions signed with it.
+    let (second, second_keys) = service_key(signing::Algorithm::EdDsa);
+    remote.answer("/jwks", Answer::ok(second_keys.to_string(), Some("max-age=3600")));
+    app.clock.advance(31); // past remote_jwks.unknown_kid_cooldown since the first fetch
+    let signed = assertion(&app, &second, &client_id, &[]);
+    assert_eq!(token_with(&app, &signed, &[]).await.status(), 200, "the new kid is fetched");
+    assert_eq!(remote.requests("/jwks"), 2);
+    let (stranger, _) = service_key(signing::Algorithm::EdDsa);
+    for _ in 0..5 {
+        let (status, said) =
+            refusal(token_with(&app, &assertion(&app, &stranger, &client_id, &[]), &[]).await).await;
+        assert_eq!((status, said.contains("kid")), (401, true), "{said}");
+    }
+    assert_eq!(remote.requests("/jwks"), 2, "unknown kids within the cool-down fetch nothing more");
+    remote.stop().await;
+}
 
 /// A service's key pair: the signer, and its public half as a JWK set.
 pub fn service_key(alg: signing::Algorithm) -> (SigningKey, Value) {
@@ -28,14 +58,19 @@ pub fn service_key(alg: signing::Algorithm) -> (SigningKey, Value) {
 
 /// Registers a `client_credentials` client authenticating with `private_key_jwt` and `jwks`.
 pub async fn register_key_client(app: &TestApp, jwks: Value) -> String {
-    let body = json!({
+    register_key_client_with(app, json!({ "jwks": jwks })).await
+}
+
+/// The same, with its keys given by `keys` (`{"jwks": ...}` or `{"jwks_uri": ...}`).
+async fn register_key_client_with(app: &TestApp, keys: Value) -> String {
+    let mut body = json!({
         "name": "billing",
         "scope": "read",
         "audiences": ["https://api"],
         "grant_types": ["client_credentials"],
         "token_endpoint_auth_method": "private_key_jwt",
-        "jwks": jwks,
     });
+    body.as_object_mut().unwrap().extend(keys.as_object().unwrap().clone());
     let admin = app.admin_token().await;
     let response = app.admin_post(&admin, "/admin/clients", Some(body)).await;
     let status = response.status();

@@ -15,7 +15,7 @@ const JWKS: &str = "/jwks";
 const DISCOVERY: &str = "/.well-known/openid-configuration";
 
 /// A remote publishing documents: each path's answer, and every path requested, in order.
-struct Remote {
+pub struct Remote {
     base: String,
     state: web::Data<Published>,
     handle: actix_web::dev::ServerHandle,
@@ -28,7 +28,7 @@ struct Published {
 }
 
 #[derive(Clone)]
-struct Answer {
+pub struct Answer {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: String,
@@ -37,7 +37,7 @@ struct Answer {
 }
 
 impl Answer {
-    fn ok(body: String, cache_control: Option<&str>) -> Self {
+    pub fn ok(body: String, cache_control: Option<&str>) -> Self {
         let headers = cache_control.map(|value| ("cache-control", value.to_owned())).into_iter().collect();
         Self { status: 200, headers, body, silent: false }
     }
@@ -61,7 +61,7 @@ async fn publish(request: HttpRequest, state: web::Data<Published>) -> HttpRespo
 }
 
 impl Remote {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let state = web::Data::new(Published::default());
         let shared = state.clone();
         let server =
@@ -76,11 +76,11 @@ impl Remote {
         Self { base, state, handle }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn answer(&self, path: &str, answer: Answer) {
+    pub fn answer(&self, path: &str, answer: Answer) {
         self.state.answers.lock().unwrap().insert(path.to_owned(), answer);
     }
 
@@ -89,11 +89,11 @@ impl Remote {
         self.answer(JWKS, Answer::ok(jwks(kids), cache_control));
     }
 
-    fn requests(&self, path: &str) -> usize {
+    pub fn requests(&self, path: &str) -> usize {
         self.state.requests.lock().unwrap().iter().filter(|p| *p == path).count()
     }
 
-    async fn stop(self) {
+    pub async fn stop(self) {
         self.handle.stop(false).await;
     }
 }
