@@ -85,6 +85,7 @@ mod tests {
             first_party,
             jwks: None,
             jwks_uri: None,
+            workload: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
         }

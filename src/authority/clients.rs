@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::audit::Actor;
 use super::{Authority, Error, OAuthCode};
+use crate::accounts::clients::workload::SubjectPattern;
 use crate::accounts::clients::{
     AuthMethod, Client, ClientChange, ClientRegistration, ClientSecret, Deployment, credentials_match,
 };
@@ -25,6 +26,7 @@ pub fn register(
     now: i64,
 ) -> Result<(Client, Option<ClientSecret>), Error> {
     conn.transaction(|conn| {
+        refuse_overlap(conn, registration, None)?;
         let (client, secret) = store::clients::register(conn, registration, now).map_err(|e| match e {
             store::clients::RegisterError::Store(e) => Error::from(e),
             other => Error::internal(&other),
@@ -32,6 +34,28 @@ pub fn register(
         actor.audit(conn, now, "client.created", Some(&client.id), client.describe())?;
         Ok((client, secret))
     })
+}
+
+/// A workload-identity registration whose subjects overlap another client's of the same issuer
+/// is refused: one workload's token must name one client.
+fn refuse_overlap(
+    conn: &mut DbConnection,
+    registration: &ClientRegistration,
+    except: Option<&str>,
+) -> Result<(), Error> {
+    let Some(trust) = &registration.workload else {
+        return Ok(());
+    };
+    for (other, stored) in store::clients::trusting_issuer(conn, &trust.issuer)? {
+        let overlaps = SubjectPattern::parse(&stored).is_ok_and(|pattern| pattern.overlaps(&trust.subject));
+        if overlaps && except != Some(other.as_str()) {
+            return Err(Error::invalid(&format!(
+                "workload_subject {} overlaps client {other}'s {stored} for the same issuer: one workload's token must name one client",
+                trust.subject
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Changes what `change` names on the client, checked whole with the rules of a new
@@ -57,6 +81,7 @@ pub fn update(
         if changes.is_empty() {
             return Ok(client);
         }
+        refuse_overlap(conn, &registration, Some(id))?;
         store::clients::update(conn, id, &registration, now)?;
         actor.audit(conn, now, "client.updated", Some(id), json!({ "changes": changes }))?;
         store::clients::find(conn, id)?.map(|row| row.to_client()).ok_or(Error::NotFound("client"))

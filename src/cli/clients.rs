@@ -118,6 +118,24 @@ struct ClientFlags {
     /// `private_key_jwt`: where the client publishes its public keys (https); `''` removes it.
     #[arg(long)]
     jwks_uri: Option<String>,
+    /// `workload_identity` (`--auth-method workload_identity`): the issuer of the workloads'
+    /// tokens (a Kubernetes cluster's service-account issuer, a CI system's); `''` removes the
+    /// whole trust.
+    #[arg(long)]
+    workload_issuer: Option<String>,
+    /// The workloads' subject, exactly, or a prefix ending in `*`
+    /// (`system:serviceaccount:payments:*`).
+    #[arg(long)]
+    workload_subject: Option<String>,
+    /// The audience their tokens carry (default: jwtd's issuer).
+    #[arg(long)]
+    workload_audience: Option<String>,
+    /// Where the issuer's keys are (default: its discovery document's jwks_uri).
+    #[arg(long)]
+    workload_jwks_uri: Option<String>,
+    /// The longest token lifetime accepted, in seconds (default 3600).
+    #[arg(long)]
+    workload_max_lifetime: Option<i64>,
 }
 
 impl ClientFlags {
@@ -150,6 +168,11 @@ impl ClientFlags {
             backchannel_logout_uri: self.backchannel_logout_uri,
             jwks,
             jwks_uri: self.jwks_uri,
+            workload_issuer: self.workload_issuer,
+            workload_subject: self.workload_subject,
+            workload_audience: self.workload_audience,
+            workload_jwks_uri: self.workload_jwks_uri,
+            workload_max_lifetime: self.workload_max_lifetime,
         })
     }
 }

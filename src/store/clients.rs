@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::clients;
+use crate::accounts::clients::workload::{DEFAULT_MAX_LIFETIME, SubjectPattern, WorkloadTrust};
 use crate::accounts::clients::{
     ApplicationType, AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, new_client,
 };
@@ -36,6 +37,11 @@ pub struct ClientRow {
     /// A JWK set, as JSON.
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    pub workload_issuer: Option<String>,
+    pub workload_subject: Option<String>,
+    pub workload_audience: Option<String>,
+    pub workload_jwks_uri: Option<String>,
+    pub workload_max_lifetime: Option<i64>,
 }
 
 /// The columns a registration sets (on insert and on change alike).
@@ -56,6 +62,11 @@ struct RegisteredColumns<'a> {
     backchannel_logout_uri: Option<&'a str>,
     jwks: Option<String>,
     jwks_uri: Option<&'a str>,
+    workload_issuer: Option<&'a str>,
+    workload_subject: Option<String>,
+    workload_audience: Option<&'a str>,
+    workload_jwks_uri: Option<&'a str>,
+    workload_max_lifetime: Option<i64>,
     updated_at: i64,
 }
 
@@ -77,6 +88,11 @@ impl<'a> RegisteredColumns<'a> {
             backchannel_logout_uri: registration.backchannel_logout_uri.as_deref(),
             jwks: registration.jwks.as_ref().and_then(|set| serde_json::to_string(set).ok()),
             jwks_uri: registration.jwks_uri.as_deref(),
+            workload_issuer: registration.workload.as_ref().map(|w| w.issuer.as_str()),
+            workload_subject: registration.workload.as_ref().map(|w| w.subject.to_string()),
+            workload_audience: registration.workload.as_ref().and_then(|w| w.audience.as_deref()),
+            workload_jwks_uri: registration.workload.as_ref().and_then(|w| w.jwks_uri.as_deref()),
+            workload_max_lifetime: registration.workload.as_ref().map(|w| w.max_lifetime),
             updated_at: now,
         }
     }
@@ -117,8 +133,33 @@ impl ClientRow {
             backchannel_logout_uri: self.backchannel_logout_uri.clone(),
             jwks: self.jwks.as_deref().and_then(|json| serde_json::from_str(json).ok()),
             jwks_uri: self.jwks_uri.clone(),
+            workload: self.workload_trust(),
         }
     }
+}
+
+impl ClientRow {
+    /// The stored workload trust; `None` if absent or unreadable (the client then cannot
+    /// authenticate, rather than trusting more than it registered).
+    fn workload_trust(&self) -> Option<WorkloadTrust> {
+        let subject = SubjectPattern::parse(self.workload_subject.as_deref()?).ok()?;
+        Some(WorkloadTrust {
+            issuer: self.workload_issuer.clone()?,
+            subject,
+            audience: self.workload_audience.clone(),
+            jwks_uri: self.workload_jwks_uri.clone(),
+            max_lifetime: self.workload_max_lifetime.unwrap_or(DEFAULT_MAX_LIFETIME),
+        })
+    }
+}
+
+/// Clients trusting workload tokens of `issuer`, with their subject patterns as stored.
+pub fn trusting_issuer(conn: &mut DbConnection, issuer: &str) -> QueryResult<Vec<(String, String)>> {
+    clients::table
+        .filter(clients::workload_issuer.eq(issuer))
+        .filter(clients::workload_subject.is_not_null())
+        .select((clients::id, clients::workload_subject.assume_not_null()))
+        .load(conn)
 }
 
 /// A stored space-separated list.

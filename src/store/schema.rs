@@ -40,6 +40,11 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         jwks -> Nullable<Text>,
         jwks_uri -> Nullable<Text>,
+        workload_issuer -> Nullable<Text>,
+        workload_subject -> Nullable<Text>,
+        workload_audience -> Nullable<Text>,
+        workload_jwks_uri -> Nullable<Text>,
+        workload_max_lifetime -> Nullable<BigInt>,
     }
 }
 

@@ -27,3 +27,4 @@ mod sign_in;
 mod storage;
 mod token;
 mod users;
+mod workload_identity;

@@ -216,8 +216,8 @@ async fn a_key_client_uses_no_other_method_and_no_mixing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(refusal(mixed).await.0, 400, "two methods at once");
-    let (status, said) = refusal(token_with(&app, &signed, &[("client_id", "another")]).await).await;
-    assert_eq!((status, said.contains("client_id")), (401, true), "{said}");
+    let (status, _) = refusal(token_with(&app, &signed, &[("client_id", "another")]).await).await;
+    assert_eq!(status, 401, "a client_id that is not the assertion's");
     let wrong_type = app
         .post_form(
             "/oauth2/token",

@@ -66,6 +66,9 @@ pub enum AuthMethod {
     /// With an assertion signed by its own key (`private_key_jwt`, RFC 7523 §2.2): jwtd holds
     /// only the public key, inline or at the client's `jwks_uri`.
     PrivateKeyJwt,
+    /// With a token its platform issued it (workload identity federation: a Kubernetes
+    /// service-account token, a CI system's OIDC token), as the `client_assertion`.
+    WorkloadIdentity,
 }
 
 impl AuthMethod {
@@ -75,6 +78,7 @@ impl AuthMethod {
             Self::Secret => "client_secret_basic",
             Self::None => "none",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::WorkloadIdentity => "workload_identity",
         }
     }
 
@@ -83,6 +87,7 @@ impl AuthMethod {
             "client_secret_basic" | "client_secret_post" => Some(Self::Secret),
             "none" => Some(Self::None),
             "private_key_jwt" => Some(Self::PrivateKeyJwt),
+            "workload_identity" => Some(Self::WorkloadIdentity),
             _ => Option::None,
         }
     }
@@ -195,6 +200,8 @@ pub struct Client {
     pub jwks: Option<jsonwebtoken::jwk::JwkSet>,
     /// Where a `private_key_jwt` client publishes its public keys (fetched by jwtd).
     pub jwks_uri: Option<String>,
+    /// A `workload_identity` client: the issuer it trusts and which of its subjects it is.
+    pub workload: Option<workload::WorkloadTrust>,
     /// Where RP-initiated logout may send the user afterwards (matched exactly).
     pub post_logout_redirect_uris: Vec<String>,
     /// Where jwtd POSTs a logout token when a session this client signed in through ends.
@@ -254,7 +261,7 @@ pub fn new_client(
     let id = random_id()?;
     let secret = match registration.auth_method {
         AuthMethod::Secret => Some(ClientSecret::generate()?),
-        AuthMethod::None | AuthMethod::PrivateKeyJwt => None,
+        AuthMethod::None | AuthMethod::PrivateKeyJwt | AuthMethod::WorkloadIdentity => None,
     };
     let client = Client {
         id,
@@ -273,6 +280,7 @@ pub fn new_client(
         first_party: registration.first_party,
         jwks: registration.jwks.clone(),
         jwks_uri: registration.jwks_uri.clone(),
+        workload: registration.workload.clone(),
         post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
         backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
     };

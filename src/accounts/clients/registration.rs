@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::uris::{self, Deployment, MAX_URIS};
+use super::workload::{DEFAULT_MAX_LIFETIME, MAX_LIFETIME_RANGE, SubjectPattern, WorkloadTrust};
 use super::{ApplicationType, AuthMethod, Client, GrantType};
 use crate::scope::{Scope, ScopeError};
 use jsonwebtoken::jwk::JwkSet;
@@ -36,6 +37,8 @@ pub struct ClientRegistration {
     pub jwks: Option<JwkSet>,
     /// ... or where it publishes them (https; loopback http outside production). Exactly one.
     pub jwks_uri: Option<String>,
+    /// `workload_identity`: the issuer trusted and which of its subjects are the client.
+    pub workload: Option<WorkloadTrust>,
     /// Where RP-initiated logout may send people afterwards; the same rules as redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
     /// Back-channel logout: `https` (loopback `http` outside production), no fragment.
@@ -65,6 +68,16 @@ pub struct ClientChange {
     pub jwks: Option<Value>,
     /// An empty value removes it.
     pub jwks_uri: Option<String>,
+    /// `workload_identity`: the trusted issuer (an empty value removes the whole trust) ...
+    pub workload_issuer: Option<String>,
+    /// ... the subject or `prefix*` pattern ...
+    pub workload_subject: Option<String>,
+    /// ... the audience the tokens carry (empty: jwtd's issuer) ...
+    pub workload_audience: Option<String>,
+    /// ... where the issuer's keys are (empty: its discovery document) ...
+    pub workload_jwks_uri: Option<String>,
+    /// ... and the longest token lifetime accepted, in seconds.
+    pub workload_max_lifetime: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -103,6 +116,18 @@ pub enum RegistrationError {
     KeysNeeded,
     #[error("only a private_key_jwt client registers jwks or jwks_uri")]
     KeysUnused,
+    #[error("a workload_identity client needs workload_issuer and workload_subject")]
+    WorkloadNeeded,
+    #[error("only a workload_identity client registers workload_* fields")]
+    WorkloadUnused,
+    #[error("workload_subject {0}")]
+    WorkloadSubject(String),
+    #[error("workload_{field} {uri:?} {refusal}")]
+    WorkloadUri { field: &'static str, uri: String, refusal: String },
+    #[error("workload_audience must be 1 to {MAX_AUDIENCE_LEN} characters without spaces")]
+    WorkloadAudience,
+    #[error("workload_max_lifetime must be 60 to 86400 seconds")]
+    WorkloadLifetime,
     #[error("web origin {origin:?} {refusal}")]
     WebOrigin { origin: String, refusal: String },
     #[error("a client has at most {MAX_URIS} {0}")]
@@ -141,6 +166,7 @@ impl ClientRegistration {
             first_party: false,
             jwks: None,
             jwks_uri: None,
+            workload: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
         };
@@ -210,6 +236,7 @@ impl ClientRegistration {
         if let Some(uri) = &change.jwks_uri {
             self.jwks_uri = Some(uri.clone()).filter(|u| !u.is_empty());
         }
+        self.workload = workload_trust(self.workload.take(), change)?;
         self.first_party = change.first_party.unwrap_or(self.first_party);
         self.refresh_cookie = change.refresh_cookie.unwrap_or(self.refresh_cookie);
         self.check(deployment)?;
@@ -232,6 +259,7 @@ impl ClientRegistration {
             first_party: client.first_party,
             jwks: client.jwks.clone(),
             jwks_uri: client.jwks_uri.clone(),
+            workload: client.workload.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
         }
@@ -254,6 +282,13 @@ impl ClientRegistration {
         if let Some(uri) = &self.jwks_uri {
             uris::check_server_uri(uri, deployment)
                 .map_err(|refusal| RegistrationError::JwksUri { uri: uri.clone(), refusal })?;
+        }
+        if let Some(trust) = &self.workload {
+            let uris = [("issuer", Some(&trust.issuer)), ("jwks_uri", trust.jwks_uri.as_ref())];
+            for (field, uri) in uris.into_iter().filter_map(|(f, u)| u.map(|u| (f, u))) {
+                uris::check_server_uri(uri, deployment)
+                    .map_err(|refusal| RegistrationError::WorkloadUri { field, uri: uri.clone(), refusal })?;
+            }
         }
         for origin in &self.web_origins {
             uris::check_web_origin(origin, deployment)
@@ -279,7 +314,11 @@ impl ClientRegistration {
             (_, (false, false)) => {}
             _ => return Err(RegistrationError::KeysUnused),
         }
-        Ok(())
+        match (self.auth_method, &self.workload) {
+            (AuthMethod::WorkloadIdentity, None) => Err(RegistrationError::WorkloadNeeded),
+            (AuthMethod::WorkloadIdentity, Some(_)) | (_, None) => Ok(()),
+            (_, Some(_)) => Err(RegistrationError::WorkloadUnused),
+        }
     }
 
     /// The registration's fields as the admin API, the CLI and the audit log show them.
@@ -299,6 +338,11 @@ impl ClientRegistration {
             "first_party": self.first_party,
             "jwks": self.jwks,
             "jwks_uri": self.jwks_uri,
+            "workload_issuer": self.workload.as_ref().map(|w| w.issuer.clone()),
+            "workload_subject": self.workload.as_ref().map(|w| w.subject.to_string()),
+            "workload_audience": self.workload.as_ref().and_then(|w| w.audience.clone()),
+            "workload_jwks_uri": self.workload.as_ref().and_then(|w| w.jwks_uri.clone()),
+            "workload_max_lifetime": self.workload.as_ref().map(|w| w.max_lifetime),
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "backchannel_logout_uri": self.backchannel_logout_uri,
         });
@@ -342,6 +386,57 @@ impl Client {
             .collect();
         Ok((after, changes))
     }
+}
+
+/// The workload trust after `change`: unchanged when it names no `workload_*` field; removed by
+/// an empty `workload_issuer`; otherwise the fields it names over what was there. Each field is
+/// checked here; whether the trust is complete is [`ClientRegistration::check_rules`]'s.
+fn workload_trust(
+    current: Option<WorkloadTrust>,
+    change: &ClientChange,
+) -> Result<Option<WorkloadTrust>, RegistrationError> {
+    let named = change.workload_issuer.is_some()
+        || change.workload_subject.is_some()
+        || change.workload_audience.is_some()
+        || change.workload_jwks_uri.is_some()
+        || change.workload_max_lifetime.is_some();
+    if !named {
+        return Ok(current);
+    }
+    if change.workload_issuer.as_deref() == Some("") {
+        return Ok(None);
+    }
+    let issuer = change.workload_issuer.clone().or_else(|| current.as_ref().map(|w| w.issuer.clone()));
+    let subject = match &change.workload_subject {
+        Some(text) => {
+            Some(SubjectPattern::parse(text).map_err(|e| RegistrationError::WorkloadSubject(e.to_string()))?)
+        }
+        None => current.as_ref().map(|w| w.subject.clone()),
+    };
+    let (Some(issuer), Some(subject)) = (issuer, subject) else {
+        return Err(RegistrationError::WorkloadNeeded);
+    };
+    let optional = |changed: &Option<String>, was: Option<String>| match changed {
+        Some(text) if text.is_empty() => None,
+        Some(text) => Some(text.clone()),
+        None => was,
+    };
+    let audience = optional(&change.workload_audience, current.as_ref().and_then(|w| w.audience.clone()));
+    if audience
+        .as_ref()
+        .is_some_and(|a| a.len() > MAX_AUDIENCE_LEN || a.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(RegistrationError::WorkloadAudience);
+    }
+    let jwks_uri = optional(&change.workload_jwks_uri, current.as_ref().and_then(|w| w.jwks_uri.clone()));
+    let max_lifetime = change
+        .workload_max_lifetime
+        .or(current.as_ref().map(|w| w.max_lifetime))
+        .unwrap_or(DEFAULT_MAX_LIFETIME);
+    if !MAX_LIFETIME_RANGE.contains(&max_lifetime) {
+        return Err(RegistrationError::WorkloadLifetime);
+    }
+    Ok(Some(WorkloadTrust { issuer, subject, audience, jwks_uri, max_lifetime }))
 }
 
 fn parse_auth_method(name: &str) -> Result<AuthMethod, RegistrationError> {

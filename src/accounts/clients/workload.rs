@@ -8,6 +8,26 @@ use std::fmt;
 
 /// Longest subject or pattern registered.
 pub const MAX_SUBJECT_LEN: usize = 256;
+/// The longest workload token lifetime (`exp` − `iat`) accepted unless the client says otherwise:
+/// a projected Kubernetes service-account token lives an hour.
+pub const DEFAULT_MAX_LIFETIME: i64 = 3600;
+/// Bounds of what a client may set as the longest lifetime.
+pub const MAX_LIFETIME_RANGE: std::ops::RangeInclusive<i64> = 60..=86_400;
+
+/// What a workload-identity client trusts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadTrust {
+    /// The issuer of the workloads' tokens (`iss`, exactly).
+    pub issuer: String,
+    /// Which of its subjects are this client.
+    pub subject: SubjectPattern,
+    /// The audience the tokens must carry; `None`: jwtd's issuer identifier.
+    pub audience: Option<String>,
+    /// Where the issuer's keys are; `None`: the `jwks_uri` of its discovery document.
+    pub jwks_uri: Option<String>,
+    /// The longest lifetime (`exp` − `iat`) accepted, in seconds.
+    pub max_lifetime: i64,
+}
 
 /// Which subjects of the trusted issuer are the client.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,14 @@ pub struct ClientFields {
     jwks: Option<Value>,
     /// `private_key_jwt`: where the client publishes its keys; an empty string removes it.
     jwks_uri: Option<String>,
+    /// `workload_identity`: the trusted issuer, the subject (or `prefix*`), the audience its
+    /// tokens carry (default jwtd's issuer), where its keys are (default: its discovery
+    /// document) and the longest token lifetime accepted (default 3600 s).
+    workload_issuer: Option<String>,
+    workload_subject: Option<String>,
+    workload_audience: Option<String>,
+    workload_jwks_uri: Option<String>,
+    workload_max_lifetime: Option<i64>,
 }
 
 /// A field that is present, `null` included (absent is `None`, `null` is `Some(Value::Null)`).
@@ -64,6 +72,11 @@ impl ClientFields {
             backchannel_logout_uri: self.backchannel_logout_uri,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
+            workload_issuer: self.workload_issuer,
+            workload_subject: self.workload_subject,
+            workload_audience: self.workload_audience,
+            workload_jwks_uri: self.workload_jwks_uri,
+            workload_max_lifetime: self.workload_max_lifetime,
         }
     }
 }

@@ -13,6 +13,7 @@ fn client() -> Client {
         first_party: false,
         jwks: None,
         jwks_uri: None,
+        workload: None,
         post_logout_redirect_uris: Vec::new(),
         backchannel_logout_uri: None,
         id: "app".into(),
