@@ -99,7 +99,14 @@ impl Authority {
         let content = serde_json::to_vec(&listed).map_err(|e| Error::internal(&e))?;
         let tag = digest::digest(&digest::SHA256, &content);
         let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(tag.as_ref().get(..16).unwrap_or_default()));
-        let ring = self.keys.current();
+        // Never sign with a key the feed lists as revoked (every verifier would refuse the feed):
+        // another instance, or an admin request racing this one, may have revoked it since this
+        // instance's ring was loaded.
+        let mut ring = self.keys.current();
+        if listed.kids.iter().any(|kid| kid == ring.signer.kid()) {
+            self.keys.reload().await?;
+            ring = self.keys.current();
+        }
         let feed = Feed { iss: &self.issuer.issuer, iat: now, window, ver: FEED_VERSION, listed: &listed };
         let body = ring.signer.sign_jwt(FEED_TYPE, &feed).map_err(|e| Error::internal(&e))?;
         Ok(SignedFeed { at: now, body: body.into_bytes(), etag })
