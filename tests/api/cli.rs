@@ -18,6 +18,7 @@ on_both_backends!(
     a_public_client_is_registered_and_changed_with_the_cli,
     an_operator_looks_after_sessions_and_consents_with_the_cli,
     a_key_client_is_registered_with_the_cli,
+    a_workload_client_is_registered_and_changed_with_the_cli,
 );
 
 /// The binary with a clean environment plus `vars`.
@@ -498,4 +499,41 @@ async fn a_key_client_is_registered_with_the_cli(backend: Backend) {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && stderr.contains("private"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+}
+
+/// Issue 18: a workload-identity client from the command line; an overlapping one refused.
+async fn a_workload_client_is_registered_and_changed_with_the_cli(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let env = test_env(&db, &new_master_key());
+    let create = [
+        "clients",
+        "create",
+        "--name=payments",
+        "--scope=read",
+        "--auth-method=workload_identity",
+        "--workload-issuer=https://kubernetes.default.svc",
+        "--workload-subject=system:serviceaccount:payments:*",
+        "--workload-max-lifetime=900",
+        "--json",
+    ];
+    let created: Value = serde_json::from_str(&run_ok(&env, &create).await).unwrap();
+    assert_eq!(created["workload_subject"], "system:serviceaccount:payments:*");
+    assert_eq!(created["workload_max_lifetime"], 900);
+    assert!(created.get("client_secret").is_none());
+    let client = created["client_id"].as_str().unwrap();
+    let update = ["clients", "update", client, "--workload-audience=https://auth.example.com", "--json"];
+    let changed: Value = serde_json::from_str(&run_ok(&env, &update).await).unwrap();
+    assert_eq!(changed["workload_audience"], "https://auth.example.com");
+    assert_eq!(changed["workload_issuer"], "https://kubernetes.default.svc", "the rest stays");
+    let overlapping = [
+        "clients",
+        "create",
+        "--name=api",
+        "--auth-method=workload_identity",
+        "--workload-issuer=https://kubernetes.default.svc",
+        "--workload-subject=system:serviceaccount:payments:api",
+    ];
+    let refused = jwtd(&env).args(overlapping).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("overlaps"), "{stderr}");
 }

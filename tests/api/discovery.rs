@@ -46,6 +46,17 @@ async fn discovery_documents_describe_the_server(backend: Backend) {
             doc["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
         );
+        for endpoint in ["token", "revocation", "introspection"] {
+            let methods = &doc[format!("{endpoint}_endpoint_auth_methods_supported")];
+            assert!(
+                methods.as_array().unwrap().iter().any(|m| m == "private_key_jwt"),
+                "{endpoint}: {methods}"
+            );
+            assert_eq!(
+                doc[format!("{endpoint}_endpoint_auth_signing_alg_values_supported")],
+                serde_json::json!(["RS256", "PS256", "ES256", "EdDSA"])
+            );
+        }
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],
             serde_json::json!(["RS256", "ES256", "EdDSA"])
