@@ -98,10 +98,13 @@ fi
 jwtd=$bin/jwtd loadgen=$bin/jwtd-loadgen limits=$bin/jwtd-limits
 
 # --- servers -----------------------------------------------------------------------------
+# Below the kernel's ephemeral range (ip_local_port_range, 32768 and up by default), so an
+# outgoing connection cannot take the port between this check and the server's bind.
 free_port() {
-  local port
+  local port low
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((10000 + RANDOM % (low > 12000 ? low - 11000 : 20000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
