@@ -175,6 +175,13 @@ redirect_uri=https://app.example/cb
 web_pg=$(cli pg "$pg_port" "$pg_url" clients create --name bench-web --scope "openid profile" \
   --grant authorization_code --grant refresh_token --redirect-uri "$redirect_uri" --first-party --json)
 web_id=$(json_field client_id <<<"$web_pg")
+# private_key_jwt: the load generator's ES256 key, registered as a client's public key; the load
+# generator signs a fresh assertion (its own jti) for every request.
+"$loadgen" http://127.0.0.1:1/ --write-key "$tmp/bench-key.pk8"
+key_pg=$(cli pg "$pg_port" "$pg_url" clients create --name bench-key --scope read --grant client_credentials \
+  --auth-method private_key_jwt --jwks-file "$tmp/bench-key.pk8.jwks.json" --json)
+key_args=(--scenario assertion --client-id "$(json_field client_id <<<"$key_pg")" --key "$tmp/bench-key.pk8"
+  --audience "http://127.0.0.1:$pg_port")
 web_secret=$(json_field client_secret <<<"$web_pg")
 password=bench-password-1234
 log "creating $users users"
@@ -383,6 +390,10 @@ for round in $(seq 1 "$rounds"); do
     "$pg_pid" "$pg/oauth2/authorize" --scenario code-flow -c "$conns" "${web_args[@]}" "${db_args[@]}")")
 done
 result[code_pg]=$(printf '%s\n' "${flow_lines[@]}" | medians)
+# client_credentials with private_key_jwt: per token one ES256 verification and one jti insert
+# more than with a secret (and the load generator's signature, on the same cores).
+load cc_key "client_credentials with private_key_jwt" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" \
+  -c "$conns" "${key_args[@]}" "${db_args[@]}"
 flow_bound=$(printf 'bound=%s\n' "${flow_bounds[@]}" | medians | sed 's/.*=//')
 
 # Logins against raw argon2id: alternating windows, the ceiling right before each logins window.
@@ -571,10 +582,12 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     "$(paired_median "$(fields rps "${flow_lines[@]}")" "${flow_bounds[*]}")"
   bounded "sign-in form posts vs raw argon2id$paired" "$(num signin_pg rps) vs $signin_argon_rate /s" \
     "$(paired_median "$(fields rps "${signin_lines[@]}")" "${signin_argon_rates[*]}")"
+  bounded "client_credentials with private_key_jwt vs with a secret (PostgreSQL)" \
+    "$(num cc_key rps) vs $(num cc_pg rps) /s" "$(ratio "$(num cc_key rps)" "$(num cc_pg rps)")"
   target "JWKS p99 during login flood vs alone$paired" "$(num jwks_flood p99_ms) vs $(num jwks_paced p99_ms) ms" \
     "$(paired_median "$(fields p99_ms "${during_lines[@]}")" "$(fields p99_ms "${alone_lines[@]}")")" "<=" 3.0
   if [ "$peers" = 1 ]; then
-    jwtd_peak=$(peak_of cc_pg cc_pg_beside jwks_pg jwks_pg_304 refresh_pg login_pg code_pg signin_pg jwks_paced jwks_flood)
+    jwtd_peak=$(peak_of cc_pg cc_pg_beside jwks_pg jwks_pg_304 refresh_pg login_pg code_pg cc_key signin_pg jwks_paced jwks_flood)
     oidc_peak=$(peak_of cc_oidc jwks_oidc)
     target "jwtd peak RSS (any load) vs oidc-provider's (all workers)" "$(mib "$jwtd_peak") vs $(mib "$oidc_peak")" \
       "$(ratio "$jwtd_peak" "$oidc_peak")" "<=" 0.5
@@ -588,6 +601,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   # Two signatures' CPU at the rate measured beside the code-flow windows, against what a cycle cost.
   flow_sigs=$(awk -v n="$(nproc)" -v b="$flow_bound" 'BEGIN { if (b + 0 > 0) printf "%.4f", n * 1000 / b; else print "-" }')
   echo "Code flow: each cycle signs an access token and an ID token, so at most raw signing / 2 = $flow_bound cycles/s; it ran at $(num code_pg rps)/s. Per cycle jwtd spent $(cpu_ms "$(num code_pg server_cpu_ms_per_req)") of CPU (the two signatures alone: $flow_sigs ms), PostgreSQL $(cpu_ms "$(num code_pg db_cpu_ms_per_req)"), the load generator $(cpu_ms "$(num code_pg client_cpu_ms_per_req)")."
+  echo "client_credentials with private_key_jwt: per token jwtd spent $(cpu_ms "$(num cc_key server_cpu_ms_per_req)") of CPU (with a secret: $(cpu_ms "$(num cc_pg server_cpu_ms_per_req)"); the difference is the ES256 verification and the assertion's parsing), PostgreSQL $(cpu_ms "$(num cc_key db_cpu_ms_per_req)") (the jti insert; a secret's token writes nothing), the load generator $(cpu_ms "$(num cc_key client_cpu_ms_per_req)") (signing the assertion); at most $(nproc) cores / their sum per token on this machine."
   [ "$peers" = 1 ] || { echo; echo "The peers were skipped (no node/npm, or their install failed)."; }
   # Notes written by people (profiles, recommendations) survive a re-run.
   if [ "$quick" != 1 ] && [ -f "$out" ] && grep -q '^<!-- notes -->' "$out"; then

@@ -15,6 +15,7 @@
 //! Prints one line of `key=value` pairs on stdout; fails when no request succeeded or more than
 //! `--max-error-ratio` of them failed, so a broken scenario cannot pass unnoticed.
 
+mod assertion;
 mod browser;
 mod cpu;
 mod http;
@@ -39,6 +40,8 @@ enum Scenario {
     Refresh,
     CodeFlow,
     SignIn,
+    /// `client_credentials` with `private_key_jwt`: a fresh signed assertion per request.
+    Assertion,
 }
 
 #[derive(Debug, Parser)]
@@ -98,6 +101,15 @@ struct Opts {
     /// is reported; repeat for several.
     #[arg(long = "db-pid")]
     db_pids: Vec<u32>,
+    /// `assertion`: the client's ES256 key (PKCS#8 DER), as `--write-key` made it.
+    #[arg(long, default_value = "")]
+    key: String,
+    /// `assertion`: the `aud` of the assertions (jwtd's issuer).
+    #[arg(long, default_value = "")]
+    audience: String,
+    /// Write a new ES256 key to this path and its public JWK set to `PATH.jwks.json`, and exit.
+    #[arg(long)]
+    write_key: Option<String>,
     /// Fail when more than this share of the measured requests failed.
     #[arg(long, default_value_t = 0.01)]
     max_error_ratio: f64,
@@ -107,6 +119,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let opts = Opts::parse();
+    if let Some(path) = &opts.write_key {
+        return match assertion::write_key(path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e.as_ref()),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&e),
@@ -137,6 +155,8 @@ struct Plan {
     connections: usize,
     /// Time between two requests of one connection, when paced.
     pace: Option<Duration>,
+    /// `assertion`: signs each request's client assertion.
+    signer: Option<assertion::Signer>,
 }
 
 impl Plan {
@@ -195,6 +215,10 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
         password: opts.password.clone(),
         connections: opts.connections,
         pace: (opts.rate > 0.0).then(|| Duration::from_secs_f64(opts.connections as f64 / opts.rate)),
+        signer: match opts.scenario {
+            Scenario::Assertion => Some(assertion::Signer::load(&opts.key, &opts.client_id, &opts.audience)?),
+            _ => None,
+        },
     });
     for _ in 0..opts.connections {
         conns.push(Conn::new(target.addr));
@@ -331,7 +355,9 @@ async fn drive(
     let fixed = match plan.scenario {
         Scenario::Get => plan.target.get(&plan.extra_headers),
         Scenario::Post => plan.target.post(&plan.extra_headers, &plan.body),
-        Scenario::Login | Scenario::Refresh | Scenario::CodeFlow | Scenario::SignIn => Vec::new(),
+        Scenario::Login | Scenario::Refresh | Scenario::CodeFlow | Scenario::SignIn | Scenario::Assertion => {
+            Vec::new()
+        }
     };
     let mut turn = 0usize;
     // Paced connections start spread over one interval.
@@ -365,6 +391,11 @@ async fn drive(
                     }
                     Scenario::Refresh => {
                         dynamic = plan.refresh_request(families.get(family).map_or("", String::as_str));
+                        &dynamic
+                    }
+                    Scenario::Assertion => {
+                        let body = plan.signer.as_ref().ok_or("no signer")?.token_body()?;
+                        dynamic = plan.target.post(&plan.extra_headers, &body);
                         &dynamic
                     }
                     _ => &fixed,
