@@ -82,19 +82,11 @@ pub async fn login(
     state: web::Data<Authority>,
     edge: web::Data<Edge>,
 ) -> Result<HttpResponse, PageError> {
-    let brand = &edge.brand;
-    let form = Params::from_body(&req, &body)
-        .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
-    if !csrf_holds(&req, form.get("csrf_token")) {
-        return Err(expired(&edge, StatusCode::FORBIDDEN));
-    }
-    let carried = form.get("auth_request").unwrap_or_default();
-    let params =
-        Params::from_query(carried).map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
-    let (client, reply, request) = match checked_request(&state, &edge, &params).await? {
-        Ok(checked) => checked,
+    let PostedForm { form, client, reply, request } = match posted_form(&req, &body, &state, &edge).await? {
+        Ok(posted) => posted,
         Err(refusal) => return Ok(refusal),
     };
+    let carried = form.get("auth_request").unwrap_or_default();
     let username = form.get("username").unwrap_or_default();
     let password = form.get("password").unwrap_or_default();
     if username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD_BYTES {
@@ -163,6 +155,36 @@ async fn answer(
         page.add_cookie(&cookie).map_err(|e| page_fault(edge, Error::internal(&e)))?;
     }
     Ok(page)
+}
+
+/// A form posted from one of jwtd's pages (sign-in, consent): its fields, and the authorization
+/// request it carries with its client and where to answer.
+pub(super) struct PostedForm {
+    pub form: Params,
+    pub client: Client,
+    pub reply: ReplyTo,
+    pub request: AuthorizationRequest,
+}
+
+/// Reads a form posted from one of jwtd's pages: its CSRF token checked, and the authorization
+/// request it carries checked as strictly as the first time (a refusal already decided is the
+/// inner `Err`: an error redirect).
+pub(super) async fn posted_form(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &Authority,
+    edge: &Edge,
+) -> Result<Result<PostedForm, HttpResponse>, PageError> {
+    let brand = &edge.brand;
+    let form = Params::from_body(req, body)
+        .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
+    if !csrf_holds(req, form.get("csrf_token")) {
+        return Err(expired(edge, StatusCode::FORBIDDEN));
+    }
+    let params = Params::from_query(form.get("auth_request").unwrap_or_default())
+        .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
+    let checked = checked_request(state, edge, &params).await?;
+    Ok(checked.map(|(client, reply, request)| PostedForm { form, client, reply, request }))
 }
 
 /// The client, where to answer, and the valid request; or the answer already decided (an error

@@ -9,12 +9,11 @@ use askama::Template;
 
 use super::Edge;
 use super::authorize::{
-    SignedIn, browser_session, checked_request, code_redirect, csrf_holds, error_redirect, expired,
-    form_page, page_fault,
+    PostedForm, SignedIn, browser_session, code_redirect, error_redirect, expired, form_page, page_fault,
+    posted_form,
 };
 use super::grants::request_origin;
 use super::pages::{self, ConsentPage, PageError};
-use super::params::Params;
 use crate::accounts::consent;
 use crate::authority::Authority;
 use crate::tokens::authorization::Refused;
@@ -49,17 +48,8 @@ pub async fn decide(
     state: web::Data<Authority>,
     edge: web::Data<Edge>,
 ) -> Result<HttpResponse, PageError> {
-    let brand = &edge.brand;
-    let form = Params::from_body(&req, &body)
-        .map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
-    if !csrf_holds(&req, form.get("csrf_token")) {
-        return Err(expired(&edge, StatusCode::FORBIDDEN));
-    }
-    let carried = form.get("auth_request").unwrap_or_default();
-    let params =
-        Params::from_query(carried).map_err(|e| PageError::bad_request(brand, e.description().to_owned()))?;
-    let (client, reply, request) = match checked_request(&state, &edge, &params).await? {
-        Ok(checked) => checked,
+    let PostedForm { form, client, reply, request } = match posted_form(&req, &body, &state, &edge).await? {
+        Ok(posted) => posted,
         Err(refusal) => return Ok(refusal),
     };
     let Some(session) = browser_session(&req, &state, &edge).await? else {
@@ -79,6 +69,6 @@ pub async fn decide(
             let refused = Refused::new("access_denied", "the user did not allow this request");
             Ok(error_redirect(&state, &reply, &refused))
         }
-        _ => Err(PageError::bad_request(brand, "Choose Allow or Deny.")),
+        _ => Err(PageError::bad_request(&edge.brand, "Choose Allow or Deny.")),
     }
 }
