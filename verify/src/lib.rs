@@ -25,6 +25,17 @@
 //!   and signing keys, polled, so revoked sessions' access tokens are refused within seconds;
 //!   see [`revocations`].
 //! - `actix` feature (default): the [`Authenticated`] extractor answering RFC 6750 errors.
+//!
+//! # Delegated tokens
+//!
+//! A token jwtd issued by token exchange (RFC 8693) carries the `act` claim: the services
+//! that acted on the user's behalf, most recent first. [`AccessClaims::act`] holds it
+//! typed as an [`Actor`] chain; [`AccessClaims::actors`] lists the chain's `sub`s and
+//! [`AccessClaims::is_delegated`] says whether there is one. `sub` stays the user the call is
+//! on behalf of and `client_id` the service holding the token. The verifier refuses an `act`
+//! that is not an object with a non-empty string `sub` at every level, or that names more than
+//! [`MAX_DELEGATION_DEPTH`] actors, with [`Error::InvalidClaim`]`("act")`; it never appears in
+//! [`AccessClaims::extra`].
 
 mod algorithm;
 mod claims;
@@ -44,7 +55,7 @@ mod actix;
 #[cfg(feature = "actix")]
 pub use actix::{Authenticated, BearerError};
 pub use algorithm::{Algorithm, KeyRejected, VerifyingKey};
-pub use claims::{AccessClaims, Scope};
+pub use claims::{AccessClaims, Actor, MAX_DELEGATION_DEPTH, Scope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use jwks::{JwksCache, JwksCacheBuilder, KeySet};

@@ -12,9 +12,11 @@ use serde_json::{Map, Value};
 
 use crate::Error;
 
+mod actor;
 mod policy;
 mod registered;
 
+pub use actor::{Actor, MAX_DELEGATION_DEPTH};
 pub(crate) use policy::ClaimsPolicy;
 pub(crate) use registered::RegisteredClaims;
 
@@ -87,6 +89,12 @@ impl fmt::Display for Scope {
 /// A verified access token's claims. `sub`, `client_id`, `jti` and `iat` are required by
 /// RFC 9068 and so are plain values here; everything the token carries beyond the registered
 /// claims (roles, email, …) is in `extra`.
+///
+/// A token got by token exchange (RFC 8693) is delegated, and a resource server deciding what
+/// to allow should know who is who: `sub` is the user the call is made on behalf of,
+/// `client_id` the service that holds the token and calls, and `act` the services that acted,
+/// in order (see [`Self::actors`]). An endpoint that must not be reached through delegation,
+/// or only through services it knows, checks `act` as well as `sub` and `client_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessClaims {
     pub iss: String,
@@ -101,12 +109,15 @@ pub struct AccessClaims {
     pub scope: Scope,
     /// The refresh-token family a user's token belongs to.
     pub sid: Option<String>,
+    /// The actor (RFC 8693 §4.1) of an exchanged token: the service that acted, and through
+    /// its own `act` the ones before it. `None` when the token was not exchanged.
+    pub act: Option<Actor>,
     pub extra: Map<String, Value>,
 }
 
 /// Registered claims that have a typed field in [`AccessClaims`].
-const TYPED_CLAIMS: [&str; 10] =
-    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "sid"];
+const TYPED_CLAIMS: [&str; 11] =
+    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "sid", "act"];
 
 impl AccessClaims {
     /// Builds the typed claims, refusing wrong types (checked here too, so this is safe to
@@ -133,12 +144,25 @@ impl AccessClaims {
             client_id: required(take("client_id")?, "client_id")?,
             scope,
             sid: take("sid")?,
+            act: map.remove("act").map(Actor::from_value).transpose()?,
             extra: Map::new(),
         };
         for name in TYPED_CLAIMS {
             map.remove(name);
         }
         Ok(Self { extra: map, ..claims })
+    }
+
+    /// The services that acted in a delegated token, most recent first: for
+    /// `"act": {"sub": "service-b", "act": {"sub": "service-a"}}`, `service-b` then
+    /// `service-a`. Empty when the token was not delegated.
+    pub fn actors(&self) -> impl Iterator<Item = &str> {
+        self.act.iter().flat_map(Actor::chain).map(|actor| actor.sub.as_str())
+    }
+
+    /// Whether the token was got by token exchange on someone's behalf (it carries `act`).
+    pub fn is_delegated(&self) -> bool {
+        self.act.is_some()
     }
 }
 
@@ -196,7 +220,10 @@ fn scope(map: &Map<String, Value>) -> Result<Scope, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::Scope;
+    use serde_json::json;
+
+    use super::{AccessClaims, Actor, Scope};
+    use crate::Error;
 
     #[test]
     fn scopes_compare_as_sets_whatever_their_order_spacing_or_repeats() {
@@ -210,5 +237,32 @@ mod tests {
         assert!(Scope::parse("").is_empty() && Scope::parse("   ").is_empty());
         assert_eq!(Scope::parse("   "), Scope::default());
         assert_eq!(format!("{canonical:?}"), r#"Scope({"a", "b", "c"})"#);
+    }
+
+    #[test]
+    fn act_is_typed_and_never_left_in_extra_by_either_way_to_build_claims() {
+        let claims = json!({
+            "iss": "https://auth.example.com", "sub": "user-42", "aud": "https://api.example.com",
+            "exp": 1900, "iat": 1000, "jti": "j", "client_id": "service-b", "roles": ["admin"],
+            "act": {"sub": "service-b", "act": {"sub": "service-a"}},
+        });
+        let expected = Actor {
+            sub: "service-b".to_owned(),
+            act: Some(Box::new(Actor { sub: "service-a".to_owned(), act: None })),
+        };
+        let Some(map) = claims.as_object().cloned() else { panic!("an object") };
+        let from_map = AccessClaims::from_map(map).unwrap();
+        let deserialized: AccessClaims = serde_json::from_value(claims.clone()).unwrap();
+        for built in [&from_map, &deserialized] {
+            assert_eq!(built.act.as_ref(), Some(&expected));
+            assert_eq!(built.actors().collect::<Vec<_>>(), ["service-b", "service-a"]);
+            assert!(!built.extra.contains_key("act") && built.extra.contains_key("roles"));
+        }
+
+        let mut bad = claims;
+        bad["act"]["act"] = json!({"sub": 7});
+        let Some(map) = bad.as_object().cloned() else { panic!("an object") };
+        assert_eq!(AccessClaims::from_map(map), Err(Error::InvalidClaim("act")));
+        assert!(serde_json::from_value::<AccessClaims>(bad).is_err());
     }
 }

@@ -58,6 +58,9 @@ impl ClaimsPolicy {
         }
         string_claim(&claims.sid, "sid")?;
         string_claim(&claims.scope, "scope")?;
+        if let Some(act) = &claims.act {
+            act.check()?;
+        }
         if self.required.iter().any(|name| !claims.contains(name)) {
             return Err(Error::MissingClaim("a configured required claim"));
         }

@@ -1,6 +1,7 @@
 //! A token's claims read in one strict pass: the registered ones into [`Member`] slots that
-//! borrow from the payload, the rest either kept as JSON values (for [`AccessClaims::extra`])
-//! or only checked and named (when the caller decodes its own type afterwards).
+//! borrow from the payload (`act` into an [`ActClaim`], see [`super::actor`]), the rest either
+//! kept as JSON values (for [`AccessClaims::extra`]) or only checked and named (when the
+//! caller decodes its own type afterwards).
 //!
 //! A name is a duplicate when its slot is already filled, or when it is already among the
 //! other names, so `{"sub":"a","\u0073ub":"b"}` is refused like `{"sub":"a","sub":"b"}`.
@@ -12,6 +13,7 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::actor::{ActClaim, ActorSeed};
 use super::{AccessClaims, Scope, required};
 use crate::Error;
 use crate::member::{Member, MemberSeed};
@@ -40,6 +42,8 @@ pub(crate) struct RegisteredClaims<'de> {
     pub client_id: Option<Member<'de>>,
     pub scope: Option<Member<'de>>,
     pub sid: Option<Member<'de>>,
+    /// Checked while read; `None` (nothing allocated) when the token was not delegated.
+    pub act: Option<ActClaim<'de>>,
     others: Others<'de>,
 }
 
@@ -58,6 +62,7 @@ impl<'de> RegisteredClaims<'de> {
             client_id: None,
             scope: None,
             sid: None,
+            act: None,
             others: if keep_others {
                 Others::Values(Map::new())
             } else {
@@ -88,6 +93,7 @@ impl<'de> RegisteredClaims<'de> {
     pub fn contains(&self, name: &str) -> bool {
         match self.slot(name) {
             Some(slot) => slot.is_some(),
+            None if name == "act" => self.act.is_some(),
             None => match &self.others {
                 Others::Names(names) => names.contains(name),
                 Others::Values(map) => map.contains_key(name),
@@ -173,6 +179,7 @@ impl<'de> RegisteredClaims<'de> {
             client_id: required(text(&mut self.client_id, "client_id")?, "client_id")?,
             scope,
             sid: text(&mut self.sid, "sid")?,
+            act: self.act.take().map(ActClaim::into_actor).transpose()?,
             extra: match &mut self.others {
                 Others::Values(map) => std::mem::take(map),
                 Others::Names(_) => Map::new(),
@@ -202,6 +209,14 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_, 'de> {
                     return Err(duplicate_error(duplicate));
                 }
                 *slot = Some(access.next_value_seed(MemberSeed { duplicate })?);
+                continue;
+            }
+            // Only after the slots: the registered claims every token carries pay no compare for it.
+            if name == "act" {
+                if claims.act.is_some() {
+                    return Err(duplicate_error(duplicate));
+                }
+                claims.act = Some(access.next_value_seed(ActorSeed { duplicate, depth: 1 })?);
                 continue;
             }
             match &mut claims.others {
