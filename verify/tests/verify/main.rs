@@ -3,6 +3,7 @@
 
 mod attacks;
 mod claims;
+mod delegation;
 mod extractor;
 mod fake_issuer;
 mod helpers;
