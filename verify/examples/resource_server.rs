@@ -14,7 +14,14 @@ use jwtd_verify::{Authenticated, BearerError, JwksCache, RevocationFeed, Verifie
 
 async fn invoices(auth: Authenticated) -> Result<HttpResponse, BearerError> {
     auth.require_scope("invoices:read")?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "client_id": auth.client_id, "invoices": [] })))
+    // `sub` is the user; `client_id` the service calling; `actors` the services that acted on
+    // the user's behalf through token exchange, most recent first (empty for a direct call).
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "sub": auth.sub,
+        "client_id": auth.client_id,
+        "actors": auth.actors().collect::<Vec<_>>(),
+        "invoices": [],
+    })))
 }
 
 #[actix_web::main]
