@@ -34,6 +34,8 @@ pub struct Metrics {
     pub sign_in: SignInMetrics,
     /// Client assertions (`private_key_jwt`), by outcome: accepted, or the reason refused.
     pub client_assertions: IntCounterVec,
+    /// Token exchanges (RFC 8693), by outcome: granted, or the reason refused.
+    pub token_exchanges: IntCounterVec,
     /// Fetches of others' key sets and discovery documents, by outcome (ok, failed).
     pub remote_jwks_fetches: IntCounterVec,
 }
@@ -64,6 +66,11 @@ impl Metrics {
         let client_assertions = counter(
             "client_assertions_total",
             "private_key_jwt client assertions, by outcome (accepted, or why refused).",
+            &["outcome"],
+        )?;
+        let token_exchanges = counter(
+            "token_exchanges_total",
+            "Token exchanges (RFC 8693), by outcome (granted, or why refused).",
             &["outcome"],
         )?;
         let tokens_issued =
@@ -130,6 +137,7 @@ impl Metrics {
             background_restarts,
             sign_in,
             client_assertions,
+            token_exchanges,
             remote_jwks_fetches,
         })
     }

@@ -58,6 +58,11 @@ impl Scope {
         self.0.iter().map(String::as_str)
     }
 
+    /// The tokens both scopes hold.
+    pub fn intersection(&self, other: &Scope) -> Scope {
+        Scope(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// Every token of either scope (bounded by the client's scope, which both come from).
     pub fn union(&self, other: &Scope) -> Scope {
         Scope(self.0.union(&other.0).cloned().collect())

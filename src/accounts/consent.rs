@@ -88,6 +88,8 @@ mod tests {
             workload: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
+            resources: Vec::new(),
+            served_resources: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@ const MAX_EMAIL_LEN: usize = 254;
 const MAX_CLAIMS_BYTES: usize = 4096;
 
 /// Claim names jwtd sets itself; a user's custom claims may not override them.
-const RESERVED_CLAIMS: [&str; 16] = [
+const RESERVED_CLAIMS: [&str; 18] = [
     "iss",
     "sub",
     "aud",
@@ -24,6 +24,8 @@ const RESERVED_CLAIMS: [&str; 16] = [
     "acr",
     "amr",
     "cnf",
+    "act",
+    "may_act",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

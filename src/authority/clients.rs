@@ -37,12 +37,23 @@ pub fn register(
 }
 
 /// A workload-identity registration whose subjects overlap another client's of the same issuer
-/// is refused: one workload's token must name one client.
+/// is refused: one workload's token must name one client. Likewise an API served by two clients:
+/// a token sent to it must be exchangeable by one client only.
 fn refuse_overlap(
     conn: &mut DbConnection,
     registration: &ClientRegistration,
     except: Option<&str>,
 ) -> Result<(), Error> {
+    if !registration.served_resources.is_empty() {
+        for (other, served) in store::clients::serving(conn)? {
+            let shared = served.iter().find(|s| registration.served_resources.contains(s));
+            if let (Some(shared), true) = (shared, except != Some(other.as_str())) {
+                return Err(Error::invalid(&format!(
+                    "served resource {shared} is already served by client {other}: tokens sent to an API may be exchanged by one client only"
+                )));
+            }
+        }
+    }
     let Some(trust) = &registration.workload else {
         return Ok(());
     };

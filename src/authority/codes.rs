@@ -16,6 +16,7 @@ use crate::store::sessions::{CodeRow, NewCode};
 use crate::store::{self, DbConnection, users::UserRow};
 use crate::tokens::authorization::{AuthorizationRequest, BrowserSecret, CODE_TTL_SECS, verifier_matches};
 use crate::tokens::families::Login as FamilyLogin;
+use crate::tokens::resource;
 
 /// What the client presents at the token endpoint with `grant_type=authorization_code`.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub struct Redemption {
     pub code: String,
     pub redirect_uri: Option<String>,
     pub code_verifier: Option<String>,
+    /// The `resource` the token is for (RFC 8707): at most one, of those the request named.
+    pub resource: Vec<String>,
 }
 
 fn invalid_code() -> Error {
@@ -31,7 +34,7 @@ fn invalid_code() -> Error {
 
 /// What a redemption found, decided inside its transaction.
 enum Redeemed {
-    Started(Box<(CodeRow, UserRow, FamilyLogin)>),
+    Started(Box<(CodeRow, UserRow, FamilyLogin, Vec<String>)>),
     Refused(Error),
     /// A used code presented again: what it issued is revoked.
     Replayed,
@@ -49,7 +52,7 @@ impl Authority {
         let now = self.clock.now();
         let (hash, request, session) = (code.hash(), request.clone(), session.clone());
         self.with_conn(move |conn| {
-            let scope = request.scope.to_string();
+            let (scope, resources) = (request.scope.to_string(), request.resources.join(" "));
             let row = NewCode {
                 code_hash: &hash,
                 client_id: &request.client_id,
@@ -62,6 +65,7 @@ impl Authority {
                 auth_time: session.auth_time,
                 created_at: now,
                 expires_at: now + CODE_TTL_SECS,
+                resources: &resources,
             };
             Ok(store::sessions::insert_code(conn, &row)?)
         })
@@ -89,9 +93,10 @@ impl Authority {
                     let Some(code) = store::sessions::claim_code(conn, &hash, now)? else {
                         return replay(conn, &hash, now);
                     };
-                    if let Some(refusal) = check(conn, &code, &for_claim, &redemption, now)? {
-                        return Ok(Redeemed::Refused(refusal));
-                    }
+                    let resources = match check(conn, &code, &for_claim, &redemption, now)? {
+                        Ok(resources) => resources,
+                        Err(refusal) => return Ok(Redeemed::Refused(refusal)),
+                    };
                     let Some(user) = store::users::find(conn, &code.user_id)?.filter(|u| !u.disabled) else {
                         return Ok(Redeemed::Refused(invalid_code()));
                     };
@@ -101,14 +106,15 @@ impl Authority {
                         scope: &code.scope,
                         session_id: Some(&code.session_id),
                         auth_time: code.auth_time,
+                        resources: &code.resources,
                     };
                     let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
                     store::sessions::set_code_family(conn, &hash, &login.family_id)?;
-                    Ok(Redeemed::Started(Box::new((code, user, login))))
+                    Ok(Redeemed::Started(Box::new((code, user, login, resources))))
                 })
             })
             .await?;
-        let (code, user, login) = match redeemed {
+        let (code, user, login, resources) = match redeemed {
             Redeemed::Started(started) => *started,
             Redeemed::Refused(error) => {
                 self.metrics.sign_in.codes.with_label_values(&["refused"]).inc();
@@ -129,6 +135,7 @@ impl Authority {
             nonce: code.nonce.as_deref(),
             refresh: offline.then_some(login.token),
             refresh_expires_at: login.token_expires_at,
+            resources,
         };
         self.user_tokens(client, &user.to_user(), scope, session, now).await
     }
@@ -157,19 +164,21 @@ fn replay(conn: &mut DbConnection, hash: &[u8], now: i64) -> Result<Redeemed, Er
     Ok(Redeemed::Replayed)
 }
 
-/// Why a claimed code may not be redeemed by this request, if it may not. The code stays used.
+/// The access token's resources if the claimed code may be redeemed by this request (RFC 8707:
+/// the one named, of the code's; or the code's), or why it may not (the inner error). The code
+/// stays used either way.
 fn check(
     conn: &mut DbConnection,
     code: &CodeRow,
     client: &Client,
     redemption: &Redemption,
     now: i64,
-) -> Result<Option<Error>, Error> {
+) -> Result<Result<Vec<String>, Error>, Error> {
     if code.client_id != client.id || now >= code.expires_at {
-        return Ok(Some(invalid_code()));
+        return Ok(Err(invalid_code()));
     }
     if redemption.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
-        return Ok(Some(Error::oauth(
+        return Ok(Err(Error::oauth(
             OAuthCode::InvalidGrant,
             "redirect_uri must be the one the authorization request named",
         )));
@@ -177,12 +186,19 @@ fn check(
     let verified =
         redemption.code_verifier.as_deref().is_some_and(|v| verifier_matches(v, &code.code_challenge));
     if !verified {
-        return Ok(Some(Error::oauth(
+        return Ok(Err(Error::oauth(
             OAuthCode::InvalidGrant,
             "the code_verifier does not match the code_challenge",
         )));
     }
+    let granted: Vec<String> =
+        code.resources.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect();
+    let named: Vec<&str> = redemption.resource.iter().map(String::as_str).collect();
+    let resources = match resource::audience(&named, &granted, &client.resources) {
+        Ok(resources) => resources,
+        Err(refusal) => return Ok(Err(refusal.into())),
+    };
     // A session ended (logout, an administrator) since the code was issued: nothing more from it.
     let live = store::sessions::session_by_id(conn, &code.session_id)?.is_some_and(|s| s.ended_at.is_none());
-    Ok((!live).then(invalid_code))
+    Ok(if live { Ok(resources) } else { Err(invalid_code()) })
 }

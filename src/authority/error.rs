@@ -17,6 +17,8 @@ pub enum OAuthCode {
     UnsupportedGrantType,
     InvalidScope,
     UnsupportedTokenType,
+    /// RFC 8707 §2, RFC 8693 §2.2.2: the requested resource or audience is not acceptable.
+    InvalidTarget,
 }
 
 impl OAuthCode {
@@ -29,6 +31,7 @@ impl OAuthCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

@@ -9,7 +9,6 @@ use diesel::{Connection, QueryResult};
 use serde_json::json;
 
 use crate::keys::master::MasterKey;
-use crate::scope::Scope;
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditEvent};
 use crate::store::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken, TokenRow};
@@ -28,6 +27,9 @@ pub enum FamilyError {
     /// The refresh asked for more than the family holds; nothing was rotated.
     #[error("the requested scope exceeds the family's")]
     ScopeExceeded,
+    /// The refresh named a resource the family's grant did not; nothing was rotated.
+    #[error("the requested resource is not the family's")]
+    TargetNotGranted,
 }
 
 #[derive(Debug)]
@@ -58,6 +60,8 @@ pub struct FamilyOwner<'a> {
     pub scope: &'a str,
     pub session_id: Option<&'a str>,
     pub auth_time: i64,
+    /// The resources the grant named (space-separated), if any.
+    pub resources: &'a str,
 }
 
 /// Starts a family for `owner`.
@@ -80,6 +84,7 @@ pub fn start(
         created_user_agent: origin.user_agent,
         session_id: owner.session_id,
         auth_time: Some(owner.auth_time),
+        resources: owner.resources,
     };
     let first = NewToken {
         token_hash: &login.token.hash(),
@@ -100,23 +105,20 @@ pub fn start(
     Ok(login)
 }
 
-/// Rotates `presented` for `client_id`, in one transaction: claims the token (the statement
-/// only one caller wins), reads its family, and does what [`decide`] says. A `requested` scope
-/// beyond the family's rolls the whole transaction back: the token stays usable.
+/// Rotates `presented` for `request`'s client, in one transaction: claims the token (the
+/// statement only one caller wins), reads its family, and does what [`decide`] says. A
+/// requested scope beyond the family's, or a resource outside its grant, rolls the whole
+/// transaction back: the token stays usable.
 ///
 /// On PostgreSQL the usual case is tried first as one statement ([`rotate_in_one_statement`]).
-#[allow(clippy::too_many_arguments)]
 pub fn rotate(
     conn: &mut DbConnection,
     master: &MasterKey,
     presented: &RefreshToken,
-    client_id: &str,
-    requested: Option<&Scope>,
-    origin: Origin<'_>,
-    now: i64,
+    request: RefreshRequest<'_>,
     policy: &FamilyPolicy,
 ) -> Result<Outcome, FamilyError> {
-    let request = RefreshRequest { client_id, requested, origin, now };
+    let (now, origin) = (request.now, request.origin);
     let (hash, successor) = (presented.hash(), presented.successor(master));
     if let Some((family, user, token_expires_at)) =
         rotate_in_one_statement(conn, &hash, &successor, &request, policy)?
@@ -149,7 +151,7 @@ fn rotate_in_one_statement(
     let DbConnection::Postgres(pg) = conn else {
         return Ok(None);
     };
-    if request.requested.is_some() || policy.binding_ip {
+    if request.requested.is_some() || request.resource.is_some() || policy.binding_ip {
         return Ok(None);
     }
     let rotation = rows::Rotation {
@@ -181,6 +183,7 @@ fn family_facts<'a>(found: &'a ClaimedRows, successor: &RefreshToken) -> FamilyF
         id: &family.id,
         client_id: &family.client_id,
         scope: &family.scope,
+        resources: &family.resources,
         expires_at: family.expires_at,
         revoked: family.revoked_at.is_some(),
         created: Origin {
@@ -240,6 +243,7 @@ fn apply(
             Ok(Outcome::Refused(refusal))
         }
         Decision::ScopeExceeded => Err(FamilyError::ScopeExceeded),
+        Decision::TargetNotGranted => Err(FamilyError::TargetNotGranted),
     }
 }
 

@@ -12,6 +12,8 @@ use crate::accounts::users::User;
 use crate::scope::Scope;
 use crate::tokens::families::{Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
+use crate::tokens::refresh_decision::RefreshRequest;
+use crate::tokens::resource::{self, TargetRefusal};
 use crate::tokens::{IdTokenFacts, IssuedToken, TokenFamily};
 
 /// Where a request came from: its client address (as the edge determined it, trusting only
@@ -49,6 +51,7 @@ impl From<FamilyError> for Error {
             FamilyError::ScopeExceeded => {
                 Error::oauth(OAuthCode::InvalidScope, "the requested scope exceeds what was granted")
             }
+            FamilyError::TargetNotGranted => Error::from(TargetRefusal::NotGranted),
             FamilyError::Store(e) => e.into(),
             FamilyError::Random => Error::internal(&e),
         }
@@ -68,27 +71,43 @@ pub(super) struct Login<'a> {
     /// `offline_access`).
     pub refresh: Option<RefreshToken>,
     pub refresh_expires_at: i64,
+    /// The access token's resources (RFC 8707); empty: the client's usual audiences.
+    pub resources: Vec<String>,
+}
+
+impl From<TargetRefusal> for Error {
+    fn from(refusal: TargetRefusal) -> Self {
+        Error::oauth(OAuthCode::InvalidTarget, refusal.description())
+    }
 }
 
 impl Authority {
     /// `client_credentials`: a token for the client itself, with `scope` (already checked to be
-    /// within the client's).
-    pub async fn issue_for_client(&self, client: &Client, scope: Scope) -> Result<IssuedToken, Error> {
+    /// within the client's), for the `resource` it named (RFC 8707; at most one, registered).
+    pub async fn issue_for_client(
+        &self,
+        client: &Client,
+        scope: Scope,
+        resource: &[&str],
+    ) -> Result<IssuedToken, Error> {
+        let resources = resource::audience(resource, &[], &client.resources)?;
         let now = self.clock.now();
         let ring = self.keys.signer_until(now + self.issuer.access_ttl_secs).await?;
-        self.issuer.client_token(&ring.signer, client, scope, now).map_err(|e| Error::internal(&e))
+        self.issuer.client_token(&ring.signer, client, scope, resources, now).map_err(|e| Error::internal(&e))
     }
 
     /// The password grant: throttled per account and address, the same answer for every kind
-    /// of failure, a new refresh family on success.
+    /// of failure, a new refresh family on success, granted the `resource` it named (RFC 8707).
     pub async fn password_login(
         &self,
         client: &Client,
         username: &str,
         password: Zeroizing<String>,
-        scope: Scope,
+        (scope, resource): (Scope, &[&str]),
         origin: RequestOrigin,
     ) -> Result<UserTokens, Error> {
+        let resources = resource::audience(resource, &[], &client.resources)?;
+        let granted = resources.join(" ");
         let authenticated = self.check_password(username, password, &origin).await?;
         let now = self.clock.now();
         let family_policy = self.families;
@@ -103,6 +122,7 @@ impl Authority {
                     scope: &scope_text,
                     session_id: None,
                     auth_time: now,
+                    resources: &granted,
                 };
                 let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
                 Ok((login, authenticated))
@@ -115,36 +135,38 @@ impl Authority {
             nonce: None,
             refresh: Some(login.token),
             refresh_expires_at: login.token_expires_at,
+            resources,
         };
         self.user_tokens(client, &authenticated.user, scope, session, now).await
     }
 
     /// The refresh grant: rotates `presented` in its family (a replay revokes the family), and
-    /// issues new tokens with `requested` scope (at most the family's) or the family's.
+    /// issues new tokens with `requested` scope (at most the family's) or the family's, for the
+    /// `resource` named (one of the family's grant, RFC 8707) or the grant's.
     pub async fn refresh(
         &self,
         client: &Client,
         presented: RefreshToken,
-        requested: Option<Scope>,
+        (requested, resource): (Option<Scope>, &[&str]),
         origin: RequestOrigin,
     ) -> Result<UserTokens, Error> {
+        // Malformed, unregistered or several: refused before the token is used.
+        resource::audience(resource, &[], &client.resources)?;
         let now = self.clock.now();
         let (family_policy, client_id) = (self.families, client.id.clone());
         let (keys, requested_scope) = (std::sync::Arc::clone(&self.keys), requested.clone());
+        let named = resource.first().map(|r| (*r).to_owned());
         let outcome = self
             .with_conn(move |conn| {
                 let master = &keys.lifecycle.master;
-                let (requested, origin) = (requested_scope.as_ref(), origin.as_origin());
-                Ok(families::rotate(
-                    conn,
-                    master,
-                    &presented,
-                    &client_id,
-                    requested,
-                    origin,
+                let request = RefreshRequest {
+                    client_id: &client_id,
+                    requested: requested_scope.as_ref(),
+                    resource: named.as_deref(),
+                    origin: origin.as_origin(),
                     now,
-                    &family_policy,
-                )?)
+                };
+                Ok(families::rotate(conn, master, &presented, request, &family_policy)?)
             })
             .await?;
         let (family, user, refresh, refresh_expires_at) = match outcome {
@@ -161,6 +183,8 @@ impl Authority {
             return Err(invalid_refresh());
         }
         let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope).unwrap_or_default());
+        let granted: Vec<String> =
+            family.resources.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect();
         let session = Login {
             family_id: &family.id,
             authenticated_at: family.authenticated_at(),
@@ -168,6 +192,7 @@ impl Authority {
             nonce: None,
             refresh: Some(refresh),
             refresh_expires_at,
+            resources: resource::audience(resource, &granted, &client.resources)?,
         };
         self.user_tokens(client, &user.to_user(), scope, session, now).await
     }
@@ -196,7 +221,7 @@ impl Authority {
         let signer = &ring.signer;
         let access = self
             .issuer
-            .user_token(signer, client, user, scope, &family, now)
+            .user_token(signer, client, user, scope, session.resources, &family, now)
             .map_err(|e| Error::internal(&e))?;
         let id_token = match access.scope.contains("openid") {
             true => {

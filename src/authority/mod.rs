@@ -13,6 +13,7 @@ pub mod clients;
 pub mod codes;
 pub mod consent;
 mod error;
+pub mod exchange;
 pub mod families;
 pub mod feed;
 pub mod grants;

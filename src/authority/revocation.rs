@@ -15,7 +15,7 @@ use crate::tokens::verify::verify_own_access_token;
 /// What a presented token turned out to be.
 enum Presented {
     Refresh(RefreshToken),
-    Access(AccessClaims),
+    Access(Box<AccessClaims>),
     Unknown,
 }
 
@@ -58,6 +58,23 @@ fn not_yours() -> Error {
     Error::oauth(OAuthCode::UnauthorizedClient, "the token was not issued to this client")
 }
 
+/// The part of [`Authority::token_is_live`] the database answers, for operations that run it
+/// inside their own transaction: the token's login, if it names one, is neither revoked nor past
+/// its absolute lifetime, and no revocation of its subject or client came after it was issued.
+pub(super) fn login_is_live(
+    conn: &mut DbConnection,
+    claims: &AccessClaims,
+    now: i64,
+) -> diesel::QueryResult<bool> {
+    if let Some(sid) = &claims.sid
+        && !store::refresh::find_family(conn, sid)?.is_some_and(|f| f.is_active(now))
+    {
+        return Ok(false);
+    }
+    let revoked_since = store::revocations::not_before(conn, &claims.sub, &claims.client_id)?;
+    Ok(revoked_since.is_none_or(|not_before| claims.iat >= not_before))
+}
+
 impl Authority {
     /// `leeway_secs`: how long past `exp` an access token still counts as one (revocation allows
     /// the resource servers' leeway, as they may still accept it; introspection none, as jwtd's
@@ -69,7 +86,7 @@ impl Authority {
         let ring = self.keys.current();
         match verify_own_access_token(&ring, &self.issuer.issuer, None, token, self.clock.now(), leeway_secs)
         {
-            Ok(claims) => Presented::Access(claims),
+            Ok(claims) => Presented::Access(Box::new(claims)),
             Err(_) => Presented::Unknown,
         }
     }
@@ -77,18 +94,27 @@ impl Authority {
     /// Revokes the family `token` belongs to, for `client`. Unknown, expired and already revoked
     /// tokens are fine (RFC 7009 §2.2); another client's token is refused (`unauthorized_client`,
     /// §2.1); a `client_credentials` access token belongs to no family and cannot be revoked
-    /// (`unsupported_token_type`, §2.2.1). The revocation and its audit event commit together.
+    /// (`unsupported_token_type`, §2.2.1), nor can an exchanged one (its family is the user's
+    /// login through another client). The revocation and its audit event commit together.
     pub async fn revoke(&self, client: &Client, token: &str, ip: Option<String>) -> Result<(), Error> {
         let family = match self.classify(token, self.verifier_leeway_secs) {
             Presented::Refresh(refresh) => FamilyRef::Token(refresh.hash()),
             Presented::Access(claims) if claims.client_id != client.id => return Err(not_yours()),
-            Presented::Access(AccessClaims { sid: Some(sid), .. }) => FamilyRef::Id(sid),
-            Presented::Access(_) => {
+            Presented::Access(claims) if claims.act.is_some() => {
                 return Err(Error::oauth(
                     OAuthCode::UnsupportedTokenType,
-                    "access tokens of the client_credentials grant cannot be revoked; they expire",
+                    "exchanged access tokens cannot be revoked; they expire, and end with the user's login",
                 ));
             }
+            Presented::Access(claims) => match claims.sid {
+                Some(sid) => FamilyRef::Id(sid),
+                None => {
+                    return Err(Error::oauth(
+                        OAuthCode::UnsupportedTokenType,
+                        "access tokens of the client_credentials grant cannot be revoked; they expire",
+                    ));
+                }
+            },
             Presented::Unknown => return Ok(()),
         };
         let (now, actor) = (self.clock.now(), Actor { id: client.id.clone(), ip });
@@ -130,7 +156,7 @@ impl Authority {
         }
         match self.classify(token, 0) {
             Presented::Refresh(refresh) => self.introspect_refresh(client, refresh).await,
-            Presented::Access(claims) => self.introspect_access(client, claims).await,
+            Presented::Access(claims) => self.introspect_access(client, *claims).await,
             Presented::Unknown => Ok(None),
         }
     }
@@ -193,23 +219,16 @@ impl Authority {
     /// its client (revoke-sessions, a disabled or deleted user, a deleted client) came after it
     /// was issued. The client row may come from the 5 s cache.
     pub async fn token_is_live(&self, claims: &AccessClaims) -> Result<bool, Error> {
-        let client = self.client_row(&claims.client_id).await?;
-        if client.is_none_or(|row| row.disabled) {
+        if !self.client_is_enabled(&claims.client_id).await? {
             return Ok(false);
         }
-        let now = self.clock.now();
-        let (sid, sub, client_id, iat) =
-            (claims.sid.clone(), claims.sub.clone(), claims.client_id.clone(), claims.iat);
-        self.with_conn(move |conn| {
-            if let Some(sid) = sid
-                && !store::refresh::find_family(conn, &sid)?.is_some_and(|f| f.is_active(now))
-            {
-                return Ok(false);
-            }
-            let revoked_since = store::revocations::not_before(conn, &sub, &client_id)?;
-            Ok(revoked_since.is_none_or(|not_before| iat >= not_before))
-        })
-        .await
+        let (now, claims) = (self.clock.now(), claims.clone());
+        self.with_conn(move |conn| Ok(login_is_live(conn, &claims, now)?)).await
+    }
+
+    /// Whether the client exists and is enabled (its row may come from the 5 s cache).
+    pub(super) async fn client_is_enabled(&self, client_id: &str) -> Result<bool, Error> {
+        Ok(self.client_row(client_id).await?.is_some_and(|row| !row.disabled))
     }
 
     /// A bearer token at one of jwtd's own endpoints: a valid access token of jwtd's (for

@@ -71,7 +71,7 @@ struct ClientFlags {
     #[arg(long = "audience")]
     audiences: Vec<String>,
     /// A grant type the client may use (`authorization_code`, `client_credentials`, `password`,
-    /// `refresh_token`); repeat for several.
+    /// `refresh_token`, `token_exchange`); repeat for several.
     #[arg(long = "grant")]
     grants: Vec<String>,
     /// Where browser sign-in may send its users back to (matched exactly); repeat for several.
@@ -136,6 +136,14 @@ struct ClientFlags {
     /// The longest token lifetime accepted, in seconds (default 3600).
     #[arg(long)]
     workload_max_lifetime: Option<i64>,
+    /// An API (absolute URI) the client may ask tokens for with `resource` (RFC 8707) and, with
+    /// the `token_exchange` grant, exchange tokens for; repeat for several.
+    #[arg(long = "resource")]
+    resources: Vec<String>,
+    /// An audience of the API the client serves itself: tokens sent to it are the ones it may
+    /// exchange (`token_exchange`); repeat for several.
+    #[arg(long = "served-resource")]
+    served_resources: Vec<String>,
 }
 
 impl ClientFlags {
@@ -173,6 +181,8 @@ impl ClientFlags {
             workload_audience: self.workload_audience,
             workload_jwks_uri: self.workload_jwks_uri,
             workload_max_lifetime: self.workload_max_lifetime,
+            resources: flag_list(self.resources),
+            served_resources: flag_list(self.served_resources),
         })
     }
 }

@@ -228,6 +228,7 @@ fn raw_authorization(params: &Params) -> RawAuthorization {
         login_hint: get("login_hint"),
         response_mode: get("response_mode"),
         request_object: ["request", "request_uri"].into_iter().find(|name| params.get(name).is_some()),
+        resources: params.all("resource").into_iter().map(str::to_owned).collect(),
     }
 }
 

@@ -20,7 +20,13 @@ pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
         "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         // jwtd's own extension: the signed revocation feed jwtd-verify polls.
         "revocations_uri": format!("{issuer}/revocations"),
-        "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token"],
+        "grant_types_supported": [
+            "authorization_code",
+            "client_credentials",
+            "password",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+        ],
         // `none`: public clients (browser and native apps) present their client_id alone.
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

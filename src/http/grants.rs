@@ -69,7 +69,9 @@ pub async fn password(
     }
     let scope = narrowed_scope(params, &client.scope)?;
     let password = Zeroizing::new(password.to_owned());
-    let tokens = state.password_login(client, username, password, scope, request_origin(req)).await?;
+    let resource = params.all("resource");
+    let tokens =
+        state.password_login(client, username, password, (scope, &resource), request_origin(req)).await?;
     Ok(user_tokens_response(client, &tokens, state.clock.now()))
 }
 
@@ -94,7 +96,8 @@ pub async fn refresh(
         }
         None => None,
     };
-    let tokens = state.refresh(client, presented, requested, request_origin(req)).await?;
+    let resource = params.all("resource");
+    let tokens = state.refresh(client, presented, (requested, &resource), request_origin(req)).await?;
     Ok(user_tokens_response(client, &tokens, state.clock.now()))
 }
 
@@ -109,6 +112,7 @@ pub async fn authorization_code(
         code: params.require("code")?.to_owned(),
         redirect_uri: params.get("redirect_uri").map(str::to_owned),
         code_verifier: params.get("code_verifier").map(str::to_owned),
+        resource: params.all("resource").into_iter().map(str::to_owned).collect(),
     };
     let tokens = state.redeem_code(client, redemption, request_origin(req)).await?;
     Ok(user_tokens_response(client, &tokens, state.clock.now()))

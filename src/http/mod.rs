@@ -10,6 +10,7 @@ pub mod consent;
 pub mod cors;
 pub mod discovery;
 pub mod error;
+pub mod exchange;
 pub mod feed;
 pub mod grants;
 pub mod health;

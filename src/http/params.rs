@@ -3,7 +3,9 @@
 //! RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once", and
 //! "parameters sent without a value MUST be treated as if they were omitted from the request".
 //! jwtd refuses a repeated parameter with `invalid_request` (an empty one counts too), so no two
-//! components can read a different value of one parameter, and then drops the empty ones.
+//! components can read a different value of one parameter, and then drops the empty ones. The
+//! exceptions are the parameters defined to repeat: `resource` (RFC 8707 §2) and `audience`
+//! (RFC 8693 §2.1), read with [`Params::all`].
 
 use std::fmt;
 
@@ -15,6 +17,8 @@ use super::error::ApiError;
 
 /// No OAuth request needs more; the bound keeps the duplicate check cheap.
 const MAX_PARAMS: usize = 32;
+/// Parameters a request may repeat.
+const MULTI_VALUED: [&str; 2] = ["resource", "audience"];
 
 #[derive(Default)]
 pub struct Params(Vec<(String, String)>);
@@ -31,6 +35,11 @@ impl Params {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a parameter that may repeat ([`MULTI_VALUED`]), in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+    }
+
     pub fn require(&self, name: &str) -> Result<&str, ApiError> {
         self.get(name).ok_or_else(|| ApiError::invalid_request(format!("missing parameter {name}")))
     }
@@ -43,7 +52,9 @@ impl Params {
             if name.is_empty() {
                 return Err(ApiError::invalid_request("a parameter has no name"));
             }
-            if pairs.iter().skip(i + 1).any(|(other, _)| other == name) {
+            if !MULTI_VALUED.contains(&name.as_str())
+                && pairs.iter().skip(i + 1).any(|(other, _)| other == name)
+            {
                 return Err(ApiError::invalid_request(format!("parameter {} is repeated", printable(name))));
             }
         }

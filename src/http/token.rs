@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use super::client_auth::authenticate_client;
 use super::error::{ApiError, OAuthCode};
-use super::grants;
 use super::params::Params;
+use super::{exchange, grants};
 use crate::accounts::clients::{Client, GrantType};
 use crate::authority::Authority;
 use crate::tokens::IssuedToken;
@@ -52,10 +52,12 @@ async fn grant_for(
         Some(GrantType::AuthorizationCode) => {
             return grants::authorization_code(req, state, client, params).await;
         }
+        Some(GrantType::TokenExchange) => return exchange::token_exchange(req, state, client, params).await,
         None => {
             return Err(ApiError::oauth(
                 OAuthCode::UnsupportedGrantType,
-                "supported grant types: authorization_code, client_credentials, password, refresh_token",
+                "supported grant types: authorization_code, client_credentials, password, refresh_token, \
+                 urn:ietf:params:oauth:grant-type:token-exchange",
             ));
         }
     };
@@ -68,7 +70,7 @@ async fn client_credentials(
     params: &Params,
 ) -> Result<IssuedToken, ApiError> {
     let scope = grants::narrowed_scope(params, &client.scope)?;
-    Ok(state.issue_for_client(client, scope).await?)
+    Ok(state.issue_for_client(client, scope, &params.all("resource")).await?)
 }
 
 #[derive(Serialize)]

@@ -42,6 +42,8 @@ pub struct ClientRow {
     pub workload_audience: Option<String>,
     pub workload_jwks_uri: Option<String>,
     pub workload_max_lifetime: Option<i64>,
+    pub resources: String,
+    pub served_resources: String,
 }
 
 /// The columns a registration sets (on insert and on change alike).
@@ -67,6 +69,8 @@ struct RegisteredColumns<'a> {
     workload_audience: Option<&'a str>,
     workload_jwks_uri: Option<&'a str>,
     workload_max_lifetime: Option<i64>,
+    resources: String,
+    served_resources: String,
     updated_at: i64,
 }
 
@@ -93,6 +97,8 @@ impl<'a> RegisteredColumns<'a> {
             workload_audience: registration.workload.as_ref().and_then(|w| w.audience.as_deref()),
             workload_jwks_uri: registration.workload.as_ref().and_then(|w| w.jwks_uri.as_deref()),
             workload_max_lifetime: registration.workload.as_ref().map(|w| w.max_lifetime),
+            resources: registration.resources.join(" "),
+            served_resources: registration.served_resources.join(" "),
             updated_at: now,
         }
     }
@@ -134,6 +140,8 @@ impl ClientRow {
             jwks: self.jwks.as_deref().and_then(|json| serde_json::from_str(json).ok()),
             jwks_uri: self.jwks_uri.clone(),
             workload: self.workload_trust(),
+            resources: words(&self.resources),
+            served_resources: words(&self.served_resources),
         }
     }
 }
@@ -160,6 +168,15 @@ pub fn trusting_issuer(conn: &mut DbConnection, issuer: &str) -> QueryResult<Vec
         .filter(clients::workload_subject.is_not_null())
         .select((clients::id, clients::workload_subject.assume_not_null()))
         .load(conn)
+}
+
+/// Clients serving an API of their own (`served_resources`), with that list.
+pub fn serving(conn: &mut DbConnection) -> QueryResult<Vec<(String, Vec<String>)>> {
+    let rows: Vec<(String, String)> = clients::table
+        .filter(clients::served_resources.ne(""))
+        .select((clients::id, clients::served_resources))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(id, list)| (id, words(&list))).collect())
 }
 
 /// A stored space-separated list.

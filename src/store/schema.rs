@@ -45,6 +45,8 @@ diesel::table! {
         workload_audience -> Nullable<Text>,
         workload_jwks_uri -> Nullable<Text>,
         workload_max_lifetime -> Nullable<BigInt>,
+        resources -> Text,
+        served_resources -> Text,
     }
 }
 
@@ -74,6 +76,7 @@ diesel::table! {
         revoked_reason -> Nullable<Text>,
         session_id -> Nullable<Text>,
         auth_time -> Nullable<BigInt>,
+        resources -> Text,
     }
 }
 
@@ -158,6 +161,7 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
+        resources -> Text,
     }
 }
 

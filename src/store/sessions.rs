@@ -195,6 +195,8 @@ pub struct CodeRow {
     pub expires_at: i64,
     pub used_at: Option<i64>,
     pub family_id: Option<String>,
+    /// The resources the authorization request named (space-separated; RFC 8707).
+    pub resources: String,
 }
 
 #[derive(Debug, Insertable)]
@@ -211,6 +213,7 @@ pub struct NewCode<'a> {
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    pub resources: &'a str,
 }
 
 pub fn insert_code(conn: &mut DbConnection, code: &NewCode<'_>) -> QueryResult<()> {

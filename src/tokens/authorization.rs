@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::accounts::clients::{Client, GrantType};
 use crate::scope::Scope;
+use crate::tokens::resource;
 
 /// How long an authorization code may be redeemed: long enough for a slow mobile network, short
 /// enough that a leaked code is worth little.
@@ -39,6 +40,8 @@ pub struct RawAuthorization {
     pub response_mode: Option<String>,
     /// `request` or `request_uri` (request objects, not supported), by name.
     pub request_object: Option<&'static str>,
+    /// Every `resource` (RFC 8707), in order.
+    pub resources: Vec<String>,
 }
 
 /// What `prompt` asks of the authorization server (OIDC Core §3.1.2.1).
@@ -67,6 +70,8 @@ pub struct AuthorizationRequest {
     pub ask_consent: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The resources (RFC 8707) the code's tokens may be for, each registered for the client.
+    pub resources: Vec<String>,
 }
 
 impl AuthorizationRequest {
@@ -156,6 +161,9 @@ pub fn validate(raw: &RawAuthorization, client: &Client) -> Result<Authorization
     }
     let scope = requested_scope(raw.scope.as_deref(), &client.scope)?;
     let (prompt, ask_consent) = prompt(raw.prompt.as_deref())?;
+    let named: Vec<&str> = raw.resources.iter().map(String::as_str).collect();
+    let resources = resource::granted(&named, &client.resources)
+        .map_err(|refusal| Refused::new("invalid_target", refusal.description()))?;
     Ok(AuthorizationRequest {
         client_id: client.id.clone(),
         redirect_uri: raw.redirect_uri.clone().unwrap_or_default(),
@@ -167,6 +175,7 @@ pub fn validate(raw: &RawAuthorization, client: &Client) -> Result<Authorization
         ask_consent,
         max_age: max_age(raw.max_age.as_deref())?,
         login_hint: bounded(raw.login_hint.as_deref(), MAX_LOGIN_HINT_LEN, "login_hint")?,
+        resources,
     })
 }
 

@@ -3,9 +3,11 @@
 
 pub mod authorization;
 pub mod client_assertion;
+pub mod exchange;
 pub mod families;
 pub mod refresh;
 pub mod refresh_decision;
+pub mod resource;
 pub mod verify;
 pub mod workload_token;
 
@@ -20,6 +22,7 @@ use crate::accounts::users::User;
 use crate::keys::signing::{Algorithm, SigningError, SigningKey};
 pub use crate::scope::ADMIN_SCOPE;
 use crate::scope::Scope;
+use exchange::{Actor, Exchange};
 
 /// The `typ` header of every access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -74,6 +77,9 @@ pub struct AccessClaims {
     /// The refresh family a user's token belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Who acted, for a token issued by token exchange (RFC 8693 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
     /// A user's custom claims (roles, …); never a registered claim name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -124,12 +130,15 @@ impl TokenFamily<'_> {
     }
 }
 
-/// What one access token grants: to whom, which scope, in which login (`sid`), with which
-/// custom claims, until when.
+/// What one access token grants: to whom, which scope, for which resources (none: the client's
+/// usual audiences), in which login (`sid`), acted on by whom, with which custom claims, until
+/// when.
 struct Grant<'a> {
     subject: &'a str,
     scope: Scope,
+    resources: Vec<String>,
     sid: Option<String>,
+    act: Option<Actor>,
     extra: Map<String, Value>,
     exp: i64,
 }
@@ -166,16 +175,41 @@ pub struct IssuedToken {
 
 impl TokenIssuer {
     /// A token for a client acting on its own behalf (`client_credentials`): `sub` is the
-    /// client id (RFC 9068 §2.2).
+    /// client id (RFC 9068 §2.2); for `resources` when the request named one (RFC 8707).
     pub fn client_token(
         &self,
         key: &SigningKey,
         client: &Client,
         scope: Scope,
+        resources: Vec<String>,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
         let exp = now + self.access_ttl_secs;
-        let grant = Grant { subject: &client.id, scope, sid: None, extra: Map::new(), exp };
+        let grant =
+            Grant { subject: &client.id, scope, resources, sid: None, act: None, extra: Map::new(), exp };
+        self.access_token(key, client, grant, now)
+    }
+
+    /// The token a token exchange issues to `client` (RFC 8693): the subject token's subject,
+    /// login and custom claims, for the exchange's one audience and scope, with `act` naming the
+    /// client (and the subject token's actors, nested).
+    pub fn exchanged_token(
+        &self,
+        key: &SigningKey,
+        client: &Client,
+        subject: &AccessClaims,
+        exchange: Exchange,
+        now: i64,
+    ) -> Result<IssuedToken, IssueError> {
+        let grant = Grant {
+            subject: &subject.sub,
+            scope: exchange.scope,
+            resources: vec![exchange.audience],
+            sid: subject.sid.clone(),
+            act: Some(exchange.act),
+            extra: subject.extra.clone(),
+            exp: exchange.exp,
+        };
         self.access_token(key, client, grant, now)
     }
 
@@ -190,7 +224,7 @@ impl TokenIssuer {
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.subject.to_owned(),
-            aud: self.audience(client, &grant.scope),
+            aud: self.audience(client, &grant.scope, grant.resources),
             exp: grant.exp,
             iat: now,
             nbf: now,
@@ -198,18 +232,22 @@ impl TokenIssuer {
             client_id: client.id.clone(),
             scope: grant.scope.to_string(),
             sid: grant.sid,
+            act: grant.act,
             extra: grant.extra,
         };
         let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
         Ok(IssuedToken { token, expires_in: grant.exp - now, scope: grant.scope })
     }
 
-    /// The client's registered audiences, or the default; but a token carrying `jwtd:admin`
-    /// is for jwtd alone, whatever the client or the defaults say: a resource server must never
-    /// accept it, and jwtd's admin API accepts only tokens whose `aud` is the issuer.
-    fn audience(&self, client: &Client, scope: &Scope) -> Audience {
+    /// The resources the request named (RFC 8707), else the client's registered audiences, or
+    /// the default; but a token carrying `jwtd:admin` is for jwtd alone, whatever the client,
+    /// the request or the defaults say: a resource server must never accept it, and jwtd's
+    /// admin API accepts only tokens whose `aud` is the issuer.
+    fn audience(&self, client: &Client, scope: &Scope, resources: Vec<String>) -> Audience {
         if scope.contains(ADMIN_SCOPE) {
             Audience::One(self.issuer.clone())
+        } else if !resources.is_empty() {
+            Audience::from_list(resources)
         } else if client.audiences.is_empty() {
             Audience::One(self.default_audience.clone())
         } else {
@@ -218,20 +256,23 @@ impl TokenIssuer {
     }
 
     /// A token for a user, through `client`, in the refresh family `login` names: `sub` is the
-    /// user, `sid` the family, the user's custom claims ride along, and it expires no later
-    /// than the login ends.
+    /// user, `sid` the family, the user's custom claims ride along, it is for `resources` when
+    /// the request named any, and it expires no later than the login ends.
+    #[allow(clippy::too_many_arguments)]
     pub fn user_token(
         &self,
         key: &SigningKey,
         client: &Client,
         user: &User,
         scope: Scope,
+        resources: Vec<String>,
         login: &TokenFamily<'_>,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
         let sid = Some(login.family_id.to_owned());
         let exp = login.token_exp(now, self.access_ttl_secs);
-        let grant = Grant { subject: &user.id, scope, sid, extra: user.claims.clone(), exp };
+        let extra = user.claims.clone();
+        let grant = Grant { subject: &user.id, scope, resources, sid, act: None, extra, exp };
         self.access_token(key, client, grant, now)
     }
 

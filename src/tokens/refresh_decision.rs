@@ -31,6 +31,8 @@ pub struct FamilyFacts<'a> {
     pub client_id: &'a str,
     /// The scope the family was granted (space-separated).
     pub scope: &'a str,
+    /// The resources the family's grant named (space-separated; empty: none).
+    pub resources: &'a str,
     pub expires_at: i64,
     pub revoked: bool,
     /// Where the family's login came from.
@@ -57,6 +59,8 @@ pub struct RefreshRequest<'a> {
     pub client_id: &'a str,
     /// A `scope` parameter, which may only narrow the family's.
     pub requested: Option<&'a Scope>,
+    /// A `resource` parameter (RFC 8707), which must be one of the family's when it names any.
+    pub resource: Option<&'a str>,
     pub origin: Origin<'a>,
     pub now: i64,
 }
@@ -84,6 +88,8 @@ pub enum Decision {
     /// The request asked for more scope than the family holds: roll the claim back, so the token
     /// stays usable.
     ScopeExceeded,
+    /// The request named a resource outside the family's grant: rolled back likewise.
+    TargetNotGranted,
 }
 
 /// Decides what a refresh does, given what its claim found.
@@ -134,7 +140,8 @@ fn grace_replay(claim: &Claimed, family: &FamilyFacts<'_>, now: i64, policy: &Fa
     (!next.used && next.is_successor && now < next.expires_at).then_some(next.expires_at)
 }
 
-/// The checks a rotation and a grace replay share, in this order: the scope may only narrow;
+/// The checks a rotation and a grace replay share, in this order: the scope may only narrow,
+/// the resource must be one the family's grant named (when it named any);
 /// a request from elsewhere than the login is refused (and the family revoked) with
 /// `binding = enforce`, recorded with `audit`. `pass` builds the decision, told whether to
 /// record a mismatch.
@@ -146,6 +153,10 @@ fn checked(
 ) -> Decision {
     if request.requested.is_some_and(|r| !r.is_subset(&Scope::parse(family.scope).unwrap_or_default())) {
         return Decision::ScopeExceeded;
+    }
+    let granted = |resource: &str| family.resources.split(' ').any(|g| g == resource);
+    if request.resource.is_some_and(|r| !family.resources.is_empty() && !granted(r)) {
+        return Decision::TargetNotGranted;
     }
     let elsewhere = policy.binding != BindingPolicy::Off
         && !same_origin(family.created, request.origin, policy.binding_ip);

@@ -34,11 +34,19 @@ pub enum GrantType {
     ClientCredentials,
     Password,
     RefreshToken,
+    /// OAuth 2.0 Token Exchange (RFC 8693): a service trades a token sent to it for a narrower
+    /// one for the next API, on the same user's behalf.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] =
-        [Self::AuthorizationCode, Self::ClientCredentials, Self::Password, Self::RefreshToken];
+    pub const ALL: [GrantType; 5] = [
+        Self::AuthorizationCode,
+        Self::ClientCredentials,
+        Self::Password,
+        Self::RefreshToken,
+        Self::TokenExchange,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -46,6 +54,7 @@ impl GrantType {
             Self::ClientCredentials => "client_credentials",
             Self::Password => "password",
             Self::RefreshToken => "refresh_token",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 
@@ -206,6 +215,12 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// Where jwtd POSTs a logout token when a session this client signed in through ends.
     pub backchannel_logout_uri: Option<String>,
+    /// The APIs (absolute URIs) this client may ask tokens for with `resource` (RFC 8707), and
+    /// exchange tokens for (RFC 8693).
+    pub resources: Vec<String>,
+    /// The audiences of the API this client serves itself: only a token sent to one of them may
+    /// it exchange. No two clients serve one audience.
+    pub served_resources: Vec<String>,
 }
 
 impl Client {
@@ -283,6 +298,8 @@ pub fn new_client(
         workload: registration.workload.clone(),
         post_logout_redirect_uris: registration.post_logout_redirect_uris.clone(),
         backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
+        resources: registration.resources.clone(),
+        served_resources: registration.served_resources.clone(),
     };
     Ok((client, secret))
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::uris::{self, Deployment, MAX_URIS};
+use super::uris::{self, Deployment, MAX_RESOURCES, MAX_URIS, is_resource_uri};
 use super::workload::{DEFAULT_MAX_LIFETIME, MAX_LIFETIME_RANGE, SubjectPattern, WorkloadTrust};
 use super::{ApplicationType, AuthMethod, Client, GrantType};
 use crate::scope::{Scope, ScopeError};
@@ -43,6 +43,10 @@ pub struct ClientRegistration {
     pub post_logout_redirect_uris: Vec<String>,
     /// Back-channel logout: `https` (loopback `http` outside production), no fragment.
     pub backchannel_logout_uri: Option<String>,
+    /// The resources (absolute URIs) the client may ask tokens for (RFC 8707) ...
+    pub resources: Vec<String>,
+    /// ... and the audiences of its own API, whose tokens it may exchange (RFC 8693).
+    pub served_resources: Vec<String>,
 }
 
 /// Fields as an operator writes them (the admin API's JSON, the CLI's flags), each optional: at
@@ -78,6 +82,8 @@ pub struct ClientChange {
     pub workload_jwks_uri: Option<String>,
     /// ... and the longest token lifetime accepted, in seconds.
     pub workload_max_lifetime: Option<i64>,
+    pub resources: Option<Vec<String>>,
+    pub served_resources: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -91,7 +97,7 @@ pub enum RegistrationError {
     )]
     Audience,
     #[error(
-        "unknown grant type {0:?}; known: authorization_code, client_credentials, password, refresh_token"
+        "unknown grant type {0:?}; known: authorization_code, client_credentials, password, refresh_token, token_exchange (urn:ietf:params:oauth:grant-type:token-exchange)"
     )]
     GrantType(String),
     #[error("a client needs at least one grant type")]
@@ -138,6 +144,12 @@ pub enum RegistrationError {
     PublicGrant(&'static str),
     #[error("the authorization_code grant needs at least one redirect URI")]
     NoRedirectUri,
+    #[error("resources must be at most {MAX_RESOURCES} absolute URIs without a fragment ({0:?} is not)")]
+    Resource(String),
+    #[error(
+        "the token-exchange grant needs served_resources (the audiences of the API whose tokens the client exchanges) and resources (the APIs it may exchange them for)"
+    )]
+    ExchangeNeedsResources,
     #[error(
         "token_endpoint_auth_method cannot change after registration ({from} to {to}): its apps were built for it; register a new client instead"
     )]
@@ -169,6 +181,8 @@ impl ClientRegistration {
             workload: None,
             post_logout_redirect_uris: Vec::new(),
             backchannel_logout_uri: None,
+            resources: Vec::new(),
+            served_resources: Vec::new(),
         };
         registration.check_rules()?;
         Ok(registration)
@@ -224,6 +238,12 @@ impl ClientRegistration {
         if let Some(list) = &change.post_logout_redirect_uris {
             self.post_logout_redirect_uris = uri_list(list, "post-logout redirect URIs")?;
         }
+        if let Some(list) = &change.resources {
+            self.resources = resource_list(list)?;
+        }
+        if let Some(list) = &change.served_resources {
+            self.served_resources = audience_list(list)?;
+        }
         if let Some(uri) = &change.backchannel_logout_uri {
             self.backchannel_logout_uri = Some(uri.clone()).filter(|u| !u.is_empty());
         }
@@ -262,6 +282,8 @@ impl ClientRegistration {
             workload: client.workload.clone(),
             post_logout_redirect_uris: client.post_logout_redirect_uris.clone(),
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
+            resources: client.resources.clone(),
+            served_resources: client.served_resources.clone(),
         }
     }
 
@@ -299,13 +321,18 @@ impl ClientRegistration {
 
     fn check_rules(&self) -> Result<(), RegistrationError> {
         if self.auth_method == AuthMethod::None {
-            let needs_secret = [GrantType::ClientCredentials, GrantType::Password];
+            let needs_secret = [GrantType::ClientCredentials, GrantType::Password, GrantType::TokenExchange];
             if let Some(grant) = needs_secret.into_iter().find(|g| self.grant_types.contains(g)) {
                 return Err(RegistrationError::PublicGrant(grant.as_str()));
             }
         }
         if self.grant_types.contains(&GrantType::AuthorizationCode) && self.redirect_uris.is_empty() {
             return Err(RegistrationError::NoRedirectUri);
+        }
+        if self.grant_types.contains(&GrantType::TokenExchange)
+            && (self.served_resources.is_empty() || self.resources.is_empty())
+        {
+            return Err(RegistrationError::ExchangeNeedsResources);
         }
         let has_keys = (self.jwks.is_some(), self.jwks_uri.is_some());
         match (self.auth_method, has_keys) {
@@ -345,6 +372,8 @@ impl ClientRegistration {
             "workload_max_lifetime": self.workload.as_ref().map(|w| w.max_lifetime),
             "post_logout_redirect_uris": self.post_logout_redirect_uris,
             "backchannel_logout_uri": self.backchannel_logout_uri,
+            "resources": self.resources,
+            "served_resources": self.served_resources,
         });
         match fields {
             Value::Object(fields) => fields,
@@ -451,11 +480,16 @@ fn checked_name(name: &str) -> Result<String, RegistrationError> {
     Ok(name.to_owned())
 }
 
-/// Known grant types, sorted, without repeats; at least one.
+/// Known grant types, sorted, without repeats; at least one. `token_exchange` is accepted as a
+/// short name for the token-exchange grant's URN.
 fn grant_list(grant_types: &[String]) -> Result<Vec<GrantType>, RegistrationError> {
+    let parse = |name: &str| match name {
+        "token_exchange" => Some(GrantType::TokenExchange),
+        name => GrantType::parse(name),
+    };
     let mut grants = grant_types
         .iter()
-        .map(|g| GrantType::parse(g).ok_or_else(|| RegistrationError::GrantType(g.clone())))
+        .map(|g| parse(g).ok_or_else(|| RegistrationError::GrantType(g.clone())))
         .collect::<Result<Vec<_>, _>>()?;
     grants.sort();
     grants.dedup();
@@ -478,6 +512,18 @@ fn audience_list(audiences: &[String]) -> Result<Vec<String>, RegistrationError>
         return Err(RegistrationError::Audience);
     }
     Ok(without_repeats(audiences))
+}
+
+/// At most [`MAX_RESOURCES`] resource identifiers (absolute URIs without a fragment), in order,
+/// without repeats.
+fn resource_list(list: &[String]) -> Result<Vec<String>, RegistrationError> {
+    if let Some(bad) = list.iter().find(|r| !is_resource_uri(r)) {
+        return Err(RegistrationError::Resource(bad.chars().take(64).collect()));
+    }
+    if list.len() > MAX_RESOURCES {
+        return Err(RegistrationError::Resource(String::new()));
+    }
+    Ok(without_repeats(list))
 }
 
 /// At most [`MAX_URIS`] URIs, in order, without repeats; each is checked by [`ClientRegistration::check`].

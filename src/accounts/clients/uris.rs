@@ -199,6 +199,21 @@ fn native_http(url: &Url) -> Result<(), Refusal> {
         .to_owned())
 }
 
+// Resource indicators (RFC 8707 §2).
+/// Longest resource identifier accepted, like every audience jwtd registers.
+pub const MAX_RESOURCE_LEN: usize = 512;
+/// Most resources one authorization request may name (a client registers at most this many).
+pub const MAX_RESOURCES: usize = 16;
+
+/// Whether `resource` is a resource identifier: an absolute URI (a scheme, then something)
+/// without a fragment, bounded, without spaces or control characters.
+pub fn is_resource_uri(resource: &str) -> bool {
+    let bounded = !resource.is_empty()
+        && resource.len() <= MAX_RESOURCE_LEN
+        && !resource.chars().any(|c| c.is_whitespace() || c.is_control());
+    bounded && !resource.contains('#') && url::Url::parse(resource).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

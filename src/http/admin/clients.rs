@@ -47,6 +47,11 @@ pub struct ClientFields {
     workload_audience: Option<String>,
     workload_jwks_uri: Option<String>,
     workload_max_lifetime: Option<i64>,
+    /// The APIs (absolute URIs) the client may ask tokens for with `resource` (RFC 8707) and
+    /// exchange tokens for (RFC 8693).
+    resources: Option<Vec<String>>,
+    /// The audiences of the API the client serves: tokens sent to it that it may exchange.
+    served_resources: Option<Vec<String>>,
 }
 
 /// A field that is present, `null` included (absent is `None`, `null` is `Some(Value::Null)`).
@@ -77,6 +82,8 @@ impl ClientFields {
             workload_audience: self.workload_audience,
             workload_jwks_uri: self.workload_jwks_uri,
             workload_max_lifetime: self.workload_max_lifetime,
+            resources: self.resources,
+            served_resources: self.served_resources,
         }
     }
 }

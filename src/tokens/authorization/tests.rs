@@ -16,6 +16,8 @@ fn client() -> Client {
         workload: None,
         post_logout_redirect_uris: Vec::new(),
         backchannel_logout_uri: None,
+        resources: Vec::new(),
+        served_resources: Vec::new(),
         id: "app".into(),
         name: "App".into(),
         scope: Scope::parse("openid email read").unwrap(),

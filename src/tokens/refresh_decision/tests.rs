@@ -13,6 +13,7 @@ struct Case {
     family: FamilyFacts<'static>,
     client_id: &'static str,
     requested: Option<&'static str>,
+    resource: Option<&'static str>,
     origin: Origin<'static>,
     now: i64,
     policy: FamilyPolicy,
@@ -26,6 +27,7 @@ fn plain() -> Case {
             id: "f",
             client_id: "c",
             scope: "read write",
+            resources: "https://a.example https://b.example",
             expires_at: 5000,
             revoked: false,
             created: login,
@@ -33,6 +35,7 @@ fn plain() -> Case {
         },
         client_id: "c",
         requested: None,
+        resource: None,
         origin: login,
         now: 1000,
         policy: FamilyPolicy {
@@ -64,6 +67,7 @@ fn decision(case: &Case) -> Decision {
     let request = RefreshRequest {
         client_id: case.client_id,
         requested: requested.as_ref(),
+        resource: case.resource,
         origin: case.origin,
         now: case.now,
     };
@@ -331,6 +335,29 @@ const ROWS: &[Row] = &[
             c.origin.user_agent = Some(THIEF);
         },
         || Decision::ScopeExceeded,
+    ),
+    // Resources: one of the grant's, or any when the grant named none.
+    ("a resource of the grant is allowed", |c| c.resource = Some("https://b.example"), || rotate(false)),
+    (
+        "a resource outside the grant is refused, rolled back",
+        |c| c.resource = Some("https://c.example"),
+        || Decision::TargetNotGranted,
+    ),
+    (
+        "a grant that named no resource leaves the choice to the registration",
+        |c| {
+            c.family.resources = "";
+            c.resource = Some("https://c.example");
+        },
+        || rotate(false),
+    ),
+    (
+        "grace replay: a resource outside the grant is refused, as for the first request",
+        |c| {
+            retry(c);
+            c.resource = Some("https://c.example");
+        },
+        || Decision::TargetNotGranted,
     ),
     (
         "grace replay: narrowing is allowed",
