@@ -19,6 +19,7 @@ on_both_backends!(
     an_operator_looks_after_sessions_and_consents_with_the_cli,
     a_key_client_is_registered_with_the_cli,
     a_workload_client_is_registered_and_changed_with_the_cli,
+    a_token_exchange_client_is_registered_with_the_cli,
 );
 
 /// The binary with a clean environment plus `vars`.
@@ -536,4 +537,40 @@ async fn a_workload_client_is_registered_and_changed_with_the_cli(backend: Backe
     let refused = jwtd(&env).args(overlapping).output().await.unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && stderr.contains("overlaps"), "{stderr}");
+}
+
+async fn a_token_exchange_client_is_registered_with_the_cli(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let env = test_env(&db, &new_master_key());
+    let create = [
+        "clients",
+        "create",
+        "--name=orders",
+        "--scope=payments:write",
+        "--grant=token_exchange",
+        "--served-resource=https://orders.example",
+        "--resource=https://payments.example",
+        "--resource=https://ledger.example",
+        "--json",
+    ];
+    let created: Value = serde_json::from_str(&run_ok(&env, &create).await).unwrap();
+    assert_eq!(
+        created["grant_types"],
+        serde_json::json!(["urn:ietf:params:oauth:grant-type:token-exchange"])
+    );
+    assert_eq!(created["served_resources"], serde_json::json!(["https://orders.example"]));
+    assert_eq!(
+        created["resources"],
+        serde_json::json!(["https://payments.example", "https://ledger.example"])
+    );
+    let client = created["client_id"].as_str().unwrap();
+    let update = ["clients", "update", client, "--resource=https://payments.example", "--json"];
+    let changed: Value = serde_json::from_str(&run_ok(&env, &update).await).unwrap();
+    assert_eq!(changed["resources"], serde_json::json!(["https://payments.example"]), "the list replaced");
+    let twin = ["clients", "create", "--name=twin", "--grant=token_exchange"];
+    let twin =
+        [&twin[..], &["--served-resource=https://orders.example", "--resource=https://x.example"]].concat();
+    let refused = jwtd(&env).args(&twin).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("already served"), "{stderr}");
 }

@@ -10,7 +10,9 @@ use jwtd::clock::Clock;
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, ISSUER, TestApp, TestClient, TestDb, new_master_key, spawn_app, spawn_app_on};
+use crate::helpers::{
+    Backend, ISSUER, TestApp, TestClient, TestDb, claims_of, new_master_key, spawn_app, spawn_app_on,
+};
 use crate::on_both_backends;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -219,11 +221,6 @@ pub async fn redeem(
 async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Response {
     let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
     crate::flow_clients::token_request(app, client, &form).await
-}
-
-fn claims_of(jwt: &str) -> Value {
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 on_both_backends!(

@@ -24,7 +24,13 @@ async fn discovery_documents_describe_the_server(backend: Backend) {
         assert_eq!(doc["token_endpoint"], format!("{ISSUER}/oauth2/token"));
         assert_eq!(
             doc["grant_types_supported"],
-            serde_json::json!(["authorization_code", "client_credentials", "password", "refresh_token"])
+            serde_json::json!([
+                "authorization_code",
+                "client_credentials",
+                "password",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ])
         );
         assert_eq!(doc["authorization_endpoint"], format!("{ISSUER}/oauth2/authorize"));
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));

@@ -20,9 +20,20 @@ async fn invoices(auth: Authenticated) -> Result<HttpResponse, BearerError> {
 
 /// The example resource server's few lines, on port 0, verifying with `verifier`.
 fn resource_server(verifier: Verifier) -> (String, actix_web::dev::ServerHandle) {
+    serve(verifier, invoices)
+}
+
+/// A resource server answering `GET /invoices` with `handler`, on port 0, verifying with
+/// `verifier`: its address and handle.
+pub fn serve<F, Args>(verifier: Verifier, handler: F) -> (String, actix_web::dev::ServerHandle)
+where
+    F: actix_web::Handler<Args> + Clone + Send + 'static,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
     let verifier = web::Data::new(verifier);
     let server = HttpServer::new(move || {
-        App::new().app_data(verifier.clone()).route("/invoices", web::get().to(invoices))
+        App::new().app_data(verifier.clone()).route("/invoices", web::get().to(handler.clone()))
     })
     .workers(1)
     .bind("127.0.0.1:0")
