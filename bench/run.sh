@@ -461,6 +461,13 @@ verdict() { # VALUE OP TARGET
     ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "PASS" : "MISS" }'
 }
 cpu_ms() { [ "$1" = - ] && echo - || echo "$1 ms"; }
+# "A + B + …", each a CPU time per request in ms, all on this machine's cores: the most requests
+# per second those cores allow ("-" when a part is unknown).
+cores_allow() {
+  awk -v n="$(nproc)" -v p="$1" 'BEGIN { k = split(p, x, " [+] "); t = 0
+    for (i = 1; i <= k; i++) { if (x[i] !~ /^[0-9.]+$/) { print "-"; exit } t += x[i] }
+    if (t > 0) printf "%.1f", n * 1000 / t; else print "-" }'
+}
 mib() { awk -v k="$1" 'BEGIN { if (k == "-" || k == 0) print "-"; else printf "%.1f MiB", k / 1024 }'; }
 peak_of() { # the highest sampled RSS over the given result keys
   local key max=0 v
@@ -567,9 +574,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   trip=$(awk -v r="$(num readyz_paced server_cpu_ms_per_req)" -v h="$(num healthz_paced server_cpu_ms_per_req)" \
     'BEGIN { if (r == "-" || h == "-" || r == "" || h == "") print "-"; else printf "%.4f", (r > h) ? r - h : 0 }')
   rotation_parts="$cc_beside_cpu + $trip + $(num refresh_pg db_cpu_ms_per_req) + $(num refresh_pg client_cpu_ms_per_req)"
-  rotations_max=$(awk -v n="$(nproc)" -v p="$rotation_parts" 'BEGIN { k = split(p, x, " [+] "); t = 0
-    for (i = 1; i <= k; i++) { if (x[i] !~ /^[0-9.]+$/) { print "-"; exit } t += x[i] }
-    if (t > 0) printf "%.1f", n * 1000 / t; else print "-" }')
+  rotations_max=$(cores_allow "$rotation_parts")
   refresh_bound="at most $(nproc) cores / (jwtd's CPU per client_credentials token + jwtd's CPU for one database round trip + PostgreSQL's CPU per rotation + the load generator's CPU per rotation: $rotation_parts ms) = $rotations_max rotations/s, $(ratio "$rotations_max" "$cc_beside") of the client_credentials windows beside them ($cc_beside/s)"
   target "refresh rotations vs own client_credentials (PostgreSQL)$paired" "$(num refresh_pg rps) vs $cc_beside /s" \
     "$(paired_median "$(fields rps "${refresh_lines[@]}")" "$(fields rps "${cc_beside_lines[@]}")")" ">=" 0.60 "$(ratio "$rotations_max" "$cc_beside")"
