@@ -184,6 +184,18 @@ key_args=(--scenario assertion --client-id "$(json_field client_id <<<"$key_pg")
   --audience "http://127.0.0.1:$pg_port")
 web_secret=$(json_field client_secret <<<"$web_pg")
 password=bench-password-1234
+# Token exchange (RFC 8693): a front end logs the users in for the orders API (the password grant
+# with resource: each token's aud is exactly that API, its sid a live refresh family); the orders
+# service, which serves that API, trades them for tokens for the payments API (client_secret_basic).
+orders_api=https://orders.bench payments_api=https://payments.bench
+front_pg=$(cli pg "$pg_port" "$pg_url" clients create --name bench-front --scope read --grant password \
+  --resource "$orders_api" --json)
+orders_pg=$(cli pg "$pg_port" "$pg_url" clients create --name bench-orders --scope read --grant token_exchange \
+  --served-resource "$orders_api" --resource "$payments_api" --json)
+exchange_args=(--scenario exchange --client-id="$(json_field client_id <<<"$front_pg")"
+  --client-secret="$(json_field client_secret <<<"$front_pg")" --exchange-client-id="$(json_field client_id <<<"$orders_pg")"
+  --exchange-client-secret="$(json_field client_secret <<<"$orders_pg")" --subject-resource="$orders_api"
+  --resource="$payments_api" --password="$password" --users "$users")
 log "creating $users users"
 for i in $(seq 1 "$users"); do
   printf '%s\n' "$password" | cli pg "$pg_port" "$pg_url" users create --email "u$i@example.com" --password-stdin >/dev/null
@@ -394,6 +406,11 @@ result[code_pg]=$(printf '%s\n' "${flow_lines[@]}" | medians)
 # more than with a secret (and the load generator's signature, on the same cores).
 load cc_key "client_credentials with private_key_jwt" "jwtd (PostgreSQL)" "$pg_pid" "$pg/oauth2/token" \
   -c "$conns" "${key_args[@]}" "${db_args[@]}"
+# Token exchange: per exchange, beside the signature every token costs, one RS256 verification
+# (the subject token), the client lookups and one transaction (the subject's refresh family, its
+# revocations, the audit event); the users log in before the window (not measured).
+load exchange_pg "token exchange (RFC 8693) of user tokens ($users live logins)" "jwtd (PostgreSQL)" "$pg_pid" \
+  "$pg/oauth2/token" -c "$conns" "${exchange_args[@]}" "${db_args[@]}"
 flow_bound=$(printf 'bound=%s\n' "${flow_bounds[@]}" | medians | sed 's/.*=//')
 
 # Logins against raw argon2id: alternating windows, the ceiling right before each logins window.
@@ -461,6 +478,13 @@ verdict() { # VALUE OP TARGET
     ok = (op == ">=") ? (v + 0 >= t + 0) : (v + 0 <= t + 0); print ok ? "PASS" : "MISS" }'
 }
 cpu_ms() { [ "$1" = - ] && echo - || echo "$1 ms"; }
+# "A + B + …", each a CPU time per request in ms, all on this machine's cores: the most requests
+# per second those cores allow ("-" when a part is unknown).
+cores_allow() {
+  awk -v n="$(nproc)" -v p="$1" 'BEGIN { k = split(p, x, " [+] "); t = 0
+    for (i = 1; i <= k; i++) { if (x[i] !~ /^[0-9.]+$/) { print "-"; exit } t += x[i] }
+    if (t > 0) printf "%.1f", n * 1000 / t; else print "-" }'
+}
 mib() { awk -v k="$1" 'BEGIN { if (k == "-" || k == 0) print "-"; else printf "%.1f MiB", k / 1024 }'; }
 peak_of() { # the highest sampled RSS over the given result keys
   local key max=0 v
@@ -567,9 +591,7 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   trip=$(awk -v r="$(num readyz_paced server_cpu_ms_per_req)" -v h="$(num healthz_paced server_cpu_ms_per_req)" \
     'BEGIN { if (r == "-" || h == "-" || r == "" || h == "") print "-"; else printf "%.4f", (r > h) ? r - h : 0 }')
   rotation_parts="$cc_beside_cpu + $trip + $(num refresh_pg db_cpu_ms_per_req) + $(num refresh_pg client_cpu_ms_per_req)"
-  rotations_max=$(awk -v n="$(nproc)" -v p="$rotation_parts" 'BEGIN { k = split(p, x, " [+] "); t = 0
-    for (i = 1; i <= k; i++) { if (x[i] !~ /^[0-9.]+$/) { print "-"; exit } t += x[i] }
-    if (t > 0) printf "%.1f", n * 1000 / t; else print "-" }')
+  rotations_max=$(cores_allow "$rotation_parts")
   refresh_bound="at most $(nproc) cores / (jwtd's CPU per client_credentials token + jwtd's CPU for one database round trip + PostgreSQL's CPU per rotation + the load generator's CPU per rotation: $rotation_parts ms) = $rotations_max rotations/s, $(ratio "$rotations_max" "$cc_beside") of the client_credentials windows beside them ($cc_beside/s)"
   target "refresh rotations vs own client_credentials (PostgreSQL)$paired" "$(num refresh_pg rps) vs $cc_beside /s" \
     "$(paired_median "$(fields rps "${refresh_lines[@]}")" "$(fields rps "${cc_beside_lines[@]}")")" ">=" 0.60 "$(ratio "$rotations_max" "$cc_beside")"
@@ -584,10 +606,12 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
     "$(paired_median "$(fields rps "${signin_lines[@]}")" "${signin_argon_rates[*]}")"
   bounded "client_credentials with private_key_jwt vs with a secret (PostgreSQL)" \
     "$(num cc_key rps) vs $(num cc_pg rps) /s" "$(ratio "$(num cc_key rps)" "$(num cc_pg rps)")"
+  bounded "token exchange vs client_credentials (PostgreSQL)" \
+    "$(num exchange_pg rps) vs $(num cc_pg rps) /s" "$(ratio "$(num exchange_pg rps)" "$(num cc_pg rps)")"
   target "JWKS p99 during login flood vs alone$paired" "$(num jwks_flood p99_ms) vs $(num jwks_paced p99_ms) ms" \
     "$(paired_median "$(fields p99_ms "${during_lines[@]}")" "$(fields p99_ms "${alone_lines[@]}")")" "<=" 3.0
   if [ "$peers" = 1 ]; then
-    jwtd_peak=$(peak_of cc_pg cc_pg_beside jwks_pg jwks_pg_304 refresh_pg login_pg code_pg cc_key signin_pg jwks_paced jwks_flood)
+    jwtd_peak=$(peak_of cc_pg cc_pg_beside jwks_pg jwks_pg_304 refresh_pg login_pg code_pg cc_key exchange_pg signin_pg jwks_paced jwks_flood)
     oidc_peak=$(peak_of cc_oidc jwks_oidc)
     target "jwtd peak RSS (any load) vs oidc-provider's (all workers)" "$(mib "$jwtd_peak") vs $(mib "$oidc_peak")" \
       "$(ratio "$jwtd_peak" "$oidc_peak")" "<=" 0.5
@@ -602,6 +626,11 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
   flow_sigs=$(awk -v n="$(nproc)" -v b="$flow_bound" 'BEGIN { if (b + 0 > 0) printf "%.4f", n * 1000 / b; else print "-" }')
   echo "Code flow: each cycle signs an access token and an ID token, so at most raw signing / 2 = $flow_bound cycles/s; it ran at $(num code_pg rps)/s. Per cycle jwtd spent $(cpu_ms "$(num code_pg server_cpu_ms_per_req)") of CPU (the two signatures alone: $flow_sigs ms), PostgreSQL $(cpu_ms "$(num code_pg db_cpu_ms_per_req)"), the load generator $(cpu_ms "$(num code_pg client_cpu_ms_per_req)")."
   echo "client_credentials with private_key_jwt: per token jwtd spent $(cpu_ms "$(num cc_key server_cpu_ms_per_req)") of CPU (with a secret: $(cpu_ms "$(num cc_pg server_cpu_ms_per_req)"); the difference is the ES256 verification and the assertion's parsing), PostgreSQL $(cpu_ms "$(num cc_key db_cpu_ms_per_req)") (the jti insert; a secret's token writes nothing), the load generator $(cpu_ms "$(num cc_key client_cpu_ms_per_req)") (signing the assertion); at most $(nproc) cores / their sum per token on this machine."
+  # What an exchange costs on these cores, every consumer counted (PostgreSQL and the load
+  # generator share them): the most this machine allows.
+  exchange_parts="$(num exchange_pg server_cpu_ms_per_req) + $(num exchange_pg db_cpu_ms_per_req) + $(num exchange_pg client_cpu_ms_per_req)"
+  exchange_max=$(cores_allow "$exchange_parts")
+  echo "Token exchange: per exchange jwtd spent $(cpu_ms "$(num exchange_pg server_cpu_ms_per_req)") of CPU (a client_credentials token: $(cpu_ms "$(num cc_pg server_cpu_ms_per_req)"); the difference is the subject token's RS256 verification, the client lookups and the transaction's round trip), PostgreSQL $(cpu_ms "$(num exchange_pg db_cpu_ms_per_req)") (the refresh family read, the revocation lookup and the audit insert; a client_credentials token writes nothing), the load generator $(cpu_ms "$(num exchange_pg client_cpu_ms_per_req)"); at most $(nproc) cores / their sum ($exchange_parts ms) = $exchange_max exchanges/s on this machine, and it ran at $(num exchange_pg rps)/s."
   [ "$peers" = 1 ] || { echo; echo "The peers were skipped (no node/npm, or their install failed)."; }
   # Notes written by people (profiles, recommendations) survive a re-run.
   if [ "$quick" != 1 ] && [ -f "$out" ] && grep -q '^<!-- notes -->' "$out"; then

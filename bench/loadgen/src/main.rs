@@ -8,7 +8,9 @@
 //! pool of users; `refresh` logs a pool of users in once (not measured) and then has every
 //! connection rotate its own refresh-token families, each response carrying the next token;
 //! `code-flow` and `sign-in` are a browser per connection (see `browser.rs`): the authorization
-//! code flow with a live single sign-on session, and the sign-in form posted over a pool of users.
+//! code flow with a live single sign-on session, and the sign-in form posted over a pool of users;
+//! `assertion` is `client_credentials` with `private_key_jwt`; `exchange` logs a pool of users in
+//! once (not measured) and has a service trade their tokens for the next API's (see `exchange.rs`).
 //! A code-flow cycle (authorization request, then token request) counts as one request: its
 //! rate is cycles per second, its latency the cycle's, and `statuses` lists both answers.
 //!
@@ -18,6 +20,7 @@
 mod assertion;
 mod browser;
 mod cpu;
+mod exchange;
 mod http;
 mod rss;
 mod tally;
@@ -42,6 +45,8 @@ enum Scenario {
     SignIn,
     /// `client_credentials` with `private_key_jwt`: a fresh signed assertion per request.
     Assertion,
+    /// Token exchange (RFC 8693) of user tokens by a service, each for the next API.
+    Exchange,
 }
 
 #[derive(Debug, Parser)]
@@ -71,8 +76,8 @@ struct Opts {
     /// Form body of `post` requests.
     #[arg(long, default_value = "")]
     body: String,
-    /// Client credentials for `login`, `refresh` and `code-flow` (sent as client_secret_post);
-    /// `sign-in` needs the client id.
+    /// Client credentials for `login`, `refresh`, `code-flow` and the users' logins of
+    /// `exchange` (sent as client_secret_post); `sign-in` needs the client id.
     #[arg(long, default_value = "")]
     client_id: String,
     #[arg(long, default_value = "")]
@@ -107,6 +112,17 @@ struct Opts {
     /// `assertion`: the `aud` of the assertions (jwtd's issuer).
     #[arg(long, default_value = "")]
     audience: String,
+    /// `exchange`: the service that exchanges the users' tokens (sent as client_secret_basic).
+    #[arg(long, default_value = "")]
+    exchange_client_id: String,
+    #[arg(long, default_value = "")]
+    exchange_client_secret: String,
+    /// `exchange`: the API the users' tokens are for (one the service serves).
+    #[arg(long, default_value = "")]
+    subject_resource: String,
+    /// `exchange`: the API each exchange asks a token for.
+    #[arg(long, default_value = "")]
+    resource: String,
     /// Write a new ES256 key to this path and its public JWK set to `PATH.jwks.json`, and exit.
     #[arg(long)]
     write_key: Option<String>,
@@ -157,6 +173,8 @@ struct Plan {
     pace: Option<Duration>,
     /// `assertion`: signs each request's client assertion.
     signer: Option<assertion::Signer>,
+    /// `exchange`: the service's exchanges, and the resource its users log in for.
+    exchanger: Option<exchange::Exchanger>,
 }
 
 impl Plan {
@@ -172,7 +190,7 @@ impl Plan {
             self.client,
             form_encode(email),
             form_encode(&self.password)
-        );
+        ) + self.exchanger.as_ref().map_or("", exchange::Exchanger::login_param);
         self.target.post(&self.extra_headers, &body)
     }
 
@@ -200,8 +218,8 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
         form_encode(&opts.client_secret)
     );
 
-    // Refresh: every family is logged in once before the clock starts; connection k owns
-    // families k, k + connections, …
+    // Refresh and exchange: every family is logged in once before the clock starts; connection k
+    // owns families k, k + connections, … (exchange: their access tokens, one exchange checked).
     let mut conns = Vec::with_capacity(opts.connections);
     let mut families: Vec<Vec<String>> = vec![Vec::new(); opts.connections];
     let plan = Arc::new(Plan {
@@ -219,16 +237,31 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
             Scenario::Assertion => Some(assertion::Signer::load(&opts.key, &opts.client_id, &opts.audience)?),
             _ => None,
         },
+        exchanger: match opts.scenario {
+            Scenario::Exchange => Some(exchange::Exchanger::new(
+                (&opts.exchange_client_id, &opts.exchange_client_secret),
+                &opts.subject_resource,
+                &opts.resource,
+                opts.warmup.max(0.0) + opts.duration,
+            )?),
+            _ => None,
+        },
     });
     for _ in 0..opts.connections {
         conns.push(Conn::new(target.addr));
     }
-    if opts.scenario == Scenario::Refresh {
+    if matches!(opts.scenario, Scenario::Refresh | Scenario::Exchange) {
         let mut logins = Vec::new();
         for (k, conn) in conns.drain(..).enumerate() {
             let plan = Arc::clone(&plan);
             let owned: Vec<usize> = (k..plan.users.len()).step_by(opts.connections).collect();
-            logins.push(tokio::spawn(async move { log_in(&plan, conn, &owned).await }));
+            logins.push(tokio::spawn(async move {
+                let (mut conn, tokens) = log_in(&plan, conn, &owned).await?;
+                if let (Some(exchanger), Some(token)) = (&plan.exchanger, tokens.first()) {
+                    exchanger.check((&plan.target, &plan.extra_headers), &mut conn, token).await?;
+                }
+                Ok::<_, BoxError>((conn, tokens))
+            }));
         }
         for (k, login) in logins.into_iter().enumerate() {
             let (conn, tokens) = login.await??;
@@ -238,7 +271,7 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
             }
         }
         if families.iter().any(Vec::is_empty) {
-            return Err("refresh needs at least as many users (families) as connections".into());
+            return Err("refresh and exchange need at least as many users (families) as connections".into());
         }
     }
     // Browsers: each opens the sign-in page once before the clock starts and, for the code flow,
@@ -320,7 +353,7 @@ fn is_success(status: u16) -> bool {
     (200..300).contains(&status) || status == 304
 }
 
-/// Logs each of `users` in once and returns their refresh tokens.
+/// Logs each of `users` in once and returns their refresh tokens (`exchange`: their access tokens).
 async fn log_in(plan: &Plan, mut conn: Conn, users: &[usize]) -> Result<(Conn, Vec<String>), BoxError> {
     let mut tokens = Vec::with_capacity(users.len());
     for &user in users {
@@ -328,7 +361,10 @@ async fn log_in(plan: &Plan, mut conn: Conn, users: &[usize]) -> Result<(Conn, V
         if response.status != 200 {
             return Err(format!("login of user {} answered {}", user + 1, response.status).into());
         }
-        tokens.push(refresh_token_of(&response.body)?);
+        tokens.push(match &plan.exchanger {
+            Some(exchanger) => exchanger.subject_token_of(&response.body)?,
+            None => refresh_token_of(&response.body)?,
+        });
     }
     Ok((conn, tokens))
 }
@@ -355,9 +391,12 @@ async fn drive(
     let fixed = match plan.scenario {
         Scenario::Get => plan.target.get(&plan.extra_headers),
         Scenario::Post => plan.target.post(&plan.extra_headers, &plan.body),
-        Scenario::Login | Scenario::Refresh | Scenario::CodeFlow | Scenario::SignIn | Scenario::Assertion => {
-            Vec::new()
-        }
+        Scenario::Login
+        | Scenario::Refresh
+        | Scenario::CodeFlow
+        | Scenario::SignIn
+        | Scenario::Assertion
+        | Scenario::Exchange => Vec::new(),
     };
     let mut turn = 0usize;
     // Paced connections start spread over one interval.
@@ -396,6 +435,15 @@ async fn drive(
                     Scenario::Assertion => {
                         let body = plan.signer.as_ref().ok_or("no signer")?.token_body()?;
                         dynamic = plan.target.post(&plan.extra_headers, &body);
+                        &dynamic
+                    }
+                    Scenario::Exchange => {
+                        let subject = families.get(family).map_or("", String::as_str);
+                        dynamic = plan.exchanger.as_ref().ok_or("no exchanger")?.request(
+                            &plan.target,
+                            &plan.extra_headers,
+                            subject,
+                        );
                         &dynamic
                     }
                     _ => &fixed,
