@@ -191,10 +191,8 @@ fn check(
             "the code_verifier does not match the code_challenge",
         )));
     }
-    let granted: Vec<String> =
-        code.resources.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect();
     let named: Vec<&str> = redemption.resource.iter().map(String::as_str).collect();
-    let resources = match resource::audience(&named, &granted, &client.resources) {
+    let resources = match resource::audience(&named, &code.granted_resources(), &client.resources) {
         Ok(resources) => resources,
         Err(refusal) => return Ok(Err(refusal.into())),
     };

@@ -29,16 +29,16 @@ pub struct TokenExchange {
     pub scope: Option<Scope>,
 }
 
-/// Why an exchange was refused: the reason it is counted and audited by, and the error the
-/// client hears.
+/// Why an exchange was refused: the reason it is counted and audited by (none for a failure of
+/// jwtd's own, such as storage), and the error the client hears.
 struct Refusal {
-    reason: &'static str,
+    reason: Option<&'static str>,
     error: Error,
 }
 
 impl Refusal {
     fn new(reason: &'static str, code: OAuthCode, description: &'static str) -> Self {
-        Self { reason, error: Error::oauth(code, description) }
+        Self { reason: Some(reason), error: Error::oauth(code, description) }
     }
 
     fn invalid_subject() -> Self {
@@ -67,7 +67,7 @@ impl From<ExchangeRefusal> for Refusal {
 
 impl From<Error> for Refusal {
     fn from(error: Error) -> Self {
-        Self { reason: "failed", error }
+        Self { reason: None, error }
     }
 }
 
@@ -87,8 +87,8 @@ impl Authority {
                 self.metrics.token_exchanges.with_label_values(&["granted"]).inc();
                 Ok(issued)
             }
-            Err(Refusal { reason: "failed", error }) => Err(error),
-            Err(Refusal { reason, error }) => {
+            Err(Refusal { reason: None, error }) => Err(error),
+            Err(Refusal { reason: Some(reason), error }) => {
                 self.metrics.token_exchanges.with_label_values(&[reason]).inc();
                 let now = self.clock.now();
                 let detail = json!({ "reason": reason });

@@ -183,8 +183,6 @@ impl Authority {
             return Err(invalid_refresh());
         }
         let scope = requested.unwrap_or_else(|| Scope::parse(&family.scope).unwrap_or_default());
-        let granted: Vec<String> =
-            family.resources.split(' ').filter(|r| !r.is_empty()).map(str::to_owned).collect();
         let session = Login {
             family_id: &family.id,
             authenticated_at: family.authenticated_at(),
@@ -192,7 +190,7 @@ impl Authority {
             nonce: None,
             refresh: Some(refresh),
             refresh_expires_at,
-            resources: resource::audience(resource, &granted, &client.resources)?,
+            resources: resource::audience(resource, &family.granted_resources(), &client.resources)?,
         };
         self.user_tokens(client, &user.to_user(), scope, session, now).await
     }

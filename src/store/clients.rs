@@ -3,8 +3,8 @@
 
 use diesel::prelude::*;
 
-use super::DbConnection;
 use super::schema::clients;
+use super::{DbConnection, words};
 use crate::accounts::clients::workload::{DEFAULT_MAX_LIFETIME, SubjectPattern, WorkloadTrust};
 use crate::accounts::clients::{
     ApplicationType, AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, new_client,
@@ -177,11 +177,6 @@ pub fn serving(conn: &mut DbConnection) -> QueryResult<Vec<(String, Vec<String>)
         .select((clients::id, clients::served_resources))
         .load(conn)?;
     Ok(rows.into_iter().map(|(id, list)| (id, words(&list))).collect())
-}
-
-/// A stored space-separated list.
-fn words(list: &str) -> Vec<String> {
-    list.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect()
 }
 
 /// Stores a new client with the hash of its secret (none for a public client).

@@ -209,3 +209,8 @@ where
         f(conn)
     })
 }
+
+/// A stored space-separated list.
+pub(crate) fn words(list: &str) -> Vec<String> {
+    list.split(' ').filter(|a| !a.is_empty()).map(str::to_owned).collect()
+}

@@ -35,6 +35,11 @@ impl FamilyRow {
         self.revoked_at.is_none() && now < self.expires_at
     }
 
+    /// The resources the family's grant named (RFC 8707), in order.
+    pub fn granted_resources(&self) -> Vec<String> {
+        super::words(&self.resources)
+    }
+
     /// When the user authenticated for this family (OpenID Connect `auth_time`).
     pub fn authenticated_at(&self) -> i64 {
         self.auth_time.unwrap_or(self.created_at)

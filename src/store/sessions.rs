@@ -199,6 +199,13 @@ pub struct CodeRow {
     pub resources: String,
 }
 
+impl CodeRow {
+    /// The resources the authorization request named, in order.
+    pub fn granted_resources(&self) -> Vec<String> {
+        super::words(&self.resources)
+    }
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = authorization_codes)]
 pub struct NewCode<'a> {
