@@ -40,6 +40,7 @@
 mod algorithm;
 mod claims;
 mod clock;
+mod compact;
 mod error;
 mod fetch;
 mod header;

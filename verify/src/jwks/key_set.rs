@@ -43,7 +43,7 @@ impl KeySet {
             let Value::Object(jwk) = entry else {
                 return Err(Error::JwksInvalid("a key is not a JSON object"));
             };
-            if PRIVATE_MEMBERS.iter().any(|member| jwk.contains_key(*member)) {
+            if has_private_members(&jwk) {
                 return Err(Error::JwksPrivateKey);
             }
             let Some((kid, usable)) = usable_key(&jwk, allowed) else {
@@ -96,12 +96,24 @@ impl KeySet {
 /// The `kid` and the parsed keys (one per algorithm the JWK may sign with), or `None` when
 /// the JWK is not for us.
 fn usable_key(jwk: &Map<String, Value>, allowed: &[Algorithm]) -> Option<(String, Vec<VerifyingKey>)> {
-    let text = |name: &str| match jwk.get(name) {
-        Some(Value::String(s)) => Some(Some(s.as_str())),
-        None => Some(None),
-        Some(_) => None,
-    };
-    if !matches!(text("use")?, None | Some("sig")) {
+    let algorithms = permitted_algorithms(jwk, allowed)?;
+    let kid = text(jwk, "kid")?.filter(|kid| !kid.is_empty() && kid.len() <= MAX_KID_LEN)?;
+    let keys: Vec<VerifyingKey> = algorithms.into_iter().filter_map(|alg| verifying_key(jwk, alg)).collect();
+    if keys.is_empty() { None } else { Some((kid.to_owned(), keys)) }
+}
+
+/// Whether `jwk` holds private or symmetric key material.
+pub(crate) fn has_private_members(jwk: &Map<String, Value>) -> bool {
+    PRIVATE_MEMBERS.iter().any(|member| jwk.contains_key(*member))
+}
+
+/// The algorithms of `allowed` that `jwk` may check signatures with, by its `use`, `key_ops`
+/// and `alg`; `None` when it is not a signature-verification key.
+pub(crate) fn permitted_algorithms(
+    jwk: &Map<String, Value>,
+    allowed: &[Algorithm],
+) -> Option<Vec<Algorithm>> {
+    if !matches!(text(jwk, "use")?, None | Some("sig")) {
         return None;
     }
     if let Some(ops) = jwk.get("key_ops") {
@@ -110,35 +122,44 @@ fn usable_key(jwk: &Map<String, Value>, allowed: &[Algorithm]) -> Option<(String
             return None;
         }
     }
-    let kid = text("kid")?.filter(|kid| !kid.is_empty() && kid.len() <= MAX_KID_LEN)?;
-    let key_type = match text("kty")?? {
-        "RSA" => KeyType::Rsa,
-        "EC" => KeyType::Ec,
-        "OKP" => KeyType::Okp,
-        _ => return None,
-    };
     // The JWK's own `alg`, when present, is the only algorithm the key may check.
-    let algorithms: Vec<Algorithm> = match text("alg")? {
+    Some(match text(jwk, "alg")? {
         Some(name) => {
             let alg = Algorithm::from_name(name)?;
             if allowed.contains(&alg) { vec![alg] } else { return None }
         }
         None => allowed.to_vec(),
+    })
+}
+
+/// The public key of `jwk` for `alg`, when its `kty` (and `crv`) fit `alg` and its members
+/// decode to a key aws-lc accepts (RSA of at least 2048 bits).
+pub(crate) fn verifying_key(jwk: &Map<String, Value>, alg: Algorithm) -> Option<VerifyingKey> {
+    let key_type = match text(jwk, "kty")?? {
+        "RSA" => KeyType::Rsa,
+        "EC" => KeyType::Ec,
+        "OKP" => KeyType::Okp,
+        _ => return None,
     };
-    let bytes = |name: &str| text(name)?.and_then(|b64| URL_SAFE_NO_PAD.decode(b64).ok());
-    let curve = text("crv")?;
-    let keys: Vec<VerifyingKey> = algorithms
-        .into_iter()
-        .filter(|alg| alg.key_type() == key_type)
-        .filter_map(|alg| match (key_type, alg, curve) {
-            (KeyType::Rsa, _, _) => VerifyingKey::rsa(alg, &bytes("n")?, &bytes("e")?).ok(),
-            (KeyType::Ec, Algorithm::Es256, Some("P-256"))
-            | (KeyType::Ec, Algorithm::Es384, Some("P-384")) => {
-                VerifyingKey::ec(alg, &bytes("x")?, &bytes("y")?).ok()
-            }
-            (KeyType::Okp, Algorithm::EdDsa, Some("Ed25519")) => VerifyingKey::ed25519(&bytes("x")?).ok(),
-            _ => None,
-        })
-        .collect();
-    if keys.is_empty() { None } else { Some((kid.to_owned(), keys)) }
+    if alg.key_type() != key_type {
+        return None;
+    }
+    let bytes = |name: &str| text(jwk, name)?.and_then(|b64| URL_SAFE_NO_PAD.decode(b64).ok());
+    match (key_type, alg, text(jwk, "crv")?) {
+        (KeyType::Rsa, _, _) => VerifyingKey::rsa(alg, &bytes("n")?, &bytes("e")?).ok(),
+        (KeyType::Ec, Algorithm::Es256, Some("P-256")) | (KeyType::Ec, Algorithm::Es384, Some("P-384")) => {
+            VerifyingKey::ec(alg, &bytes("x")?, &bytes("y")?).ok()
+        }
+        (KeyType::Okp, Algorithm::EdDsa, Some("Ed25519")) => VerifyingKey::ed25519(&bytes("x")?).ok(),
+        _ => None,
+    }
+}
+
+/// A string member: `Some(Some(s))`, `Some(None)` when absent, `None` when not a string.
+fn text<'a>(jwk: &'a Map<String, Value>, name: &str) -> Option<Option<&'a str>> {
+    match jwk.get(name) {
+        Some(Value::String(s)) => Some(Some(s.as_str())),
+        None => Some(None),
+        Some(_) => None,
+    }
 }

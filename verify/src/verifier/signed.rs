@@ -4,12 +4,10 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use super::{Finish, Verifier};
 use crate::Error;
 use crate::algorithm::Algorithm;
+use crate::compact::{decode_into, signing_input, split_compact};
 use crate::header::Header;
 use crate::jwks::{KeySet, MAX_KID_LEN};
 use crate::member::Member;
@@ -50,7 +48,7 @@ impl Verifier {
         }
         let (header_b64, payload_b64, signature_b64) = split_compact(token).ok_or(Error::Malformed)?;
         let mut header_buffer = [0_u8; HEADER_BUFFER];
-        let header_bytes = decode_into(header_b64, &mut header_buffer)?;
+        let header_bytes = decode_into(header_b64, &mut header_buffer).ok_or(Error::Malformed)?;
         let header = Header::parse(header_bytes.as_ref()).map_err(|e| match e {
             StrictJsonError::DuplicateMember => Error::DuplicateMember,
             StrictJsonError::Invalid => Error::MalformedHeader,
@@ -58,9 +56,9 @@ impl Verifier {
         let (alg, kid) = self.check_header(&header)?;
         // Decoded now so a malformed segment is refused as such; parsed only once signed.
         let mut payload_buffer = [0_u8; PAYLOAD_BUFFER];
-        let payload = decode_into(payload_b64, &mut payload_buffer)?;
+        let payload = decode_into(payload_b64, &mut payload_buffer).ok_or(Error::Malformed)?;
         let mut signature_buffer = [0_u8; SIGNATURE_BUFFER];
-        let signature = decode_into(signature_b64, &mut signature_buffer)?;
+        let signature = decode_into(signature_b64, &mut signature_buffer).ok_or(Error::Malformed)?;
 
         let cached: Arc<KeySet>;
         let key = match keys {
@@ -74,9 +72,8 @@ impl Verifier {
                 }
             }
         };
-        let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-        let signing_input = token.as_bytes().get(..signing_input_len).ok_or(Error::Malformed)?;
-        key.verify_signature(signing_input, signature.as_ref())?;
+        let signed = signing_input(token, header_b64, payload_b64).ok_or(Error::Malformed)?;
+        key.verify_signature(signed, signature.as_ref())?;
         finish(payload.as_ref(), kid).map(Pass::Done)
     }
 
@@ -113,40 +110,7 @@ impl Verifier {
     }
 }
 
-/// Exactly three dot-separated segments (the dots found with SIMD: this scans the whole
-/// token on every verification).
-pub(crate) fn split_compact(token: &str) -> Option<(&str, &str, &str)> {
-    let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
-    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else { return None };
-    Some((token.get(..first)?, token.get(first + 1..second)?, token.get(second + 1..)?))
-}
-
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
     let head = text.get(..prefix.len())?;
     if head.eq_ignore_ascii_case(prefix) { text.get(prefix.len()..) } else { None }
-}
-
-/// Decoded bytes: in the caller's buffer when they fit, else on the heap (an oversized
-/// signature is then refused by the signature check, like any other wrong one).
-enum Decoded<'b> {
-    Buffer(&'b [u8]),
-    Heap(Vec<u8>),
-}
-
-impl AsRef<[u8]> for Decoded<'_> {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            Self::Buffer(bytes) => bytes,
-            Self::Heap(bytes) => bytes,
-        }
-    }
-}
-
-/// Strict base64url (RFC 7515 §2): no padding, no other alphabet, no stray bits.
-fn decode_into<'b, const N: usize>(segment: &str, buffer: &'b mut [u8; N]) -> Result<Decoded<'b>, Error> {
-    if base64::decoded_len_estimate(segment.len()) > N {
-        return URL_SAFE_NO_PAD.decode(segment).map(Decoded::Heap).map_err(|_| Error::Malformed);
-    }
-    let len = URL_SAFE_NO_PAD.decode_slice(segment, buffer).map_err(|_| Error::Malformed)?;
-    Ok(Decoded::Buffer(buffer.get(..len).ok_or(Error::Malformed)?))
 }
