@@ -2,7 +2,9 @@
 //!
 //! Only `alg`, `typ`, `kid` and the presence of `crit` matter to the verifier; every other
 //! parameter (`jku`, `x5u`, `jwk`, `x5c`, anything new) is checked for well-formedness and
-//! repeated names, then dropped unread, so it can never point the verifier anywhere.
+//! repeated names, then dropped unread, so it can never point the verifier anywhere. The one
+//! exception is a DPoP proof (RFC 9449 §4.2), whose `jwk` *is* the key it is checked with: only
+//! [`Header::parse_keeping_jwk`] keeps it.
 
 use std::cell::Cell;
 use std::fmt;
@@ -10,7 +12,11 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 
 use crate::member::{Member, MemberSeed};
-use crate::strict_json::{NameSeed, SeenNames, StrictIgnore, StrictJsonError, duplicate_error, parse_strict};
+use serde_json::Value;
+
+use crate::strict_json::{
+    NameSeed, SeenNames, StrictIgnore, StrictJsonError, StrictSeed, duplicate_error, parse_strict,
+};
 
 /// The header parameters the verifier reads. `None` means absent.
 #[derive(Debug, Default)]
@@ -19,19 +25,31 @@ pub(crate) struct Header<'de> {
     pub typ: Option<Member<'de>>,
     pub kid: Option<Member<'de>>,
     pub crit: bool,
+    /// Kept by [`Header::parse_keeping_jwk`] only; `None` from [`Header::parse`].
+    pub jwk: Option<Value>,
 }
 
 impl<'de> Header<'de> {
     /// Parses a decoded header segment: one JSON object, no name twice at any depth.
     pub fn parse(bytes: &'de [u8]) -> Result<Self, StrictJsonError> {
+        Self::parse_with(bytes, false)
+    }
+
+    /// As [`Self::parse`], keeping the `jwk` parameter's value (strictly parsed) as well.
+    pub fn parse_keeping_jwk(bytes: &'de [u8]) -> Result<Self, StrictJsonError> {
+        Self::parse_with(bytes, true)
+    }
+
+    fn parse_with(bytes: &'de [u8], keep_jwk: bool) -> Result<Self, StrictJsonError> {
         parse_strict(bytes, |deserializer, duplicate| {
-            de::Deserializer::deserialize_map(deserializer, HeaderVisitor { duplicate })
+            de::Deserializer::deserialize_map(deserializer, HeaderVisitor { duplicate, keep_jwk })
         })
     }
 }
 
 struct HeaderVisitor<'a> {
     duplicate: &'a Cell<bool>,
+    keep_jwk: bool,
 }
 
 impl<'de> Visitor<'de> for HeaderVisitor<'_> {
@@ -55,6 +73,13 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_> {
                         return Err(duplicate_error(duplicate));
                     }
                     access.next_value_seed(StrictIgnore { duplicate })?;
+                    continue;
+                }
+                "jwk" if self.keep_jwk => {
+                    if header.jwk.is_some() {
+                        return Err(duplicate_error(duplicate));
+                    }
+                    header.jwk = Some(access.next_value_seed(StrictSeed { duplicate })?);
                     continue;
                 }
                 _ => {
@@ -86,6 +111,18 @@ mod tests {
         assert_eq!(header.typ.as_ref().and_then(Member::as_str), Some("at+jwt"));
         assert_eq!(header.kid.as_ref().and_then(Member::as_str), Some("k1"));
         assert!(header.crit);
+        assert_eq!(header.jwk, None, "an access token's jwk is never read");
+    }
+
+    #[test]
+    fn a_proof_header_keeps_its_jwk_and_refuses_it_twice() {
+        let json = br#"{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"a","y":"b"}}"#;
+        let header = Header::parse_keeping_jwk(json).unwrap();
+        assert_eq!(header.jwk.as_ref().and_then(|jwk| jwk["kty"].as_str()), Some("EC"));
+        for json in [r#"{"jwk":{},"jwk":{}}"#, r#"{"jwk":{},"\u006awk":{}}"#, r#"{"jwk":{"x":1,"x":2}}"#] {
+            let error = Header::parse_keeping_jwk(json.as_bytes()).unwrap_err();
+            assert_eq!(error, StrictJsonError::DuplicateMember, "{json}");
+        }
     }
 
     #[test]

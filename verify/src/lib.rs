@@ -41,6 +41,7 @@ mod algorithm;
 mod claims;
 mod clock;
 mod compact;
+pub mod dpop;
 mod error;
 mod fetch;
 mod header;

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use crate::strict_json::StrictIgnore;
+use crate::strict_json::{NameSeed, SeenNames, StrictIgnore, duplicate_error};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Member<'de> {
@@ -114,6 +114,45 @@ impl<'de> Visitor<'de> for MemberSeed<'_> {
     }
 }
 
+/// Reads an object's members named in `names` into the matching slots (same index), checks
+/// every other member strictly and drops it. A name repeated, in the slots or among the others,
+/// is refused. For small fixed shapes such as a DPoP proof's claims.
+pub(crate) struct MembersVisitor<'a, 'n, const N: usize> {
+    pub duplicate: &'a Cell<bool>,
+    pub names: &'n [&'static str; N],
+}
+
+impl<'de, const N: usize> Visitor<'de> for MembersVisitor<'_, '_, N> {
+    type Value = [Option<Member<'de>>; N];
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let duplicate = self.duplicate;
+        let mut slots = [const { None }; N];
+        let mut others = SeenNames::default();
+        while let Some(name) = access.next_key_seed(NameSeed)? {
+            match self.names.iter().position(|known| *known == name).and_then(|i| slots.get_mut(i)) {
+                Some(slot) => {
+                    if slot.is_some() {
+                        return Err(duplicate_error(duplicate));
+                    }
+                    *slot = Some(access.next_value_seed(MemberSeed { duplicate })?);
+                }
+                None => {
+                    if !others.insert(name) {
+                        return Err(duplicate_error(duplicate));
+                    }
+                    access.next_value_seed(StrictIgnore { duplicate })?;
+                }
+            }
+        }
+        Ok(slots)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +182,22 @@ mod tests {
         assert_eq!(member(r#"[1,{"b":[{"c":1,"c":2}]}]"#), Err(StrictJsonError::DuplicateMember));
         assert_eq!(member(r#"["a",{"b":1,"b":2}]"#), Err(StrictJsonError::DuplicateMember));
         assert_eq!(member(r#"["a",1"#), Err(StrictJsonError::Invalid));
+    }
+
+    fn members(json: &str) -> Result<[Option<Member<'_>>; 2], StrictJsonError> {
+        parse_strict(json.as_bytes(), |d, duplicate| {
+            de::Deserializer::deserialize_map(d, MembersVisitor { duplicate, names: &["a", "b"] })
+        })
+    }
+
+    #[test]
+    fn named_members_fill_their_slots_and_no_name_may_repeat() {
+        let [a, b] = members(r#"{"x":{"y":[1]},"b":7,"a":"s"}"#).unwrap();
+        assert_eq!((a, b), (Some(Member::Str("s".into())), Some(Member::Int(7))));
+        assert_eq!(members("{}").unwrap(), [None, None]);
+        for json in [r#"{"a":1,"\u0061":2}"#, r#"{"x":1,"x":2}"#, r#"{"x":{"y":1,"y":2}}"#] {
+            assert_eq!(members(json), Err(StrictJsonError::DuplicateMember), "{json}");
+        }
+        assert_eq!(members("[]"), Err(StrictJsonError::Invalid));
     }
 }

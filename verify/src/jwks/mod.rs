@@ -18,7 +18,7 @@ use crate::fetch::{self, Fetched};
 pub use config::JwksCacheBuilder;
 use config::{CacheConfig, Source};
 pub use key_set::KeySet;
-pub(crate) use key_set::MAX_KID_LEN;
+pub(crate) use key_set::{MAX_KID_LEN, has_private_members, permitted_algorithms, verifying_key};
 
 use crate::algorithm::Algorithm;
 use crate::{Clock, Error};
