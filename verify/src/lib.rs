@@ -57,7 +57,7 @@ mod actix;
 #[cfg(feature = "actix")]
 pub use actix::{Authenticated, BearerError};
 pub use algorithm::{Algorithm, KeyRejected, VerifyingKey};
-pub use claims::{AccessClaims, Actor, MAX_DELEGATION_DEPTH, Scope};
+pub use claims::{AccessClaims, Actor, Confirmation, MAX_DELEGATION_DEPTH, Scope};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::Error;
 pub use jwks::{JwksCache, JwksCacheBuilder, KeySet};

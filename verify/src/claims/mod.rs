@@ -13,10 +13,12 @@ use serde_json::{Map, Value};
 use crate::Error;
 
 mod actor;
+mod confirmation;
 mod policy;
 mod registered;
 
 pub use actor::{Actor, MAX_DELEGATION_DEPTH};
+pub use confirmation::Confirmation;
 pub(crate) use policy::ClaimsPolicy;
 pub(crate) use registered::RegisteredClaims;
 
@@ -112,12 +114,15 @@ pub struct AccessClaims {
     /// The actor (RFC 8693 §4.1) of an exchanged token: the service that acted, and through
     /// its own `act` the ones before it. `None` when the token was not exchanged.
     pub act: Option<Actor>,
+    /// The confirmation (RFC 7800) of a sender-constrained token: `cnf.jkt` names the DPoP key
+    /// the token is bound to (RFC 9449 §6.1). `None` for a plain bearer token.
+    pub cnf: Option<Confirmation>,
     pub extra: Map<String, Value>,
 }
 
 /// Registered claims that have a typed field in [`AccessClaims`].
-const TYPED_CLAIMS: [&str; 11] =
-    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "sid", "act"];
+const TYPED_CLAIMS: [&str; 12] =
+    ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "sid", "act", "cnf"];
 
 impl AccessClaims {
     /// Builds the typed claims, refusing wrong types (checked here too, so this is safe to
@@ -145,6 +150,7 @@ impl AccessClaims {
             scope,
             sid: take("sid")?,
             act: map.remove("act").map(Actor::from_value).transpose()?,
+            cnf: map.get("cnf").map(Confirmation::from_value).transpose()?,
             extra: Map::new(),
         };
         for name in TYPED_CLAIMS {
@@ -163,6 +169,12 @@ impl AccessClaims {
     /// Whether the token was got by token exchange on someone's behalf (it carries `act`).
     pub fn is_delegated(&self) -> bool {
         self.act.is_some()
+    }
+
+    /// Whether the token is bound to a DPoP key (it carries `cnf.jkt`): such a token is only
+    /// good with a proof of that key ([`crate::Verifier::verify_request`]).
+    pub fn is_dpop_bound(&self) -> bool {
+        self.cnf.as_ref().is_some_and(|cnf| cnf.jkt.is_some())
     }
 }
 
@@ -222,7 +234,7 @@ fn scope(map: &Map<String, Value>) -> Result<Scope, Error> {
 mod tests {
     use serde_json::json;
 
-    use super::{AccessClaims, Actor, Scope};
+    use super::{AccessClaims, Actor, Confirmation, Scope};
     use crate::Error;
 
     #[test]
@@ -264,5 +276,32 @@ mod tests {
         let Some(map) = bad.as_object().cloned() else { panic!("an object") };
         assert_eq!(AccessClaims::from_map(map), Err(Error::InvalidClaim("act")));
         assert!(serde_json::from_value::<AccessClaims>(bad).is_err());
+    }
+
+    #[test]
+    fn cnf_is_typed_never_left_in_extra_and_refused_unless_an_object_with_a_string_jkt() {
+        let claims = json!({
+            "iss": "https://auth.example.com", "sub": "user-42", "aud": "https://api.example.com",
+            "exp": 1900, "iat": 1000, "jti": "j", "client_id": "app", "cnf": {"jkt": "thumb", "x": 1},
+        });
+        let Some(map) = claims.as_object().cloned() else { panic!("an object") };
+        let from_map = AccessClaims::from_map(map).unwrap();
+        let deserialized: AccessClaims = serde_json::from_value(claims.clone()).unwrap();
+        for built in [&from_map, &deserialized] {
+            assert_eq!(built.cnf, Some(Confirmation { jkt: Some("thumb".to_owned()) }));
+            assert!(built.is_dpop_bound() && !built.extra.contains_key("cnf"));
+        }
+        let mut unbound = claims.clone();
+        unbound["cnf"] = json!({"x5t#S256": "t"});
+        let unbound: AccessClaims = serde_json::from_value(unbound).unwrap();
+        assert!(unbound.cnf.is_some() && !unbound.is_dpop_bound());
+
+        for cnf in [json!("thumb"), json!(null), json!(["thumb"]), json!({"jkt": ""}), json!({"jkt": 7})] {
+            let mut bad = claims.clone();
+            bad["cnf"] = cnf.clone();
+            let Some(map) = bad.as_object().cloned() else { panic!("an object") };
+            assert_eq!(AccessClaims::from_map(map), Err(Error::InvalidClaim("cnf")), "{cnf}");
+            assert!(serde_json::from_value::<AccessClaims>(bad).is_err(), "{cnf}");
+        }
     }
 }

@@ -61,6 +61,7 @@ impl ClaimsPolicy {
         if let Some(act) = &claims.act {
             act.check()?;
         }
+        claims.confirmation_jkt()?;
         if self.required.iter().any(|name| !claims.contains(name)) {
             return Err(Error::MissingClaim("a configured required claim"));
         }

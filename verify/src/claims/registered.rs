@@ -14,6 +14,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::actor::{ActClaim, ActorSeed};
+use super::confirmation::{Confirmation, jkt_of};
 use super::{AccessClaims, Scope, required};
 use crate::Error;
 use crate::member::{Member, MemberSeed};
@@ -44,6 +45,8 @@ pub(crate) struct RegisteredClaims<'de> {
     pub sid: Option<Member<'de>>,
     /// Checked while read; `None` (nothing allocated) when the token was not delegated.
     pub act: Option<ActClaim<'de>>,
+    /// `cnf` as read; checked by the policy. `None` for a token not sender-constrained.
+    pub cnf: Option<Value>,
     others: Others<'de>,
 }
 
@@ -63,6 +66,7 @@ impl<'de> RegisteredClaims<'de> {
             scope: None,
             sid: None,
             act: None,
+            cnf: None,
             others: if keep_others {
                 Others::Values(Map::new())
             } else {
@@ -94,6 +98,7 @@ impl<'de> RegisteredClaims<'de> {
         match self.slot(name) {
             Some(slot) => slot.is_some(),
             None if name == "act" => self.act.is_some(),
+            None if name == "cnf" => self.cnf.is_some(),
             None => match &self.others {
                 Others::Names(names) => names.contains(name),
                 Others::Values(map) => map.contains_key(name),
@@ -149,6 +154,11 @@ impl<'de> RegisteredClaims<'de> {
         }
     }
 
+    /// The thumbprint the token is bound to (`cnf.jkt`), refusing a malformed `cnf`.
+    pub fn confirmation_jkt(&self) -> Result<Option<&str>, Error> {
+        self.cnf.as_ref().map(jkt_of).transpose().map(Option::flatten)
+    }
+
     pub fn scope(&self) -> Result<Scope, Error> {
         Ok(string_claim(&self.scope, "scope")?.map(Scope::parse).unwrap_or_default())
     }
@@ -180,6 +190,7 @@ impl<'de> RegisteredClaims<'de> {
             scope,
             sid: text(&mut self.sid, "sid")?,
             act: self.act.take().map(ActClaim::into_actor).transpose()?,
+            cnf: self.cnf.as_ref().map(Confirmation::from_value).transpose()?,
             extra: match &mut self.others {
                 Others::Values(map) => std::mem::take(map),
                 Others::Names(_) => Map::new(),
@@ -217,6 +228,13 @@ impl<'de> Visitor<'de> for ClaimsVisitor<'_, 'de> {
                     return Err(duplicate_error(duplicate));
                 }
                 claims.act = Some(access.next_value_seed(ActorSeed { duplicate, depth: 1 })?);
+                continue;
+            }
+            if name == "cnf" {
+                if claims.cnf.is_some() {
+                    return Err(duplicate_error(duplicate));
+                }
+                claims.cnf = Some(access.next_value_seed(StrictSeed { duplicate })?);
                 continue;
             }
             match &mut claims.others {
