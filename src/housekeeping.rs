@@ -29,8 +29,9 @@ pub fn purge_once(
     store::revocations::purge(conn, now - policy.horizon)?;
     // Used codes stay as long as revoked families (a late replay still revokes what it issued).
     store::sessions::purge(conn, now - policy.keep_revoked)?;
-    // An assertion's jti matters until the assertion expires (plus the leeway it was given).
-    store::assertions::purge(conn, now - 300)?;
+    // A jti matters until what carried it expires (each row says when, leeway included); five
+    // minutes more cover instances whose clocks run behind this one's.
+    store::jtis::purge(conn, now - 300)?;
     Ok(families)
 }
 

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub client_assertions: IntCounterVec,
     /// Token exchanges (RFC 8693), by outcome: granted, or the reason refused.
     pub token_exchanges: IntCounterVec,
+    /// DPoP proofs (RFC 9449) at jwtd's endpoints, by outcome: accepted, or the reason refused.
+    pub dpop_proofs: IntCounterVec,
     /// Fetches of others' key sets and discovery documents, by outcome (ok, failed).
     pub remote_jwks_fetches: IntCounterVec,
 }
@@ -71,6 +73,11 @@ impl Metrics {
         let token_exchanges = counter(
             "token_exchanges_total",
             "Token exchanges (RFC 8693), by outcome (granted, or why refused).",
+            &["outcome"],
+        )?;
+        let dpop_proofs = counter(
+            "dpop_proofs_total",
+            "DPoP proofs (RFC 9449) at jwtd's endpoints, by outcome (accepted, or why refused).",
             &["outcome"],
         )?;
         let tokens_issued =
@@ -138,6 +145,7 @@ impl Metrics {
             sign_in,
             client_assertions,
             token_exchanges,
+            dpop_proofs,
             remote_jwks_fetches,
         })
     }

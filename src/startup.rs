@@ -206,6 +206,7 @@ fn authority(
         deployment: settings.deployment(),
         logout_notices: LogoutNotices::new(delivery_policy(settings))?,
         remote_jwks,
+        dpop: jwtd_verify::dpop::ProofPolicy::default(),
     })
 }
 

@@ -65,7 +65,7 @@ pub fn describe(scope: &Scope) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::clients::AuthMethod;
+    use crate::accounts::clients::{AuthMethod, DpopMode};
 
     fn client(first_party: bool, application_type: ApplicationType) -> Client {
         Client {
@@ -90,6 +90,8 @@ mod tests {
             backchannel_logout_uri: None,
             resources: Vec::new(),
             served_resources: Vec::new(),
+            dpop: DpopMode::Optional,
+            dpop_nonce: false,
         }
     }
 

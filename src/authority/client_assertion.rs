@@ -13,6 +13,7 @@ use super::{Authority, Error, OAuthCode};
 use crate::accounts::clients::workload::SubjectPattern;
 use crate::accounts::clients::{AuthMethod, Client};
 use crate::store;
+use crate::store::jtis::JtiKind;
 use crate::tokens::client_assertion::{self, Refused};
 use crate::tokens::workload_token::{self, Trust};
 use jsonwebtoken::jwk::JwkSet;
@@ -90,8 +91,11 @@ impl Authority {
         };
         let (id, jti) = (client.id.clone(), verified.jti.clone());
         let expires_at = verified.exp.saturating_add(self.leeway_secs);
-        let first_use =
-            self.with_conn(move |conn| Ok(store::assertions::use_once(conn, &id, &jti, expires_at)?)).await?;
+        let first_use = self
+            .with_conn(move |conn| {
+                Ok(store::jtis::use_once(conn, JtiKind::ClientAssertion, &id, &jti, expires_at)?)
+            })
+            .await?;
         if !first_use {
             return Err(self.assertion_refused(Some(&client), &Refused::Replayed).await);
         }

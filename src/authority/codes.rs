@@ -26,6 +26,8 @@ pub struct Redemption {
     pub code_verifier: Option<String>,
     /// The `resource` the token is for (RFC 8707): at most one, of those the request named.
     pub resource: Vec<String>,
+    /// The key of the request's DPoP proof (RFC 9449), if it had a valid one.
+    pub dpop_jkt: Option<String>,
 }
 
 fn invalid_code() -> Error {
@@ -66,6 +68,7 @@ impl Authority {
                 created_at: now,
                 expires_at: now + CODE_TTL_SECS,
                 resources: &resources,
+                dpop_jkt: request.dpop_jkt.as_deref(),
             };
             Ok(store::sessions::insert_code(conn, &row)?)
         })
@@ -77,7 +80,8 @@ impl Authority {
     /// `grant_type=authorization_code`: claims the code (once, whoever races), checks it was
     /// issued to this client for this redirect URI and that the verifier matches its challenge,
     /// starts a refresh family in the code's session, and issues the tokens. Refresh tokens go
-    /// to first-party clients, and to others only with `offline_access` (OIDC Core §11).
+    /// to first-party clients, and to others only with `offline_access` (OIDC Core §11). A code
+    /// whose request named `dpop_jkt` is redeemed only with a proof of that key (RFC 9449 §10).
     pub async fn redeem_code(
         &self,
         client: &Client,
@@ -87,6 +91,8 @@ impl Authority {
         let hash = BrowserSecret::parse(&redemption.code).map(|c| c.hash()).ok_or_else(invalid_code)?;
         let now = self.clock.now();
         let (family_policy, for_claim) = (self.families, client.clone());
+        let dpop_jkt = redemption.dpop_jkt.clone();
+        let family_key = dpop_jkt.clone().filter(|_| client.binds_refresh_tokens());
         let redeemed = self
             .with_conn(move |conn| {
                 conn.transaction(|conn| {
@@ -107,6 +113,7 @@ impl Authority {
                         session_id: Some(&code.session_id),
                         auth_time: code.auth_time,
                         resources: &code.resources,
+                        dpop_jkt: family_key.as_deref(),
                     };
                     let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
                     store::sessions::set_code_family(conn, &hash, &login.family_id)?;
@@ -136,6 +143,7 @@ impl Authority {
             refresh: offline.then_some(login.token),
             refresh_expires_at: login.token_expires_at,
             resources,
+            dpop_jkt,
         };
         self.user_tokens(client, &user.to_user(), scope, session, now).await
     }
@@ -189,6 +197,12 @@ fn check(
         return Ok(Err(Error::oauth(
             OAuthCode::InvalidGrant,
             "the code_verifier does not match the code_challenge",
+        )));
+    }
+    if code.dpop_jkt.as_ref().is_some_and(|bound| redemption.dpop_jkt.as_ref() != Some(bound)) {
+        return Ok(Err(Error::oauth(
+            OAuthCode::InvalidGrant,
+            "the authorization request bound the code to a DPoP key (dpop_jkt); send a DPoP proof of that key",
         )));
     }
     let named: Vec<&str> = redemption.resource.iter().map(String::as_str).collect();

@@ -19,6 +19,8 @@ pub enum OAuthCode {
     UnsupportedTokenType,
     /// RFC 8707 §2, RFC 8693 §2.2.2: the requested resource or audience is not acceptable.
     InvalidTarget,
+    /// RFC 9449 §5: the DPoP proof is missing where required, or invalid.
+    InvalidDpopProof,
 }
 
 impl OAuthCode {
@@ -32,6 +34,7 @@ impl OAuthCode {
             Self::InvalidScope => "invalid_scope",
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }
@@ -66,6 +69,10 @@ pub enum Error {
     /// before the next key may sign).
     #[error("{description}")]
     Conflict { code: &'static str, description: Cow<'static, str>, retry_at: Option<i64> },
+    /// The DPoP proof lacks a fresh server-provided nonce (RFC 9449 §8): `use_dpop_nonce`, with
+    /// the nonce to use in the `DPoP-Nonce` header.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce { nonce: String },
     /// An OAuth protocol error, answered as RFC 6749 §5.2 says.
     #[error("{}: {description}", code.as_str())]
     OAuth { code: OAuthCode, description: Cow<'static, str> },

@@ -27,6 +27,9 @@ pub struct TokenExchange {
     /// Every `resource` and `audience` value.
     pub targets: Vec<String>,
     pub scope: Option<Scope>,
+    /// The key of the request's DPoP proof (RFC 9449), if it had a valid one: a DPoP-bound
+    /// subject or actor token needs it, and the issued token is bound to it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why an exchange was refused: the reason it is counted and audited by (none for a failure of
@@ -53,9 +56,10 @@ impl Refusal {
 impl From<ExchangeRefusal> for Refusal {
     fn from(refusal: ExchangeRefusal) -> Self {
         let code = match refusal {
-            ExchangeRefusal::NotSentToClient | ExchangeRefusal::ForJwtd | ExchangeRefusal::ChainTooLong => {
-                OAuthCode::InvalidGrant
-            }
+            ExchangeRefusal::NotSentToClient
+            | ExchangeRefusal::ForJwtd
+            | ExchangeRefusal::ChainTooLong
+            | ExchangeRefusal::KeyMismatch => OAuthCode::InvalidGrant,
             ExchangeRefusal::NoTarget
             | ExchangeRefusal::TooManyTargets
             | ExchangeRefusal::TargetNotAllowed => OAuthCode::InvalidTarget,
@@ -112,7 +116,8 @@ impl Authority {
         let subject = self.own_token(&request.subject_token).ok_or_else(Refusal::invalid_subject)?;
         let acting = match &request.actor_token {
             Some(token) => {
-                let acting = self.own_token(token).filter(|a| exchange::actor_is_client(a, client));
+                let proved = request.dpop_jkt.as_deref();
+                let acting = self.own_token(token).filter(|a| exchange::actor_is_client(a, client, proved));
                 Some(acting.ok_or_else(|| {
                     Refusal::new(
                         "invalid_actor",
@@ -124,7 +129,11 @@ impl Authority {
             None => None,
         };
         let targets: Vec<&str> = request.targets.iter().map(String::as_str).collect();
-        let asked = ExchangeRequest { targets: &targets, scope: request.scope.as_ref() };
+        let asked = ExchangeRequest {
+            targets: &targets,
+            scope: request.scope.as_ref(),
+            dpop_jkt: request.dpop_jkt.as_deref(),
+        };
         let ttl = self.issuer.access_ttl_secs;
         let decided = exchange::decide(&subject, client, &self.issuer.issuer, &asked, now, ttl)?;
         if !self.client_is_enabled(&subject.client_id).await? {
@@ -157,7 +166,7 @@ impl Authority {
         let ring = self.keys.signer_until(decided.exp).await?;
         Ok(self
             .issuer
-            .exchanged_token(&ring.signer, client, &subject, decided, now)
+            .exchanged_token(&ring.signer, client, &subject, (decided, request.dpop_jkt.clone()), now)
             .map_err(|e| Error::internal(&e))?)
     }
 

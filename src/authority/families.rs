@@ -30,6 +30,10 @@ pub enum FamilyError {
     /// The refresh named a resource the family's grant did not; nothing was rotated.
     #[error("the requested resource is not the family's")]
     TargetNotGranted,
+    /// The family is bound to a DPoP key the request did not prove; nothing was rotated, and a
+    /// `refresh.dpop_key_mismatch` event was recorded.
+    #[error("the refresh token is bound to another DPoP key")]
+    KeyMismatch,
 }
 
 #[derive(Debug)]
@@ -62,6 +66,8 @@ pub struct FamilyOwner<'a> {
     pub auth_time: i64,
     /// The resources the grant named (space-separated), if any.
     pub resources: &'a str,
+    /// The DPoP key the family's refresh tokens are bound to, if any.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Starts a family for `owner`.
@@ -85,6 +91,7 @@ pub fn start(
         session_id: owner.session_id,
         auth_time: Some(owner.auth_time),
         resources: owner.resources,
+        dpop_jkt: owner.dpop_jkt,
     };
     let first = NewToken {
         token_hash: &login.token.hash(),
@@ -125,14 +132,29 @@ pub fn rotate(
     {
         return Ok(Outcome::Rotated { family, user: Box::new(user), token: successor, token_expires_at });
     }
-    conn.transaction(|conn| -> Result<Outcome, FamilyError> {
+    let mut mismatched: Option<FamilyRow> = None;
+    let outcome = conn.transaction(|conn| -> Result<Outcome, FamilyError> {
         let won = rows::mark_rotated(conn, &hash, now, origin.ip, origin.user_agent)? == 1;
         let Some(found) = rows::find_claimed(conn, &hash)? else {
             return Ok(Outcome::Refused(Refusal::Unknown));
         };
         let decision = decide(&claimed(&found, won), &family_facts(&found, &successor), &request, policy);
+        if decision == Decision::KeyMismatch {
+            mismatched = Some(found.family.clone());
+        }
         apply(conn, decision, found, successor, &request)
-    })
+    });
+    // Rolled back so the token stays usable by its holder; the attempt is recorded after.
+    if let (Err(FamilyError::KeyMismatch), Some(family)) = (&outcome, &mismatched) {
+        let detail = json!({
+            "user_id": family.user_id,
+            "client_id": family.client_id,
+            "bound_to": family.dpop_jkt,
+            "presented": request.dpop_jkt,
+        });
+        record(conn, "refresh.dpop_key_mismatch", family, detail, &request)?;
+    }
+    outcome
 }
 
 /// PostgreSQL's usual refresh as one statement, in one round trip ([`rows::rotate_unused`]): the
@@ -163,6 +185,7 @@ fn rotate_in_one_statement(
         ip: request.origin.ip,
         user_agent: request.origin.user_agent,
         same_user_agent: policy.binding != BindingPolicy::Off,
+        dpop_jkt: request.dpop_jkt,
     };
     rows::rotate_unused(pg, &rotation)
 }
@@ -184,6 +207,7 @@ fn family_facts<'a>(found: &'a ClaimedRows, successor: &RefreshToken) -> FamilyF
         client_id: &family.client_id,
         scope: &family.scope,
         resources: &family.resources,
+        dpop_jkt: family.dpop_jkt.as_deref(),
         expires_at: family.expires_at,
         revoked: family.revoked_at.is_some(),
         created: Origin {
@@ -244,6 +268,7 @@ fn apply(
         }
         Decision::ScopeExceeded => Err(FamilyError::ScopeExceeded),
         Decision::TargetNotGranted => Err(FamilyError::TargetNotGranted),
+        Decision::KeyMismatch => Err(FamilyError::KeyMismatch),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::tokens::families::{Origin, Refusal};
 use crate::tokens::refresh::RefreshToken;
 use crate::tokens::refresh_decision::RefreshRequest;
 use crate::tokens::resource::{self, TargetRefusal};
-use crate::tokens::{IdTokenFacts, IssuedToken, TokenFamily};
+use crate::tokens::{IdTokenFacts, IssuedToken, Requested, TokenFamily};
 
 /// Where a request came from: its client address (as the edge determined it, trusting only
 /// configured proxies) and User-Agent (bounded).
@@ -52,6 +52,10 @@ impl From<FamilyError> for Error {
                 Error::oauth(OAuthCode::InvalidScope, "the requested scope exceeds what was granted")
             }
             FamilyError::TargetNotGranted => Error::from(TargetRefusal::NotGranted),
+            FamilyError::KeyMismatch => Error::oauth(
+                OAuthCode::InvalidGrant,
+                "the refresh token is bound to a DPoP key; send a DPoP proof of that key",
+            ),
             FamilyError::Store(e) => e.into(),
             FamilyError::Random => Error::internal(&e),
         }
@@ -73,6 +77,8 @@ pub(super) struct Login<'a> {
     pub refresh_expires_at: i64,
     /// The access token's resources (RFC 8707); empty: the client's usual audiences.
     pub resources: Vec<String>,
+    /// The DPoP key the request proved (RFC 9449), which the access token is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 impl From<TargetRefusal> for Error {
@@ -83,27 +89,31 @@ impl From<TargetRefusal> for Error {
 
 impl Authority {
     /// `client_credentials`: a token for the client itself, with `scope` (already checked to be
-    /// within the client's), for the `resource` it named (RFC 8707; at most one, registered).
+    /// within the client's), for the `resource` it named (RFC 8707; at most one, registered),
+    /// bound to the DPoP key the request proved, if any.
     pub async fn issue_for_client(
         &self,
         client: &Client,
-        scope: Scope,
-        resource: &[&str],
+        (scope, resource): (Scope, &[&str]),
+        dpop_jkt: Option<String>,
     ) -> Result<IssuedToken, Error> {
         let resources = resource::audience(resource, &[], &client.resources)?;
         let now = self.clock.now();
         let ring = self.keys.signer_until(now + self.issuer.access_ttl_secs).await?;
-        self.issuer.client_token(&ring.signer, client, scope, resources, now).map_err(|e| Error::internal(&e))
+        let requested = Requested { scope, resources, dpop_jkt };
+        self.issuer.client_token(&ring.signer, client, requested, now).map_err(|e| Error::internal(&e))
     }
 
     /// The password grant: throttled per account and address, the same answer for every kind
-    /// of failure, a new refresh family on success, granted the `resource` it named (RFC 8707).
+    /// of failure, a new refresh family on success, granted the `resource` it named (RFC 8707),
+    /// bound to the DPoP key the request proved (the family too, when the client's refresh
+    /// tokens are bound).
     pub async fn password_login(
         &self,
         client: &Client,
-        username: &str,
-        password: Zeroizing<String>,
+        (username, password): (&str, Zeroizing<String>),
         (scope, resource): (Scope, &[&str]),
+        dpop_jkt: Option<String>,
         origin: RequestOrigin,
     ) -> Result<UserTokens, Error> {
         let resources = resource::audience(resource, &[], &client.resources)?;
@@ -113,6 +123,7 @@ impl Authority {
         let family_policy = self.families;
         let (user_id, client_id, scope_text) =
             (authenticated.user.id.clone(), client.id.clone(), scope.to_string());
+        let family_key = dpop_jkt.clone().filter(|_| client.binds_refresh_tokens());
         let (login, authenticated) = self
             .with_conn(move |conn| {
                 authenticated.record(conn, now)?;
@@ -123,6 +134,7 @@ impl Authority {
                     session_id: None,
                     auth_time: now,
                     resources: &granted,
+                    dpop_jkt: family_key.as_deref(),
                 };
                 let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
                 Ok((login, authenticated))
@@ -136,18 +148,22 @@ impl Authority {
             refresh: Some(login.token),
             refresh_expires_at: login.token_expires_at,
             resources,
+            dpop_jkt,
         };
         self.user_tokens(client, &authenticated.user, scope, session, now).await
     }
 
     /// The refresh grant: rotates `presented` in its family (a replay revokes the family), and
     /// issues new tokens with `requested` scope (at most the family's) or the family's, for the
-    /// `resource` named (one of the family's grant, RFC 8707) or the grant's.
+    /// `resource` named (one of the family's grant, RFC 8707) or the grant's. A family bound to
+    /// a DPoP key refreshes only with a proof of that key (`dpop_jkt`, RFC 9449 §5); the new
+    /// access token is bound to the proof's key.
     pub async fn refresh(
         &self,
         client: &Client,
         presented: RefreshToken,
         (requested, resource): (Option<Scope>, &[&str]),
+        dpop_jkt: Option<String>,
         origin: RequestOrigin,
     ) -> Result<UserTokens, Error> {
         // Malformed, unregistered or several: refused before the token is used.
@@ -156,6 +172,7 @@ impl Authority {
         let (family_policy, client_id) = (self.families, client.id.clone());
         let (keys, requested_scope) = (std::sync::Arc::clone(&self.keys), requested.clone());
         let named = resource.first().map(|r| (*r).to_owned());
+        let proved = dpop_jkt.clone();
         let outcome = self
             .with_conn(move |conn| {
                 let master = &keys.lifecycle.master;
@@ -163,6 +180,7 @@ impl Authority {
                     client_id: &client_id,
                     requested: requested_scope.as_ref(),
                     resource: named.as_deref(),
+                    dpop_jkt: proved.as_deref(),
                     origin: origin.as_origin(),
                     now,
                 };
@@ -191,6 +209,7 @@ impl Authority {
             refresh: Some(refresh),
             refresh_expires_at,
             resources: resource::audience(resource, &family.granted_resources(), &client.resources)?,
+            dpop_jkt,
         };
         self.user_tokens(client, &user.to_user(), scope, session, now).await
     }
@@ -217,9 +236,10 @@ impl Authority {
         let ring = self.keys.signer_until(now + self.issuer.access_ttl_secs).await?;
         let family = TokenFamily { family_id: session.family_id, ends_at: session.ends_at };
         let signer = &ring.signer;
+        let requested = Requested { scope, resources: session.resources, dpop_jkt: session.dpop_jkt };
         let access = self
             .issuer
-            .user_token(signer, client, user, scope, session.resources, &family, now)
+            .user_token(signer, (client, user), requested, &family, now)
             .map_err(|e| Error::internal(&e))?;
         let id_token = match access.scope.contains("openid") {
             true => {

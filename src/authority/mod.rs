@@ -12,6 +12,7 @@ pub mod client_cache;
 pub mod clients;
 pub mod codes;
 pub mod consent;
+pub mod dpop;
 mod error;
 pub mod exchange;
 pub mod families;
@@ -81,6 +82,8 @@ pub struct Authority {
     pub logout_notices: LogoutNotices,
     /// Key sets fetched from others (clients' `jwks_uri`, external issuers), cached.
     pub remote_jwks: RemoteJwks,
+    /// What DPoP proofs (RFC 9449) jwtd accepts: algorithms, `iat` window, size.
+    pub dpop: jwtd_verify::dpop::ProofPolicy,
 }
 
 impl Authority {

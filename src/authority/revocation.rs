@@ -9,6 +9,7 @@ use super::{Authority, Error, OAuthCode};
 use crate::accounts::clients::Client;
 use crate::store::{self, DbConnection};
 use crate::tokens::AccessClaims;
+use crate::tokens::dpop::{BEARER_TOKEN_TYPE, DPOP_TOKEN_TYPE};
 use crate::tokens::refresh::RefreshToken;
 use crate::tokens::verify::verify_own_access_token;
 
@@ -38,14 +39,25 @@ impl FamilyRef {
     }
 }
 
-/// Why a bearer token was refused at one of jwtd's own endpoints (RFC 6750).
+/// Why an access token was refused at one of jwtd's own endpoints (RFC 6750, RFC 9449 §7).
 #[derive(Debug)]
 pub enum BearerRefusal {
-    /// Not a valid, live access token of jwtd's for this endpoint.
+    /// Not a valid, live access token of jwtd's for this endpoint; or a DPoP-bound one sent as
+    /// a bearer token, or an unbound one sent with the DPoP scheme.
     Invalid,
+    /// The DPoP proof that came with a bound token is invalid, or proves another key.
+    InvalidProof,
     /// Valid, but without the scope the endpoint needs.
     InsufficientScope,
     Failed(Error),
+}
+
+/// How the token came: `Authorization: Bearer`, or `Authorization: DPoP` with its one proof,
+/// for this request's method and path at jwtd's public origin.
+#[derive(Debug, Clone, Copy)]
+pub enum Scheme<'a> {
+    Bearer,
+    Dpop { proof: &'a str, method: &'a str, path: &'a str },
 }
 
 impl From<Error> for BearerRefusal {
@@ -207,7 +219,9 @@ impl Authority {
         let mut answer = serde_json::to_value(&claims).map_err(|e| Error::internal(&e))?;
         if let Some(fields) = answer.as_object_mut() {
             fields.insert("active".into(), json!(true));
-            fields.insert("token_type".into(), json!("Bearer"));
+            // cnf (the bound key) came with the claims; its token type says how to present it.
+            let token_type = if claims.cnf.is_some() { DPOP_TOKEN_TYPE } else { BEARER_TOKEN_TYPE };
+            fields.insert("token_type".into(), json!(token_type));
         }
         Ok(Some(answer))
     }
@@ -231,12 +245,14 @@ impl Authority {
         Ok(self.client_row(client_id).await?.is_some_and(|row| !row.disabled))
     }
 
-    /// A bearer token at one of jwtd's own endpoints: a valid access token of jwtd's (for
-    /// `audience`, when given; on jwtd's clock with its leeway) carrying `scope`, and live.
-    /// The scope is checked before liveness: a valid token without it lacks scope (403).
+    /// An access token at one of jwtd's own endpoints: a valid access token of jwtd's (for
+    /// `audience`, when given; on jwtd's clock with its leeway), presented as it is bound (a
+    /// DPoP-bound token only with a proof of its key, RFC 9449 §7; an unbound one only as a
+    /// bearer token), carrying `scope`, and live. The scope is checked before liveness: a valid
+    /// token without it lacks scope (403).
     pub async fn authorize_bearer(
         &self,
-        token: &str,
+        (token, presented): (&str, Scheme<'_>),
         audience: Option<&str>,
         scope: &str,
     ) -> Result<AccessClaims, BearerRefusal> {
@@ -253,6 +269,29 @@ impl Authority {
             log::info!("bearer token refused: {reason}");
             BearerRefusal::Invalid
         })?;
+        match (presented, claims.dpop_jkt()) {
+            (Scheme::Bearer, None) => {}
+            (Scheme::Dpop { proof, method, path }, Some(bound)) => {
+                let proved =
+                    self.resource_request_key(proof, (method, path), token).await.map_err(|e| match e {
+                        Error::OAuth { .. } => BearerRefusal::InvalidProof,
+                        other => BearerRefusal::Failed(other),
+                    })?;
+                if proved != bound {
+                    log::info!("DPoP proof of another key than the token's refused");
+                    self.metrics.dpop_proofs.with_label_values(&["key_mismatch"]).inc();
+                    return Err(BearerRefusal::InvalidProof);
+                }
+            }
+            (Scheme::Bearer, Some(_)) => {
+                log::info!("DPoP-bound token sent as a bearer token refused");
+                return Err(BearerRefusal::Invalid);
+            }
+            (Scheme::Dpop { .. }, None) => {
+                log::info!("unbound token sent with the DPoP scheme refused");
+                return Err(BearerRefusal::Invalid);
+            }
+        }
         if !claims.scope.split(' ').any(|s| s == scope) {
             return Err(BearerRefusal::InsufficientScope);
         }

@@ -144,6 +144,13 @@ struct ClientFlags {
     /// exchange (`token_exchange`); repeat for several.
     #[arg(long = "served-resource")]
     served_resources: Vec<String>,
+    /// DPoP (RFC 9449): `off`, `optional` (the default: a proof binds the tokens, none gives
+    /// Bearer) or `required`.
+    #[arg(long, value_parser = ["off", "optional", "required"])]
+    dpop: Option<String>,
+    /// DPoP proofs must carry a nonce jwtd provided (`--dpop-nonce false` to unset).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    dpop_nonce: Option<bool>,
 }
 
 impl ClientFlags {
@@ -183,6 +190,8 @@ impl ClientFlags {
             workload_max_lifetime: self.workload_max_lifetime,
             resources: flag_list(self.resources),
             served_resources: flag_list(self.served_resources),
+            dpop: self.dpop,
+            dpop_nonce: self.dpop_nonce,
         })
     }
 }

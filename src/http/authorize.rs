@@ -229,6 +229,7 @@ fn raw_authorization(params: &Params) -> RawAuthorization {
         response_mode: get("response_mode"),
         request_object: ["request", "request_uri"].into_iter().find(|name| params.get(name).is_some()),
         resources: params.all("resource").into_iter().map(str::to_owned).collect(),
+        dpop_jkt: get("dpop_jkt"),
     }
 }
 

@@ -39,8 +39,9 @@ use crate::authority::Authority;
 const MAX_AGE: &str = "600";
 /// Request headers a browser app may send: bearer tokens, form or JSON bodies, DPoP proofs.
 const ALLOW_HEADERS: &str = "Authorization, Content-Type, DPoP";
-/// Response headers a registered page may read beyond the safelisted ones (RFC 6750's errors).
-const EXPOSE_HEADERS: &str = "WWW-Authenticate";
+/// Response headers a registered page may read beyond the safelisted ones: RFC 6750's and RFC
+/// 9449's errors, and the nonce a DPoP client must use next (RFC 9449 §8).
+const EXPOSE_HEADERS: &str = "WWW-Authenticate, DPoP-Nonce";
 
 /// A CORS policy for the resources it wraps.
 #[derive(Debug, Clone, Copy)]

@@ -9,6 +9,8 @@ use crate::authority::Authority;
 
 /// The metadata document, built once at start-up: nothing in it changes while jwtd runs.
 pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
+    let dpop_algs: Vec<&str> =
+        jwtd_verify::dpop::ProofPolicy::default().algorithms.iter().map(|alg| alg.as_str()).collect();
     let document = serde_json::json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
@@ -38,6 +40,8 @@ pub fn metadata_document(issuer: &str) -> Result<Bytes, serde_json::Error> {
         "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
         "introspection_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],
+        // DPoP (RFC 9449 §5.1): the algorithms jwtd accepts proofs signed with.
+        "dpop_signing_alg_values_supported": dpop_algs,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

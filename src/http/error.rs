@@ -20,6 +20,8 @@ pub use crate::authority::OAuthCode;
 pub enum BearerError {
     InvalidToken,
     InsufficientScope,
+    /// RFC 9449 §7.1: the DPoP proof is missing, invalid, or proves another key.
+    InvalidDpopProof,
 }
 
 #[derive(Debug)]
@@ -28,8 +30,13 @@ pub enum ApiError {
     /// a 401 always names a scheme), whichever way the client tried to authenticate.
     OAuth { code: OAuthCode, description: Cow<'static, str> },
     /// RFC 6750: a protected endpoint without a valid bearer token (401), or with one that
-    /// lacks `scope` (403). `error` is `None` when no token was sent (RFC 6750 §3.1).
-    Bearer { error: Option<BearerError>, scope: Option<&'static str> },
+    /// lacks `scope` (403). `error` is `None` when no token was sent (RFC 6750 §3.1): the
+    /// challenge then names both schemes. `dpop`: the token came with the DPoP scheme, whose
+    /// challenge answers (RFC 9449 §7.1).
+    Bearer { error: Option<BearerError>, scope: Option<&'static str>, dpop: bool },
+    /// RFC 9449 §8: the token endpoint wants a DPoP proof with this nonce (400 `use_dpop_nonce`,
+    /// the nonce in `DPoP-Nonce`).
+    UseDpopNonce { nonce: String },
     /// Too many failed logins for this account or address: 429 with `Retry-After`.
     Throttled { retry_after: i64 },
     /// Storage is unreachable or failed; the cause was logged where it happened.
@@ -50,6 +57,11 @@ impl ApiError {
 
     pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
         Self::oauth(OAuthCode::InvalidRequest, description)
+    }
+
+    /// A 401 for a refused access token, in the scheme it came with.
+    pub fn bearer(error: BearerError, dpop: bool) -> Self {
+        Self::Bearer { error: Some(error), scope: None, dpop }
     }
 
     pub fn invalid_client() -> Self {
@@ -95,6 +107,8 @@ impl ApiError {
             Self::Bearer { error: None, .. } => "unauthorized",
             Self::Bearer { error: Some(BearerError::InvalidToken), .. } => "invalid_token",
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => "insufficient_scope",
+            Self::Bearer { error: Some(BearerError::InvalidDpopProof), .. } => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::Throttled { .. } => "too_many_attempts",
             Self::Unavailable | Self::Fault { retry: true, .. } => "temporarily_unavailable",
             Self::Internal | Self::Fault { retry: false, .. } => "server_error",
@@ -110,6 +124,10 @@ impl ApiError {
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => {
                 "the access token lacks the required scope"
             }
+            Self::Bearer { error: Some(BearerError::InvalidDpopProof), .. } => {
+                "the DPoP proof is missing or invalid, or proves another key than the token's"
+            }
+            Self::UseDpopNonce { .. } => "send a DPoP proof with the nonce in the DPoP-Nonce header",
             Self::Throttled { .. } => "too many failed attempts; retry later",
             Self::Unavailable | Self::Fault { retry: true, .. } => {
                 "the service is temporarily unavailable; retry shortly"
@@ -145,6 +163,7 @@ impl From<crate::authority::Error> for ApiError {
                 Self::Status { status: StatusCode::CONFLICT, code, description }
             }
             Error::OAuth { code, description } => Self::OAuth { code, description },
+            Error::UseDpopNonce { nonce } => Self::UseDpopNonce { nonce },
             Error::Throttled { retry_after } => Self::Throttled { retry_after },
             Error::Busy => Self::unavailable(&"password hashing queue full: refusing a login"),
         }
@@ -157,6 +176,12 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+/// The proof algorithms jwtd accepts, as a challenge's `algs` lists them.
+fn dpop_algs() -> String {
+    let policy = jwtd_verify::dpop::ProofPolicy::default();
+    policy.algorithms.iter().map(|alg| alg.as_str()).collect::<Vec<_>>().join(" ")
+}
+
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
@@ -167,7 +192,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::OAuth { code: OAuthCode::InvalidClient, .. } => StatusCode::UNAUTHORIZED,
-            Self::OAuth { .. } => StatusCode::BAD_REQUEST,
+            Self::OAuth { .. } | Self::UseDpopNonce { .. } => StatusCode::BAD_REQUEST,
             Self::Bearer { error: Some(BearerError::InsufficientScope), .. } => StatusCode::FORBIDDEN,
             Self::Bearer { .. } => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -187,8 +212,10 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("Basic realm=\"jwtd\""),
                 ));
             }
-            Self::Bearer { error, scope } => {
-                let mut challenge = String::from("Bearer realm=\"jwtd\"");
+            Self::Bearer { error, scope, dpop } => {
+                let dpop_challenge = format!("DPoP realm=\"jwtd\", algs=\"{}\"", dpop_algs());
+                let mut challenge =
+                    if *dpop { dpop_challenge.clone() } else { String::from("Bearer realm=\"jwtd\"") };
                 if error.is_some() {
                     challenge.push_str(&format!(", error=\"{}\"", self.code()));
                 }
@@ -197,6 +224,15 @@ impl ResponseError for ApiError {
                 }
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     response.insert_header((header::WWW_AUTHENTICATE, value));
+                }
+                // No credentials at all: both schemes are offered (RFC 9449 §7.1).
+                if let (None, Ok(value)) = (error, HeaderValue::from_str(&dpop_challenge)) {
+                    response.append_header((header::WWW_AUTHENTICATE, value));
+                }
+            }
+            Self::UseDpopNonce { nonce } => {
+                if let Ok(value) = HeaderValue::from_str(nonce) {
+                    response.insert_header((super::dpop::DPOP_NONCE, value));
                 }
             }
             Self::Throttled { retry_after } => {

@@ -27,7 +27,7 @@ struct ExchangeResponse<'a> {
 pub async fn token_exchange(
     req: &HttpRequest,
     state: &Authority,
-    client: &Client,
+    (client, dpop_jkt): (&Client, Option<String>),
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
     let owned = |name: &str| params.get(name).map(str::to_owned);
@@ -46,6 +46,7 @@ pub async fn token_exchange(
         requested_token_type: owned("requested_token_type"),
         targets: targets.map(str::to_owned).collect(),
         scope,
+        dpop_jkt,
     };
     let issued = state.exchange_token(client, request, request_origin(req).ip).await?;
     let scope = issued.scope.to_string();
@@ -55,7 +56,7 @@ pub async fn token_exchange(
         .json(ExchangeResponse {
             access_token: &issued.token,
             issued_token_type: ACCESS_TOKEN_TYPE,
-            token_type: "Bearer",
+            token_type: issued.token_type,
             expires_in: issued.expires_in,
             scope: &scope,
         }))

@@ -59,7 +59,7 @@ pub fn narrowed_scope(params: &Params, allowed: &Scope) -> Result<Scope, ApiErro
 pub async fn password(
     req: &HttpRequest,
     state: &web::Data<Authority>,
-    client: &Client,
+    (client, dpop_jkt): (&Client, Option<String>),
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
     let username = params.require("username")?;
@@ -70,15 +70,16 @@ pub async fn password(
     let scope = narrowed_scope(params, &client.scope)?;
     let password = Zeroizing::new(password.to_owned());
     let resource = params.all("resource");
-    let tokens =
-        state.password_login(client, username, password, (scope, &resource), request_origin(req)).await?;
+    let tokens = state
+        .password_login(client, (username, password), (scope, &resource), dpop_jkt, request_origin(req))
+        .await?;
     Ok(user_tokens_response(client, &tokens, state.clock.now()))
 }
 
 pub async fn refresh(
     req: &HttpRequest,
     state: &web::Data<Authority>,
-    client: &Client,
+    (client, dpop_jkt): (&Client, Option<String>),
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
     let cookie = client.refresh_cookie.then(|| req.cookie(&refresh_cookie_name(client))).flatten();
@@ -97,7 +98,8 @@ pub async fn refresh(
         None => None,
     };
     let resource = params.all("resource");
-    let tokens = state.refresh(client, presented, (requested, &resource), request_origin(req)).await?;
+    let tokens =
+        state.refresh(client, presented, (requested, &resource), dpop_jkt, request_origin(req)).await?;
     Ok(user_tokens_response(client, &tokens, state.clock.now()))
 }
 
@@ -105,7 +107,7 @@ pub async fn refresh(
 pub async fn authorization_code(
     req: &HttpRequest,
     state: &web::Data<Authority>,
-    client: &Client,
+    (client, dpop_jkt): (&Client, Option<String>),
     params: &Params,
 ) -> Result<HttpResponse, ApiError> {
     let redemption = Redemption {
@@ -113,6 +115,7 @@ pub async fn authorization_code(
         redirect_uri: params.get("redirect_uri").map(str::to_owned),
         code_verifier: params.get("code_verifier").map(str::to_owned),
         resource: params.all("resource").into_iter().map(str::to_owned).collect(),
+        dpop_jkt,
     };
     let tokens = state.redeem_code(client, redemption, request_origin(req)).await?;
     Ok(user_tokens_response(client, &tokens, state.clock.now()))
@@ -151,7 +154,7 @@ pub fn user_tokens_response(client: &Client, tokens: &UserTokens, now: i64) -> H
     let scope = tokens.access.scope.to_string();
     response.json(UserTokenResponse {
         access_token: &tokens.access.token,
-        token_type: "Bearer",
+        token_type: tokens.access.token_type,
         expires_in: tokens.access.expires_in,
         scope: &scope,
         refresh_token: tokens.refresh.as_ref().filter(|_| !client.refresh_cookie).map(RefreshToken::expose),

@@ -9,6 +9,7 @@ pub mod client_ip;
 pub mod consent;
 pub mod cors;
 pub mod discovery;
+pub mod dpop;
 pub mod error;
 pub mod exchange;
 pub mod feed;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::client_auth::authenticate_client;
 use super::error::{ApiError, OAuthCode};
 use super::params::Params;
-use super::{exchange, grants};
+use super::{dpop, exchange, grants};
 use crate::accounts::clients::{Client, GrantType};
 use crate::authority::Authority;
 use crate::tokens::IssuedToken;
@@ -22,7 +22,12 @@ pub async fn token(
     let grant = params.require("grant_type")?;
     let client = authenticate_client(&req, &state, &params).await;
     let result = match client {
-        Ok(client) => grant_for(&req, &state, &client, &params, grant).await,
+        Ok(client) => match bound_key(&req, &state, &client).await {
+            Ok(dpop_jkt) => grant_for(&req, &state, (&client, dpop_jkt), &params, grant)
+                .await
+                .map(|response| with_nonce(response, &state, &client)),
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match &result {
@@ -32,10 +37,29 @@ pub async fn token(
     result
 }
 
+/// The DPoP key the request proved (RFC 9449), which its tokens are bound to; `None` for Bearer.
+async fn bound_key(
+    req: &HttpRequest,
+    state: &Authority,
+    client: &Client,
+) -> Result<Option<String>, ApiError> {
+    let proofs = dpop::proofs(req);
+    Ok(state.token_request_key(client, &proofs).await?)
+}
+
+/// A client that must use nonces gets a fresh one with every answer (RFC 9449 §8.2), so it
+/// rarely has to be told `use_dpop_nonce`.
+fn with_nonce(mut response: HttpResponse, state: &Authority, client: &Client) -> HttpResponse {
+    if client.dpop_nonce {
+        dpop::insert_nonce(response.headers_mut(), &state.dpop_nonce());
+    }
+    response
+}
+
 async fn grant_for(
     req: &HttpRequest,
     state: &web::Data<Authority>,
-    client: &Client,
+    (client, dpop_jkt): (&Client, Option<String>),
     params: &Params,
     grant: &str,
 ) -> Result<HttpResponse, ApiError> {
@@ -46,13 +70,17 @@ async fn grant_for(
                 format!("this client may not use the {} grant", grant.as_str()),
             ));
         }
-        Some(GrantType::ClientCredentials) => client_credentials(state, client, params).await?,
-        Some(GrantType::Password) => return grants::password(req, state, client, params).await,
-        Some(GrantType::RefreshToken) => return grants::refresh(req, state, client, params).await,
-        Some(GrantType::AuthorizationCode) => {
-            return grants::authorization_code(req, state, client, params).await;
+        Some(GrantType::ClientCredentials) => client_credentials(state, client, params, dpop_jkt).await?,
+        Some(GrantType::Password) => return grants::password(req, state, (client, dpop_jkt), params).await,
+        Some(GrantType::RefreshToken) => {
+            return grants::refresh(req, state, (client, dpop_jkt), params).await;
         }
-        Some(GrantType::TokenExchange) => return exchange::token_exchange(req, state, client, params).await,
+        Some(GrantType::AuthorizationCode) => {
+            return grants::authorization_code(req, state, (client, dpop_jkt), params).await;
+        }
+        Some(GrantType::TokenExchange) => {
+            return exchange::token_exchange(req, state, (client, dpop_jkt), params).await;
+        }
         None => {
             return Err(ApiError::oauth(
                 OAuthCode::UnsupportedGrantType,
@@ -68,9 +96,10 @@ async fn client_credentials(
     state: &Authority,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<String>,
 ) -> Result<IssuedToken, ApiError> {
     let scope = grants::narrowed_scope(params, &client.scope)?;
-    Ok(state.issue_for_client(client, scope, &params.all("resource")).await?)
+    Ok(state.issue_for_client(client, (scope, &params.all("resource")), dpop_jkt).await?)
 }
 
 #[derive(Serialize)]
@@ -90,7 +119,7 @@ fn token_response(issued: &IssuedToken) -> HttpResponse {
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
         .json(TokenResponse {
             access_token: &issued.token,
-            token_type: "Bearer",
+            token_type: issued.token_type,
             expires_in: issued.expires_in,
             scope: &scope,
         })

@@ -9,8 +9,9 @@ use super::error::{ApiError, BearerError};
 use crate::authority::Authority;
 
 pub async fn userinfo(req: HttpRequest, state: web::Data<Authority>) -> Result<HttpResponse, ApiError> {
-    let invalid = || ApiError::Bearer { error: Some(BearerError::InvalidToken), scope: None };
     let claims = super::bearer::authorize(&req, &state, None, "openid").await?;
+    // A bound token came with the DPoP scheme (authorize checked it), and hears of it so.
+    let invalid = || ApiError::bearer(BearerError::InvalidToken, claims.cnf.is_some());
     // A client's own token (no login) has no user to describe.
     if claims.sid.is_none() {
         return Err(invalid());

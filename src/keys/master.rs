@@ -25,6 +25,9 @@ pub struct MasterKey {
     /// Derives refresh-token successors (see `tokens::refresh`): a key of its own, so the
     /// sealing key is used for nothing else.
     successor_key: hmac::Key,
+    /// Makes and checks DPoP nonces (see `tokens::dpop`): every instance holding the master key
+    /// derives the same one, so a nonce one instance gave out is good at all of them.
+    nonce_key: hmac::Key,
 }
 
 impl fmt::Debug for MasterKey {
@@ -63,10 +66,13 @@ impl MasterKey {
             return Err(MasterKeyError::Malformed);
         }
         let key = RandomizedNonceKey::new(&AES_256_GCM, bytes).map_err(|_| MasterKeyError::Malformed)?;
-        let derived =
-            hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, bytes), b"jwtd refresh-token successors v1");
-        let successor_key = hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref());
-        Ok(Self { key, successor_key })
+        let derive = |label: &[u8]| {
+            let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, bytes), label);
+            hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
+        };
+        let successor_key = derive(b"jwtd refresh-token successors v1");
+        let nonce_key = derive(b"jwtd dpop nonces v1");
+        Ok(Self { key, successor_key, nonce_key })
     }
 
     /// Accepts standard or URL-safe base64, padded or not, surrounded by whitespace.
@@ -113,6 +119,11 @@ impl MasterKey {
     /// HMAC-SHA256 of `message` under the successor key.
     pub fn successor_mac(&self, message: &[u8]) -> hmac::Tag {
         hmac::sign(&self.successor_key, message)
+    }
+
+    /// HMAC-SHA256 of `message` under the DPoP nonce key.
+    pub fn nonce_mac(&self, message: &[u8]) -> hmac::Tag {
+        hmac::sign(&self.nonce_key, message)
     }
 
     /// Seals `plaintext` bound to `context` (the key's `kid`), so a sealed blob moved to

@@ -7,7 +7,7 @@ use super::schema::clients;
 use super::{DbConnection, words};
 use crate::accounts::clients::workload::{DEFAULT_MAX_LIFETIME, SubjectPattern, WorkloadTrust};
 use crate::accounts::clients::{
-    ApplicationType, AuthMethod, Client, ClientRegistration, ClientSecret, GrantType, new_client,
+    ApplicationType, AuthMethod, Client, ClientRegistration, ClientSecret, DpopMode, GrantType, new_client,
 };
 use crate::scope::Scope;
 
@@ -44,6 +44,8 @@ pub struct ClientRow {
     pub workload_max_lifetime: Option<i64>,
     pub resources: String,
     pub served_resources: String,
+    pub dpop: String,
+    pub dpop_nonce: bool,
 }
 
 /// The columns a registration sets (on insert and on change alike).
@@ -71,6 +73,8 @@ struct RegisteredColumns<'a> {
     workload_max_lifetime: Option<i64>,
     resources: String,
     served_resources: String,
+    dpop: &'a str,
+    dpop_nonce: bool,
     updated_at: i64,
 }
 
@@ -99,6 +103,8 @@ impl<'a> RegisteredColumns<'a> {
             workload_max_lifetime: registration.workload.as_ref().map(|w| w.max_lifetime),
             resources: registration.resources.join(" "),
             served_resources: registration.served_resources.join(" "),
+            dpop: registration.dpop.as_str(),
+            dpop_nonce: registration.dpop_nonce,
             updated_at: now,
         }
     }
@@ -142,6 +148,8 @@ impl ClientRow {
             workload: self.workload_trust(),
             resources: words(&self.resources),
             served_resources: words(&self.served_resources),
+            dpop: DpopMode::parse(&self.dpop).unwrap_or(DpopMode::Required),
+            dpop_nonce: self.dpop_nonce,
         }
     }
 }

@@ -3,10 +3,10 @@
 //! `&mut DbConnection` and return `QueryResult`; the HTTP layer runs them inside `web::block`
 //! so no query ever runs on an async worker.
 
-pub mod assertions;
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod jtis;
 pub mod keys;
 pub mod logout_deliveries;
 pub mod meta;

@@ -28,6 +28,8 @@ pub struct FamilyRow {
     pub auth_time: Option<i64>,
     /// The resources the grant named (space-separated; RFC 8707), every token's choice.
     pub resources: String,
+    /// The DPoP key (RFC 7638 thumbprint) the family's refresh tokens are bound to, if any.
+    pub dpop_jkt: Option<String>,
 }
 
 impl FamilyRow {
@@ -60,6 +62,7 @@ pub struct NewFamily<'a> {
     pub session_id: Option<&'a str>,
     pub auth_time: Option<i64>,
     pub resources: &'a str,
+    pub dpop_jkt: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -241,6 +244,8 @@ pub struct Rotation<'a> {
     pub user_agent: Option<&'a str>,
     /// Rotate only if the family was started with this same User-Agent.
     pub same_user_agent: bool,
+    /// The request's DPoP key: rotate only a family bound to no key or to this one.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// What [`rotate_unused`] returns: the family, its user and when the successor expires.
@@ -316,12 +321,14 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         out.push_bind_param::<Bool, _>(&r.same_user_agent)?;
         out.push_sql(" OR f.created_user_agent IS NOT DISTINCT FROM ");
         out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
+        out.push_sql(") AND (f.dpop_jkt IS NULL OR f.dpop_jkt = ");
+        out.push_bind_param::<Nullable<Text>, _>(&r.dpop_jkt)?;
         // Columns by name, never `*`: a prepared statement whose result shape changed under it
         // (a column added by a migration during a rolling deploy) fails until re-prepared.
         out.push_sql(
             ") RETURNING f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, \
              f.created_ip, f.created_user_agent, f.revoked_at, f.revoked_reason, f.session_id, \
-             f.auth_time, f.resources, t.generation + 1 AS successor_generation, LEAST(",
+             f.auth_time, f.resources, f.dpop_jkt, t.generation + 1 AS successor_generation, LEAST(",
         );
         out.push_bind_param::<BigInt, _>(&r.idle_until)?;
         out.push_sql(
@@ -336,7 +343,7 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         out.push_sql(
             " FROM won) SELECT won.id, won.user_id, won.client_id, won.scope, won.created_at, \
              won.expires_at, won.created_ip, won.created_user_agent, won.revoked_at, won.revoked_reason, \
-             won.session_id, won.auth_time, won.resources, won.successor_expires_at, u.email AS user_email, u.password_hash AS user_password_hash, \
+             won.session_id, won.auth_time, won.resources, won.dpop_jkt, won.successor_expires_at, u.email AS user_email, u.password_hash AS user_password_hash, \
              u.claims AS user_claims, u.disabled AS user_disabled, u.created_at AS user_created_at, \
              u.updated_at AS user_updated_at FROM won JOIN users AS u ON u.id = won.user_id",
         );
@@ -367,12 +374,13 @@ impl QueryFragment<Pg> for InsertFamilyWithToken<'_> {
         let (f, t) = (self.family, self.token);
         out.push_sql(
             "WITH family AS (INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, \
-             expires_at, created_ip, created_user_agent, session_id, auth_time, resources) VALUES (",
+             expires_at, created_ip, created_user_agent, session_id, auth_time, resources, dpop_jkt) \
+             VALUES (",
         );
         push_binds!(out, Text: &f.id, Text: &f.user_id, Text: &f.client_id, Text: &f.scope,
             BigInt: &f.created_at, BigInt: &f.expires_at, Nullable<Text>: &f.created_ip,
             Nullable<Text>: &f.created_user_agent, Nullable<Text>: &f.session_id,
-            Nullable<BigInt>: &f.auth_time, Text: &f.resources);
+            Nullable<BigInt>: &f.auth_time, Text: &f.resources, Nullable<Text>: &f.dpop_jkt);
         out.push_sql(
             ") RETURNING id) INSERT INTO refresh_tokens (token_hash, family_id, generation, issued_at, \
              expires_at, ip, user_agent) SELECT ",

@@ -47,6 +47,8 @@ diesel::table! {
         workload_max_lifetime -> Nullable<BigInt>,
         resources -> Text,
         served_resources -> Text,
+        dpop -> Text,
+        dpop_nonce -> Bool,
     }
 }
 
@@ -77,6 +79,7 @@ diesel::table! {
         session_id -> Nullable<Text>,
         auth_time -> Nullable<BigInt>,
         resources -> Text,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -162,6 +165,7 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         family_id -> Nullable<Text>,
         resources -> Text,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -207,8 +211,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    client_assertion_jtis (client_id, jti) {
-        client_id -> Text,
+    used_jtis (kind, owner, jti) {
+        kind -> Text,
+        owner -> Text,
         jti -> Text,
         expires_at -> BigInt,
     }
@@ -233,5 +238,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     authorization_codes,
     consents,
     logout_deliveries,
-    client_assertion_jtis,
+    used_jtis,
 );

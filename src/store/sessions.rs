@@ -197,6 +197,8 @@ pub struct CodeRow {
     pub family_id: Option<String>,
     /// The resources the authorization request named (space-separated; RFC 8707).
     pub resources: String,
+    /// The DPoP key the authorization request named (`dpop_jkt`, RFC 9449 §10).
+    pub dpop_jkt: Option<String>,
 }
 
 impl CodeRow {
@@ -221,6 +223,7 @@ pub struct NewCode<'a> {
     pub created_at: i64,
     pub expires_at: i64,
     pub resources: &'a str,
+    pub dpop_jkt: Option<&'a str>,
 }
 
 pub fn insert_code(conn: &mut DbConnection, code: &NewCode<'_>) -> QueryResult<()> {

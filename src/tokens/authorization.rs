@@ -10,7 +10,7 @@ use aws_lc_rs::{constant_time, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::accounts::clients::{Client, GrantType};
+use crate::accounts::clients::{Client, DpopMode, GrantType};
 use crate::scope::Scope;
 use crate::tokens::resource;
 
@@ -42,6 +42,8 @@ pub struct RawAuthorization {
     pub request_object: Option<&'static str>,
     /// Every `resource` (RFC 8707), in order.
     pub resources: Vec<String>,
+    /// `dpop_jkt` (RFC 9449 §10): the DPoP key the code will be redeemed with.
+    pub dpop_jkt: Option<String>,
 }
 
 /// What `prompt` asks of the authorization server (OIDC Core §3.1.2.1).
@@ -72,6 +74,9 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     /// The resources (RFC 8707) the code's tokens may be for, each registered for the client.
     pub resources: Vec<String>,
+    /// The DPoP key (RFC 7638 thumbprint) the code must be redeemed with, if the request named
+    /// one and DPoP is not off for the client.
+    pub dpop_jkt: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -176,7 +181,22 @@ pub fn validate(raw: &RawAuthorization, client: &Client) -> Result<Authorization
         max_age: max_age(raw.max_age.as_deref())?,
         login_hint: bounded(raw.login_hint.as_deref(), MAX_LOGIN_HINT_LEN, "login_hint")?,
         resources,
+        dpop_jkt: dpop_jkt(raw.dpop_jkt.as_deref(), client)?,
     })
+}
+
+/// `dpop_jkt`: a SHA-256 thumbprint (43 base64url characters), or nothing; ignored for a client
+/// with DPoP off, whose token requests ignore proofs too.
+fn dpop_jkt(value: Option<&str>, client: &Client) -> Result<Option<String>, Refused> {
+    let Some(jkt) = value.filter(|_| client.dpop != DpopMode::Off) else {
+        return Ok(None);
+    };
+    let well_formed = jkt.len() == CHALLENGE_LEN
+        && jkt.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(Refused::new("invalid_request", "dpop_jkt must be a JWK SHA-256 thumbprint (RFC 7638)"));
+    }
+    Ok(Some(jkt.to_owned()))
 }
 
 fn bounded(value: Option<&str>, max: usize, name: &str) -> Result<Option<String>, Refused> {

@@ -50,6 +50,8 @@ pub struct ExchangeRequest<'a> {
     pub targets: &'a [&'a str],
     /// A `scope` parameter, which may only narrow the subject token's.
     pub scope: Option<&'a Scope>,
+    /// The key of the request's DPoP proof (RFC 9449), if it had a valid one.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// The token an exchange issues (beside what the subject token passes on: `sub`, `sid`, its
@@ -80,6 +82,8 @@ pub enum ExchangeRefusal {
     TargetNotAllowed,
     /// The scope asked for is beyond the subject token's or the client's.
     ScopeExceeded,
+    /// The subject token is bound to a DPoP key the request did not prove (RFC 9449).
+    KeyMismatch,
 }
 
 impl ExchangeRefusal {
@@ -93,6 +97,7 @@ impl ExchangeRefusal {
             Self::TooManyTargets => "too_many_targets",
             Self::TargetNotAllowed => "target_not_allowed",
             Self::ScopeExceeded => "scope_exceeded",
+            Self::KeyMismatch => "dpop_key_mismatch",
         }
     }
 
@@ -106,6 +111,7 @@ impl ExchangeRefusal {
             Self::TooManyTargets => "name one resource or audience: one token is issued for one API",
             Self::TargetNotAllowed => "this client may not exchange tokens for that resource",
             Self::ScopeExceeded => "the requested scope exceeds the subject token's or this client's",
+            Self::KeyMismatch => "the subject token is bound to a DPoP key; send a DPoP proof of that key",
         }
     }
 }
@@ -126,6 +132,9 @@ pub fn decide(
     }
     if !client.served_resources.iter().any(|served| subject.aud.contains(served)) {
         return Err(ExchangeRefusal::NotSentToClient);
+    }
+    if subject.dpop_jkt().is_some_and(|bound| request.dpop_jkt != Some(bound)) {
+        return Err(ExchangeRefusal::KeyMismatch);
     }
     if subject.act.as_ref().is_some_and(|act| act.depth() >= MAX_ACTORS) {
         return Err(ExchangeRefusal::ChainTooLong);
@@ -148,9 +157,13 @@ pub fn decide(
 }
 
 /// Whether `actor` (a valid, live access token of jwtd's presented as `actor_token`) stands for
-/// the exchanging client: a token the client got for itself.
-pub fn actor_is_client(actor: &AccessClaims, client: &Client) -> bool {
-    actor.client_id == client.id && actor.sub == client.id && actor.sid.is_none()
+/// the exchanging client: a token the client got for itself, and if it is DPoP-bound, bound to
+/// the key the request proved (`dpop_jkt`).
+pub fn actor_is_client(actor: &AccessClaims, client: &Client, dpop_jkt: Option<&str>) -> bool {
+    actor.client_id == client.id
+        && actor.sub == client.id
+        && actor.sid.is_none()
+        && actor.dpop_jkt().is_none_or(|bound| dpop_jkt == Some(bound))
 }
 
 #[cfg(test)]

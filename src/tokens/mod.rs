@@ -3,6 +3,7 @@
 
 pub mod authorization;
 pub mod client_assertion;
+pub mod dpop;
 pub mod exchange;
 pub mod families;
 pub mod refresh;
@@ -80,9 +81,25 @@ pub struct AccessClaims {
     /// Who acted, for a token issued by token exchange (RFC 8693 §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The DPoP key the token is bound to (RFC 9449 §6.1, RFC 7800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// A user's custom claims (roles, …); never a registered claim name.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `cnf` of a DPoP-bound token: the SHA-256 thumbprint (RFC 7638) of the client's public key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
+}
+
+impl AccessClaims {
+    /// The DPoP key this token is bound to, if it is bound.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|cnf| cnf.jkt.as_str())
+    }
 }
 
 /// The claims of a logout token (Back-Channel Logout 1.0 §2.4): who logged out (`sub`) of
@@ -130,13 +147,22 @@ impl TokenFamily<'_> {
     }
 }
 
+/// What a token request asked for and proved: the scope (already checked), the resources it
+/// named (RFC 8707; none: the client's usual audiences), and the DPoP key it proved possession
+/// of (RFC 9449), which the token is then bound to.
+#[derive(Debug, Clone, Default)]
+pub struct Requested {
+    pub scope: Scope,
+    pub resources: Vec<String>,
+    pub dpop_jkt: Option<String>,
+}
+
 /// What one access token grants: to whom, which scope, for which resources (none: the client's
-/// usual audiences), in which login (`sid`), acted on by whom, with which custom claims, until
-/// when.
+/// usual audiences), bound to which DPoP key, in which login (`sid`), acted on by whom, with
+/// which custom claims, until when.
 struct Grant<'a> {
     subject: &'a str,
-    scope: Scope,
-    resources: Vec<String>,
+    requested: Requested,
     sid: Option<String>,
     act: Option<Actor>,
     extra: Map<String, Value>,
@@ -171,40 +197,40 @@ pub struct IssuedToken {
     pub token: String,
     pub expires_in: i64,
     pub scope: Scope,
+    /// `DPoP` for a token bound to a key, `Bearer` otherwise.
+    pub token_type: &'static str,
 }
 
 impl TokenIssuer {
     /// A token for a client acting on its own behalf (`client_credentials`): `sub` is the
-    /// client id (RFC 9068 §2.2); for `resources` when the request named one (RFC 8707).
+    /// client id (RFC 9068 §2.2).
     pub fn client_token(
         &self,
         key: &SigningKey,
         client: &Client,
-        scope: Scope,
-        resources: Vec<String>,
+        requested: Requested,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
         let exp = now + self.access_ttl_secs;
-        let grant =
-            Grant { subject: &client.id, scope, resources, sid: None, act: None, extra: Map::new(), exp };
+        let grant = Grant { subject: &client.id, requested, sid: None, act: None, extra: Map::new(), exp };
         self.access_token(key, client, grant, now)
     }
 
     /// The token a token exchange issues to `client` (RFC 8693): the subject token's subject,
     /// login and custom claims, for the exchange's one audience and scope, with `act` naming the
-    /// client (and the subject token's actors, nested).
+    /// client (and the subject token's actors, nested), bound to `dpop_jkt` when the request
+    /// proved a key.
     pub fn exchanged_token(
         &self,
         key: &SigningKey,
         client: &Client,
         subject: &AccessClaims,
-        exchange: Exchange,
+        (exchange, dpop_jkt): (Exchange, Option<String>),
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
         let grant = Grant {
             subject: &subject.sub,
-            scope: exchange.scope,
-            resources: vec![exchange.audience],
+            requested: Requested { scope: exchange.scope, resources: vec![exchange.audience], dpop_jkt },
             sid: subject.sid.clone(),
             act: Some(exchange.act),
             extra: subject.extra.clone(),
@@ -221,22 +247,25 @@ impl TokenIssuer {
         grant: Grant<'_>,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
+        let Requested { scope, resources, dpop_jkt } = grant.requested;
+        let token_type = if dpop_jkt.is_some() { dpop::DPOP_TOKEN_TYPE } else { dpop::BEARER_TOKEN_TYPE };
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             sub: grant.subject.to_owned(),
-            aud: self.audience(client, &grant.scope, grant.resources),
+            aud: self.audience(client, &scope, resources),
             exp: grant.exp,
             iat: now,
             nbf: now,
             jti: random_id().map_err(|_| IssueError::Random)?,
             client_id: client.id.clone(),
-            scope: grant.scope.to_string(),
+            scope: scope.to_string(),
             sid: grant.sid,
             act: grant.act,
+            cnf: dpop_jkt.map(|jkt| Confirmation { jkt }),
             extra: grant.extra,
         };
         let token = key.sign_jwt(ACCESS_TOKEN_TYPE, &claims)?;
-        Ok(IssuedToken { token, expires_in: grant.exp - now, scope: grant.scope })
+        Ok(IssuedToken { token, expires_in: grant.exp - now, scope, token_type })
     }
 
     /// The resources the request named (RFC 8707), else the client's registered audiences, or
@@ -256,23 +285,20 @@ impl TokenIssuer {
     }
 
     /// A token for a user, through `client`, in the refresh family `login` names: `sub` is the
-    /// user, `sid` the family, the user's custom claims ride along, it is for `resources` when
-    /// the request named any, and it expires no later than the login ends.
-    #[allow(clippy::too_many_arguments)]
+    /// user, `sid` the family, the user's custom claims ride along, and it expires no later than
+    /// the login ends.
     pub fn user_token(
         &self,
         key: &SigningKey,
-        client: &Client,
-        user: &User,
-        scope: Scope,
-        resources: Vec<String>,
+        (client, user): (&Client, &User),
+        requested: Requested,
         login: &TokenFamily<'_>,
         now: i64,
     ) -> Result<IssuedToken, IssueError> {
         let sid = Some(login.family_id.to_owned());
         let exp = login.token_exp(now, self.access_ttl_secs);
         let extra = user.claims.clone();
-        let grant = Grant { subject: &user.id, scope, resources, sid, act: None, extra, exp };
+        let grant = Grant { subject: &user.id, requested, sid, act: None, extra, exp };
         self.access_token(key, client, grant, now)
     }
 

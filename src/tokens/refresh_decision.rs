@@ -33,6 +33,8 @@ pub struct FamilyFacts<'a> {
     pub scope: &'a str,
     /// The resources the family's grant named (space-separated; empty: none).
     pub resources: &'a str,
+    /// The DPoP key (RFC 7638 thumbprint) the family's tokens are bound to, if any.
+    pub dpop_jkt: Option<&'a str>,
     pub expires_at: i64,
     pub revoked: bool,
     /// Where the family's login came from.
@@ -61,6 +63,8 @@ pub struct RefreshRequest<'a> {
     pub requested: Option<&'a Scope>,
     /// A `resource` parameter (RFC 8707), which must be one of the family's when it names any.
     pub resource: Option<&'a str>,
+    /// The key of the request's DPoP proof (RFC 9449), if it had a valid one.
+    pub dpop_jkt: Option<&'a str>,
     pub origin: Origin<'a>,
     pub now: i64,
 }
@@ -90,6 +94,10 @@ pub enum Decision {
     ScopeExceeded,
     /// The request named a resource outside the family's grant: rolled back likewise.
     TargetNotGranted,
+    /// The family is bound to a DPoP key and the request proved another key, or none (RFC 9449
+    /// §5): rolled back likewise, nothing revoked (whoever sent it cannot use the token, and
+    /// must not be able to end the login either), audited by the caller.
+    KeyMismatch,
 }
 
 /// Decides what a refresh does, given what its claim found.
@@ -141,7 +149,8 @@ fn grace_replay(claim: &Claimed, family: &FamilyFacts<'_>, now: i64, policy: &Fa
 }
 
 /// The checks a rotation and a grace replay share, in this order: the scope may only narrow,
-/// the resource must be one the family's grant named (when it named any);
+/// the resource must be one the family's grant named (when it named any), a family bound to a
+/// DPoP key needs a proof of that key;
 /// a request from elsewhere than the login is refused (and the family revoked) with
 /// `binding = enforce`, recorded with `audit`. `pass` builds the decision, told whether to
 /// record a mismatch.
@@ -157,6 +166,9 @@ fn checked(
     let granted = |resource: &str| family.resources.split(' ').any(|g| g == resource);
     if request.resource.is_some_and(|r| !family.resources.is_empty() && !granted(r)) {
         return Decision::TargetNotGranted;
+    }
+    if family.dpop_jkt.is_some_and(|bound| request.dpop_jkt != Some(bound)) {
+        return Decision::KeyMismatch;
     }
     let elsewhere = policy.binding != BindingPolicy::Off
         && !same_origin(family.created, request.origin, policy.binding_ip);

@@ -14,6 +14,7 @@ mod cluster;
 mod code_flow;
 mod consent_logout;
 mod discovery;
+mod dpop;
 mod flow_clients;
 mod keys;
 mod operations;

@@ -11,6 +11,9 @@
 // Without RP_CLIENT_SECRET the client is public (token_endpoint_auth_method "none"); with it,
 // confidential (client_secret_basic). Secrets come from the environment, never the command line.
 // `--until discovery` stops after discovery (a check that needs no authorization endpoint).
+// `--dpop` makes every token request and userinfo call with a DPoP proof of a fresh ES256 key
+// (RFC 9449, the library's own DPoP support, nonces included); `--resource-url URL` then calls
+// that resource server with the access token (DPoP-bound with --dpop) and reports its answer.
 // Prints a JSON summary on success; on any failure prints the reason to stderr and exits 1.
 
 import { parseArgs } from 'node:util'
@@ -32,6 +35,8 @@ function options() {
       'post-logout-redirect-uri': { type: 'string' },
       'private-key-file': { type: 'string' },
       kid: { type: 'string' },
+      dpop: { type: 'boolean', default: false },
+      'resource-url': { type: 'string' },
     },
     strict: true,
   })
@@ -194,6 +199,19 @@ async function privateKeyAuth(path, kid) {
   return client.PrivateKeyJwt({ key, kid })
 }
 
+/** GET `url` with the access token, as the library presents it (DPoP with a proof, or Bearer). */
+async function callResource(config, accessToken, url, dpop) {
+  const response = await client.fetchProtectedResource(config, accessToken, new URL(url), 'GET', undefined, undefined, dpop)
+  const text = await response.text()
+  let body = null
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = text.slice(0, 500)
+  }
+  return { status: response.status, body, www_authenticate: response.headers.get('www-authenticate') }
+}
+
 async function main() {
   const args = options()
   const secret = process.env.RP_CLIENT_SECRET
@@ -234,20 +252,26 @@ async function main() {
   })
   const callback = await signIn(authorizationUrl, args['redirect-uri'], args.username, process.env.RP_PASSWORD)
 
+  // With --dpop, one key for the whole session: the library signs a proof for each request.
+  const dpop = args.dpop ? { DPoP: client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) } : undefined
   // Checks state and iss (RFC 9207) in the response, then the ID token: signature (JWKS), iss,
   // aud, exp, iat, nonce, azp.
-  const tokens = await client.authorizationCodeGrant(config, callback, {
-    pkceCodeVerifier: verifier,
-    expectedState: state,
-    expectedNonce: nonce,
-    idTokenExpected: true,
-  })
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    callback,
+    { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
+    undefined,
+    dpop,
+  )
   const claims = tokens.claims()
   if (!claims) throw new Error('no ID token')
-  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
+  const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, dpop)
   if (!tokens.refresh_token) throw new Error('no refresh token from the code exchange')
-  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token)
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, dpop)
   if (!refreshed.access_token) throw new Error('no access token from the refresh')
+  const resource = args['resource-url']
+    ? await callResource(config, refreshed.access_token, args['resource-url'], dpop)
+    : null
   const logout = args['post-logout-redirect-uri']
     ? await logOut(config, tokens.id_token, args['post-logout-redirect-uri'], refreshed.refresh_token)
     : null
@@ -258,7 +282,10 @@ async function main() {
     iss: claims.iss,
     aud: claims.aud,
     scope: tokens.scope ?? null,
+    token_type: tokens.token_type,
+    refreshed_token_type: refreshed.token_type,
     userinfo_email: userinfo.email ?? null,
+    resource,
     refreshed: true,
     refresh_token_rotated: Boolean(refreshed.refresh_token) && refreshed.refresh_token !== tokens.refresh_token,
     logout,

@@ -129,6 +129,34 @@ impl ApplicationType {
     }
 }
 
+/// What DPoP (RFC 9449) means for a client's token requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DpopMode {
+    /// The `DPoP` header is ignored and Bearer tokens are issued, as by a server without DPoP.
+    Off,
+    /// A valid proof binds the tokens to its key; without one the tokens are Bearer (RFC 9449
+    /// §5). The default.
+    #[default]
+    Optional,
+    /// Every token request carries a proof (`dpop_bound_access_tokens`, RFC 9449 §5.2), and the
+    /// client's refresh tokens are bound even if it is confidential.
+    Required,
+}
+
+impl DpopMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Optional => "optional",
+            Self::Required => "required",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Off, Self::Optional, Self::Required].into_iter().find(|mode| mode.as_str() == name)
+    }
+}
+
 /// A client secret in plain text: exists only between generation and the one response that
 /// shows it, and never prints in `Debug`.
 pub struct ClientSecret(String);
@@ -221,6 +249,10 @@ pub struct Client {
     /// The audiences of the API this client serves itself: only a token sent to one of them may
     /// it exchange. No two clients serve one audience.
     pub served_resources: Vec<String>,
+    /// Whether its tokens are bound to a DPoP key (RFC 9449).
+    pub dpop: DpopMode,
+    /// Whether its DPoP proofs must carry a nonce jwtd provided (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 impl Client {
@@ -231,6 +263,13 @@ impl Client {
     /// A public client has no secret: it proves nothing but its `client_id`.
     pub fn is_public(&self) -> bool {
         self.auth_method == AuthMethod::None
+    }
+
+    /// Whether a refresh token issued with a DPoP proof is bound to the proof's key: a public
+    /// client's always (nothing else constrains who uses it), a confidential client's only when
+    /// it requires DPoP (RFC 9449 §5: its own authentication already constrains the token).
+    pub fn binds_refresh_tokens(&self) -> bool {
+        self.is_public() || self.dpop == DpopMode::Required
     }
 
     /// Whether `presented` (a request's `redirect_uri`) is one of this client's: the exact string,
@@ -300,6 +339,8 @@ pub fn new_client(
         backchannel_logout_uri: registration.backchannel_logout_uri.clone(),
         resources: registration.resources.clone(),
         served_resources: registration.served_resources.clone(),
+        dpop: registration.dpop,
+        dpop_nonce: registration.dpop_nonce,
     };
     Ok((client, secret))
 }
@@ -354,5 +395,9 @@ mod tests {
         assert_eq!(AuthMethod::parse("client_secret_jwt"), None);
         assert_eq!(ApplicationType::parse("native"), Some(ApplicationType::Native));
         assert_eq!(ApplicationType::parse("Web"), None);
+        for mode in [DpopMode::Off, DpopMode::Optional, DpopMode::Required] {
+            assert_eq!(DpopMode::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(DpopMode::parse("Required"), None);
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::uris::{self, Deployment, MAX_RESOURCES, MAX_URIS, is_resource_uri};
 use super::workload::{DEFAULT_MAX_LIFETIME, MAX_LIFETIME_RANGE, SubjectPattern, WorkloadTrust};
-use super::{ApplicationType, AuthMethod, Client, GrantType};
+use super::{ApplicationType, AuthMethod, Client, DpopMode, GrantType};
 use crate::scope::{Scope, ScopeError};
 use jsonwebtoken::jwk::JwkSet;
 
@@ -47,6 +47,10 @@ pub struct ClientRegistration {
     pub resources: Vec<String>,
     /// ... and the audiences of its own API, whose tokens it may exchange (RFC 8693).
     pub served_resources: Vec<String>,
+    /// DPoP (RFC 9449): off, optional (the default) or required.
+    pub dpop: DpopMode,
+    /// DPoP proofs must carry a nonce jwtd provided (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 /// Fields as an operator writes them (the admin API's JSON, the CLI's flags), each optional: at
@@ -84,6 +88,9 @@ pub struct ClientChange {
     pub workload_max_lifetime: Option<i64>,
     pub resources: Option<Vec<String>>,
     pub served_resources: Option<Vec<String>>,
+    /// `off`, `optional` or `required`.
+    pub dpop: Option<String>,
+    pub dpop_nonce: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -150,6 +157,10 @@ pub enum RegistrationError {
         "the token-exchange grant needs served_resources (the audiences of the API whose tokens the client exchanges) and resources (the APIs it may exchange them for)"
     )]
     ExchangeNeedsResources,
+    #[error("unknown dpop {0:?}; known: off, optional, required")]
+    Dpop(String),
+    #[error("dpop_nonce needs dpop optional or required")]
+    DpopNonceUnused,
     #[error(
         "token_endpoint_auth_method cannot change after registration ({from} to {to}): its apps were built for it; register a new client instead"
     )]
@@ -183,6 +194,8 @@ impl ClientRegistration {
             backchannel_logout_uri: None,
             resources: Vec::new(),
             served_resources: Vec::new(),
+            dpop: DpopMode::default(),
+            dpop_nonce: false,
         };
         registration.check_rules()?;
         Ok(registration)
@@ -256,6 +269,10 @@ impl ClientRegistration {
         if let Some(uri) = &change.jwks_uri {
             self.jwks_uri = Some(uri.clone()).filter(|u| !u.is_empty());
         }
+        if let Some(mode) = &change.dpop {
+            self.dpop = DpopMode::parse(mode).ok_or_else(|| RegistrationError::Dpop(mode.clone()))?;
+        }
+        self.dpop_nonce = change.dpop_nonce.unwrap_or(self.dpop_nonce);
         self.workload = workload_trust(self.workload.take(), change)?;
         self.first_party = change.first_party.unwrap_or(self.first_party);
         self.refresh_cookie = change.refresh_cookie.unwrap_or(self.refresh_cookie);
@@ -284,6 +301,8 @@ impl ClientRegistration {
             backchannel_logout_uri: client.backchannel_logout_uri.clone(),
             resources: client.resources.clone(),
             served_resources: client.served_resources.clone(),
+            dpop: client.dpop,
+            dpop_nonce: client.dpop_nonce,
         }
     }
 
@@ -334,6 +353,9 @@ impl ClientRegistration {
         {
             return Err(RegistrationError::ExchangeNeedsResources);
         }
+        if self.dpop_nonce && self.dpop == DpopMode::Off {
+            return Err(RegistrationError::DpopNonceUnused);
+        }
         let has_keys = (self.jwks.is_some(), self.jwks_uri.is_some());
         match (self.auth_method, has_keys) {
             (AuthMethod::PrivateKeyJwt, (true, false) | (false, true)) => {}
@@ -374,6 +396,8 @@ impl ClientRegistration {
             "backchannel_logout_uri": self.backchannel_logout_uri,
             "resources": self.resources,
             "served_resources": self.served_resources,
+            "dpop": self.dpop.as_str(),
+            "dpop_nonce": self.dpop_nonce,
         });
         match fields {
             Value::Object(fields) => fields,

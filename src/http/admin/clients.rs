@@ -52,6 +52,10 @@ pub struct ClientFields {
     resources: Option<Vec<String>>,
     /// The audiences of the API the client serves: tokens sent to it that it may exchange.
     served_resources: Option<Vec<String>>,
+    /// DPoP (RFC 9449): `off`, `optional` (the default) or `required`.
+    dpop: Option<String>,
+    /// DPoP proofs must carry a nonce jwtd provided (RFC 9449 §8).
+    dpop_nonce: Option<bool>,
 }
 
 /// A field that is present, `null` included (absent is `None`, `null` is `Some(Value::Null)`).
@@ -84,6 +88,8 @@ impl ClientFields {
             workload_max_lifetime: self.workload_max_lifetime,
             resources: self.resources,
             served_resources: self.served_resources,
+            dpop: self.dpop,
+            dpop_nonce: self.dpop_nonce,
         }
     }
 }

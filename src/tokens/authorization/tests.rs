@@ -18,6 +18,8 @@ fn client() -> Client {
         backchannel_logout_uri: None,
         resources: Vec::new(),
         served_resources: Vec::new(),
+        dpop: DpopMode::Optional,
+        dpop_nonce: false,
         id: "app".into(),
         name: "App".into(),
         scope: Scope::parse("openid email read").unwrap(),
@@ -98,6 +100,8 @@ fn every_other_error_is_refused_with_its_code() {
         (RawAuthorization { nonce: Some("n".repeat(513)), ..raw() }, "invalid_request"),
         (RawAuthorization { request_object: Some("request"), ..raw() }, "request_not_supported"),
         (RawAuthorization { request_object: Some("request_uri"), ..raw() }, "request_uri_not_supported"),
+        (RawAuthorization { dpop_jkt: Some("short".into()), ..raw() }, "invalid_request"),
+        (RawAuthorization { dpop_jkt: Some(format!("{}=", &CHALLENGE[1..])), ..raw() }, "invalid_request"),
     ];
     for (request, error) in cases {
         assert_eq!(validate(&request, &c).map(drop).unwrap_err().error, error, "{request:?}");
@@ -118,6 +122,12 @@ fn a_valid_request_keeps_what_the_token_endpoint_and_id_token_need() {
     let defaults = validate(&RawAuthorization { scope: None, ..raw() }, &client()).unwrap();
     assert_eq!(defaults.scope.to_string(), "email openid read", "no scope: all the client's");
     assert_eq!(defaults.prompt, Prompt::Default);
+    assert_eq!(defaults.dpop_jkt, None);
+    let bound = validate(&RawAuthorization { dpop_jkt: Some(CHALLENGE.into()), ..raw() }, &client()).unwrap();
+    assert_eq!(bound.dpop_jkt.as_deref(), Some(CHALLENGE), "a thumbprint has a challenge's shape");
+    let off = Client { dpop: DpopMode::Off, ..client() };
+    let ignored = validate(&RawAuthorization { dpop_jkt: Some("short".into()), ..raw() }, &off).unwrap();
+    assert_eq!(ignored.dpop_jkt, None, "DPoP off: dpop_jkt is ignored like the DPoP header");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde_json::Map;
 use super::*;
 use crate::accounts::clients::{ClientChange, new_client};
 use crate::accounts::clients::{ClientRegistration, Deployment};
-use crate::tokens::Audience;
+use crate::tokens::{Audience, Confirmation};
 
 const ISSUER: &str = "https://id.example";
 
@@ -38,6 +38,7 @@ fn user_token() -> AccessClaims {
         scope: "openid orders:read payments:write profile".into(),
         sid: Some("family-1".into()),
         act: None,
+        cnf: None,
         extra: Map::new(),
     }
 }
@@ -47,15 +48,26 @@ struct Case {
     client: Client,
     targets: Vec<&'static str>,
     scope: Option<&'static str>,
+    dpop_jkt: Option<&'static str>,
 }
 
 fn plain() -> Case {
-    Case { subject: user_token(), client: service_b(), targets: vec!["https://c.example"], scope: None }
+    Case {
+        subject: user_token(),
+        client: service_b(),
+        targets: vec!["https://c.example"],
+        scope: None,
+        dpop_jkt: None,
+    }
+}
+
+fn bound_to(jkt: &str) -> Option<Confirmation> {
+    Some(Confirmation { jkt: jkt.into() })
 }
 
 fn run(case: &Case) -> Result<Exchange, ExchangeRefusal> {
     let scope = case.scope.map(|s| Scope::parse(s).unwrap());
-    let request = ExchangeRequest { targets: &case.targets, scope: scope.as_ref() };
+    let request = ExchangeRequest { targets: &case.targets, scope: scope.as_ref(), dpop_jkt: case.dpop_jkt };
     decide(&case.subject, &case.client, ISSUER, &request, 1_100, 900)
 }
 
@@ -108,6 +120,11 @@ fn every_rule_refuses_on_its_own() {
             c.scope = Some("payments:write");
         }, ExchangeRefusal::ScopeExceeded),
         ("a scope beyond the client's", |c| c.scope = Some("profile"), ExchangeRefusal::ScopeExceeded),
+        ("a DPoP-bound token without a proof", |c| c.subject.cnf = bound_to("key-a"), ExchangeRefusal::KeyMismatch),
+        ("a DPoP-bound token with a proof of another key", |c| {
+            c.subject.cnf = bound_to("key-a");
+            c.dpop_jkt = Some("key-b");
+        }, ExchangeRefusal::KeyMismatch),
     ];
     for (name, change, refusal) in table {
         let mut case = plain();
@@ -130,6 +147,12 @@ fn what_may_pass() {
     let mut among_several = plain();
     among_several.subject.aud = Audience::Many(vec!["https://x.example".into(), "https://b.example".into()]);
     assert!(run(&among_several).is_ok(), "aud names B's API among others");
+    let mut bound = plain();
+    (bound.subject.cnf, bound.dpop_jkt) = (bound_to("key-a"), Some("key-a"));
+    assert!(run(&bound).is_ok(), "a DPoP-bound token with a proof of its key");
+    let mut proved = plain();
+    proved.dpop_jkt = Some("key-b");
+    assert!(run(&proved).is_ok(), "an unbound token with a proof");
 }
 
 #[test]
@@ -137,11 +160,16 @@ fn an_actor_token_stands_for_the_client_only_when_it_got_it_for_itself() {
     let client = service_b();
     let mut own = user_token();
     (own.sub, own.client_id, own.sid) = ("service-b".into(), "service-b".into(), None);
-    assert!(actor_is_client(&own, &client));
+    assert!(actor_is_client(&own, &client, None));
+    let mut bound = own.clone();
+    bound.cnf = bound_to("key-a");
+    assert!(actor_is_client(&bound, &client, Some("key-a")), "bound, with a proof of its key");
+    assert!(!actor_is_client(&bound, &client, Some("key-b")), "bound, with a proof of another key");
+    assert!(!actor_is_client(&bound, &client, None), "bound, without a proof");
     let mut users = own.clone();
     users.sub = "user-1".into();
-    assert!(!actor_is_client(&users, &client), "a user's token is no actor token");
+    assert!(!actor_is_client(&users, &client, None), "a user's token is no actor token");
     let mut others = own.clone();
     (others.sub, others.client_id) = ("service-x".into(), "service-x".into());
-    assert!(!actor_is_client(&others, &client), "another service's token");
+    assert!(!actor_is_client(&others, &client, None), "another service's token");
 }

@@ -14,6 +14,7 @@ struct Case {
     client_id: &'static str,
     requested: Option<&'static str>,
     resource: Option<&'static str>,
+    dpop_jkt: Option<&'static str>,
     origin: Origin<'static>,
     now: i64,
     policy: FamilyPolicy,
@@ -28,6 +29,7 @@ fn plain() -> Case {
             client_id: "c",
             scope: "read write",
             resources: "https://a.example https://b.example",
+            dpop_jkt: None,
             expires_at: 5000,
             revoked: false,
             created: login,
@@ -36,6 +38,7 @@ fn plain() -> Case {
         client_id: "c",
         requested: None,
         resource: None,
+        dpop_jkt: None,
         origin: login,
         now: 1000,
         policy: FamilyPolicy {
@@ -68,6 +71,7 @@ fn decision(case: &Case) -> Decision {
         client_id: case.client_id,
         requested: requested.as_ref(),
         resource: case.resource,
+        dpop_jkt: case.dpop_jkt,
         origin: case.origin,
         now: case.now,
     };
@@ -392,6 +396,47 @@ const ROWS: &[Row] = &[
             c.origin.user_agent = Some(THIEF);
         },
         || replay(true),
+    ),
+    // DPoP (RFC 9449 §5): a bound family needs a proof of its key; an unbound one takes any.
+    (
+        "a bound family refreshes with a proof of its key",
+        |c| {
+            c.family.dpop_jkt = Some("key-a");
+            c.dpop_jkt = Some("key-a");
+        },
+        || rotate(false),
+    ),
+    (
+        "a bound family refuses a proof of another key, rolled back, nothing revoked",
+        |c| {
+            c.family.dpop_jkt = Some("key-a");
+            c.dpop_jkt = Some("key-b");
+        },
+        || Decision::KeyMismatch,
+    ),
+    (
+        "a bound family refuses a request without a proof",
+        |c| c.family.dpop_jkt = Some("key-a"),
+        || Decision::KeyMismatch,
+    ),
+    ("an unbound family takes a request with a proof", |c| c.dpop_jkt = Some("key-b"), || rotate(false)),
+    (
+        "grace replay: a bound family refuses another key, as for the first request",
+        |c| {
+            retry(c);
+            c.family.dpop_jkt = Some("key-a");
+            c.dpop_jkt = Some("key-b");
+        },
+        || Decision::KeyMismatch,
+    ),
+    (
+        "a missing key is refused before binding enforce could revoke the family",
+        |c| {
+            c.family.dpop_jkt = Some("key-a");
+            enforce(c, false);
+            c.origin.user_agent = Some(THIEF);
+        },
+        || Decision::KeyMismatch,
     ),
 ];
 

@@ -93,6 +93,34 @@ fn rules_between_fields_hold() {
 }
 
 #[test]
+fn dpop_modes_and_nonces() {
+    assert_eq!(base().dpop, DpopMode::Optional);
+    assert!(!base().dpop_nonce);
+    let change = |mode: Option<&str>, nonce: Option<bool>| ClientChange {
+        dpop: mode.map(str::to_owned),
+        dpop_nonce: nonce,
+        ..ClientChange::default()
+    };
+    let production = Deployment::Production;
+    let required = base().with(&change(Some("required"), Some(true)), production).unwrap();
+    assert_eq!((required.dpop, required.dpop_nonce), (DpopMode::Required, true));
+    assert_eq!(required.describe().get("dpop"), Some(&json!("required")));
+    assert_eq!(
+        base().with(&change(Some("mandatory"), None), production).err(),
+        Some(RegistrationError::Dpop("mandatory".into()))
+    );
+    assert_eq!(
+        base().with(&change(Some("off"), Some(true)), production).err(),
+        Some(RegistrationError::DpopNonceUnused)
+    );
+    // Turning DPoP off keeps a registered nonce requirement from lingering unseen: refused too.
+    assert_eq!(
+        required.with(&change(Some("off"), None), production).err(),
+        Some(RegistrationError::DpopNonceUnused)
+    );
+}
+
+#[test]
 fn uris_are_checked_for_the_application_type_they_end_up_with() {
     let native_uri =
         ClientChange { redirect_uris: strings(&["com.example.app:/cb"]), ..ClientChange::default() };
