@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -551,9 +551,12 @@ async fn a_token_exchange_client_is_registered_with_the_cli(backend: Backend) {
         "--served-resource=https://orders.example",
         "--resource=https://payments.example",
         "--resource=https://ledger.example",
+        "--dpop=required",
+        "--dpop-nonce",
         "--json",
     ];
     let created: Value = serde_json::from_str(&run_ok(&env, &create).await).unwrap();
+    assert_eq!((created["dpop"].clone(), created["dpop_nonce"].clone()), (json!("required"), json!(true)));
     assert_eq!(
         created["grant_types"],
         serde_json::json!(["urn:ietf:params:oauth:grant-type:token-exchange"])
@@ -564,8 +567,12 @@ async fn a_token_exchange_client_is_registered_with_the_cli(backend: Backend) {
         serde_json::json!(["https://payments.example", "https://ledger.example"])
     );
     let client = created["client_id"].as_str().unwrap();
-    let update = ["clients", "update", client, "--resource=https://payments.example", "--json"];
+    let update =
+        ["clients", "update", client, "--resource=https://payments.example", "--dpop-nonce=false", "--json"];
     let changed: Value = serde_json::from_str(&run_ok(&env, &update).await).unwrap();
+    assert_eq!(changed["dpop_nonce"], json!(false));
+    let refused = jwtd(&env).args(["clients", "update", client, "--dpop=sometimes"]).output().await.unwrap();
+    assert!(!refused.status.success(), "clap refuses an unknown mode");
     assert_eq!(changed["resources"], serde_json::json!(["https://payments.example"]), "the list replaced");
     let twin = ["clients", "create", "--name=twin", "--grant=token_exchange"];
     let twin =

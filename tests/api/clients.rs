@@ -276,6 +276,9 @@ async fn cors_answers_registered_origins_and_anyone_on_public_documents(backend:
     let registered = answer("https://app.example").await.unwrap();
     assert_eq!(header(&registered, "access-control-allow-origin"), Some(origin));
     assert_eq!(header(&registered, "vary"), Some("Origin"));
+    // The page may read a DPoP nonce and the challenges of RFC 6750 and RFC 9449.
+    let exposed = header(&registered, "access-control-expose-headers").unwrap();
+    assert!(exposed.contains("DPoP-Nonce") && exposed.contains("WWW-Authenticate"), "{exposed}");
     assert_error(registered, 401, "invalid_client").await;
     let stranger = answer("https://evil.example").await.unwrap();
     assert_eq!(header(&stranger, "access-control-allow-origin"), None);
