@@ -172,7 +172,10 @@ impl RequestCredentials {
 fn refusal(error: &Error, scheme: Scheme, verifier: &Verifier) -> BearerError {
     let algs = || verifier.dpop_algorithm_names();
     match error {
-        Error::DpopNotConfigured => BearerError::Misconfigured,
+        Error::DpopNotConfigured => {
+            log::error!("jwtd-verify: a DPoP request arrived, but the verifier has no valid public origin");
+            BearerError::Misconfigured
+        }
         Error::Dpop(_) | Error::DpopProofMissing => BearerError::InvalidDpopProof { algs: algs() },
         // The token is good, but only with DPoP: say so in that scheme.
         Error::DpopBoundTokenAsBearer => BearerError::InvalidDpopToken { algs: algs() },
