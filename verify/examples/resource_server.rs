@@ -8,6 +8,11 @@
 //!
 //! `JWTD_URL` (default: the issuer) is where jwtd is reached for its JWKS and revocation feed,
 //! when that differs from the public issuer URL tokens carry (e.g. inside docker compose).
+//!
+//! DPoP-bound tokens (RFC 9449) come as `Authorization: DPoP $ACCESS_TOKEN` with a `DPoP: $PROOF`
+//! header whose `htu` is `PUBLIC_ORIGIN` + `/invoices`. `PUBLIC_ORIGIN` (default:
+//! `http://$ADDR`) is the URL clients call this server by, e.g. `https://api.example.com` behind
+//! a proxy; it is never taken from the request's `Host` header.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use jwtd_verify::{Authenticated, BearerError, JwksCache, RevocationFeed, Verifier};
@@ -20,6 +25,8 @@ async fn invoices(auth: Authenticated) -> Result<HttpResponse, BearerError> {
         "sub": auth.sub,
         "client_id": auth.client_id,
         "actors": auth.actors().collect::<Vec<_>>(),
+        // Whether the token is bound to the caller's key (and came with a proof of it).
+        "dpop": auth.is_dpop(),
         "invoices": [],
     })))
 }
@@ -29,6 +36,8 @@ async fn main() -> std::io::Result<()> {
     let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
     let issuer = env("JWTD_ISSUER", "http://127.0.0.1:8080");
     let audience = env("JWTD_AUDIENCE", "https://api.example.com");
+    let addr = env("ADDR", "127.0.0.1:8081");
+    let public_origin = env("PUBLIC_ORIGIN", &format!("http://{addr}"));
 
     let url = env("JWTD_URL", &issuer);
     let keys = JwksCache::from_url(&format!("{url}/.well-known/jwks.json"))
@@ -43,10 +52,15 @@ async fn main() -> std::io::Result<()> {
         .build()
         .map_err(std::io::Error::other)?;
     let _poller = revocations.spawn_refresh_task();
-    let verifier = web::Data::new(Verifier::builder(keys, issuer, audience).revocations(revocations).build());
+    let verifier = web::Data::new(
+        Verifier::builder(keys, issuer, audience)
+            .revocations(revocations)
+            .public_origin(&public_origin)
+            .build(),
+    );
 
     HttpServer::new(move || App::new().app_data(verifier.clone()).route("/invoices", web::get().to(invoices)))
-        .bind(env("ADDR", "127.0.0.1:8081"))?
+        .bind(addr)?
         .run()
         .await
 }

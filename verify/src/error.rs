@@ -57,6 +57,26 @@ pub enum Error {
     #[error("token has been revoked")]
     Revoked,
 
+    // --- the request (scheme and DPoP, RFC 9449) ---
+    /// The `Authorization` value is neither `Bearer <token>` nor `DPoP <token>`.
+    #[error("authorization is not a Bearer or DPoP credential")]
+    UnsupportedScheme,
+    /// The DPoP proof was refused; the variant says why.
+    #[error("DPoP proof refused: {0}")]
+    Dpop(crate::dpop::ProofError),
+    /// A token bound to a DPoP key (`cnf.jkt`) was sent with the `Bearer` scheme: a downgrade
+    /// that would let whoever holds the token use it without the key.
+    #[error("a DPoP-bound token was sent as a bearer token")]
+    DpopBoundTokenAsBearer,
+    #[error("the DPoP scheme was used without a DPoP proof")]
+    DpopProofMissing,
+    #[error("a token that is not DPoP-bound was sent with the DPoP scheme")]
+    NotDpopBound,
+    /// A DPoP request reached a verifier without a valid public origin
+    /// ([`crate::VerifierBuilder::public_origin`]): the server's fault, not the token's.
+    #[error("the verifier is misconfigured: DPoP needs a valid public origin")]
+    DpopNotConfigured,
+
     // --- the key set ---
     #[error("key set request failed: {0}")]
     JwksTransport(String),
@@ -93,8 +113,8 @@ pub enum Error {
 
 impl Error {
     /// True when the token itself was refused (an RFC 6750 `invalid_token`, [`Self::Revoked`]
-    /// included), false when the fault is ours: the key set or the revocation feed could not
-    /// be fetched or was unusable.
+    /// and the DPoP refusals included), false when the fault is ours: the key set or the
+    /// revocation feed could not be fetched or was unusable, or DPoP is not configured.
     pub fn is_token_error(&self) -> bool {
         !matches!(
             self,
@@ -112,6 +132,7 @@ impl Error {
                 | Self::RevocationsTooLarge
                 | Self::RevocationsInvalid(_)
                 | Self::RevocationsStale
+                | Self::DpopNotConfigured
         )
     }
 }

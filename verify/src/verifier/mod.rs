@@ -5,6 +5,7 @@
 //! the verifier at other keys (`jku`, `x5u`, `jwk`, `x5c`) are ignored, never fetched or
 //! trusted. The payload is parsed only after the signature verifies.
 
+mod request;
 mod signed;
 
 use std::sync::Arc;
@@ -13,10 +14,14 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::claims::{AccessClaims, ClaimsPolicy, RegisteredClaims, Scope};
+use crate::dpop::{ProofPolicy, ReplayCache};
 use crate::jwks::JwksCache;
 use crate::revocations::RevocationFeed;
 use crate::strict_json::StrictJsonError;
 use crate::{Clock, Error, SystemClock};
+#[cfg(feature = "actix")]
+pub(crate) use request::{Credential, CredentialError, Scheme};
+use request::{Dpop, PublicOrigin};
 use signed::{KeySource, Pass};
 
 /// Largest token accepted by default. jwtd's tokens are about 1 KiB; anything near this is an
@@ -33,6 +38,10 @@ pub const MAX_LEEWAY: Duration = Duration::from_secs(60);
 /// signed it.
 type Finish<'a, T> = dyn Fn(&[u8], &str) -> Result<T, Error> + Sync + 'a;
 
+/// The last check of a verification, given the token's `cnf.jkt`: how the token was sent
+/// must fit what it is bound to (see `request`).
+type Bound<'a> = dyn Fn(Option<&str>) -> Result<(), Error> + Sync + 'a;
+
 /// Verifies jwtd access tokens against a [`JwksCache`]. Cloning is cheap.
 #[derive(Clone)]
 pub struct Verifier {
@@ -46,6 +55,7 @@ struct VerifierInner {
     accept_jwt_type: bool,
     max_token_bytes: usize,
     revocations: Option<RevocationFeed>,
+    dpop: Dpop,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -75,6 +85,9 @@ pub struct VerifierBuilder {
     accept_jwt_type: bool,
     max_token_bytes: usize,
     revocations: Option<RevocationFeed>,
+    public_origin: PublicOrigin,
+    dpop_policy: ProofPolicy,
+    dpop_replay_cache: Option<ReplayCache>,
 }
 
 impl VerifierBuilder {
@@ -128,7 +141,35 @@ impl VerifierBuilder {
         self
     }
 
+    /// The resource server's public origin, e.g. `https://api.example.com`: what clients call
+    /// it by, so what their DPoP proofs' `htu` name. A proof's `htu` is compared with this
+    /// origin followed by the request's path, never with a URL made from the `Host` header,
+    /// so a server behind a proxy or a load balancer checks the URL its clients used. Without
+    /// it (or with an origin that is not `scheme://host[:port]`), DPoP requests are refused
+    /// with [`Error::DpopNotConfigured`]; bearer tokens work either way.
+    pub fn public_origin(mut self, origin: &str) -> Self {
+        self.public_origin = PublicOrigin::parse(origin);
+        self
+    }
+
+    /// Limits on DPoP proofs (default: [`ProofPolicy::default`]).
+    pub fn dpop_policy(mut self, policy: ProofPolicy) -> Self {
+        self.dpop_policy = policy;
+        self
+    }
+
+    /// The cache of seen proofs (default: one of [`crate::dpop::DEFAULT_REPLAY_CAPACITY`]
+    /// entries over the policy's [`ProofPolicy::window`]). Pass a clone to share one cache
+    /// between verifiers of the same server.
+    pub fn dpop_replay_cache(mut self, cache: ReplayCache) -> Self {
+        self.dpop_replay_cache = Some(cache);
+        self
+    }
+
     pub fn build(self) -> Verifier {
+        let replay = self.dpop_replay_cache.unwrap_or_else(|| {
+            ReplayCache::new(crate::dpop::DEFAULT_REPLAY_CAPACITY, self.dpop_policy.window())
+        });
         Verifier {
             inner: Arc::new(VerifierInner {
                 keys: self.keys,
@@ -137,6 +178,7 @@ impl VerifierBuilder {
                 accept_jwt_type: self.accept_jwt_type,
                 max_token_bytes: self.max_token_bytes,
                 revocations: self.revocations,
+                dpop: Dpop { origin: self.public_origin, policy: self.dpop_policy, replay },
             }),
         }
     }
@@ -161,6 +203,9 @@ impl Verifier {
             accept_jwt_type: false,
             max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
             revocations: None,
+            public_origin: PublicOrigin::Unset,
+            dpop_policy: ProofPolicy::default(),
+            dpop_replay_cache: None,
         }
     }
 
@@ -169,28 +214,46 @@ impl Verifier {
     }
 
     /// Verifies `token` and returns its typed claims.
+    ///
+    /// This checks the token alone, not how it was sent: a DPoP-bound token
+    /// ([`AccessClaims::is_dpop_bound`]) verifies here without its proof. A resource server
+    /// answering requests uses [`Self::verify_request`], which checks both.
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, Error> {
-        self.verify_with(token, &|payload, kid| {
-            let mut claims = RegisteredClaims::new(true);
-            self.check_claims(&mut claims, payload, kid)?;
-            claims.take_access_claims()
-        })
-        .await
+        self.verify_with(token, &|payload, kid| self.access_claims(payload, kid, &|_| Ok(()))).await
     }
 
     /// Verifies `token` and decodes its claims as `C` (all checks of [`Self::verify`] apply
     /// first, so `C` only needs the fields the application cares about).
     pub async fn verify_as<C: DeserializeOwned>(&self, token: &str) -> Result<Verified<C>, Error> {
-        self.verify_with(token, &|payload, kid| {
-            let mut registered = RegisteredClaims::new(false);
-            self.check_claims(&mut registered, payload, kid)?;
-            let scope = registered.scope()?;
-            // The strict pass above already refused repeated names, so serde_json's
-            // last-one-wins never comes into play here.
-            let claims = serde_json::from_slice(payload).map_err(|_| Error::InvalidClaim("custom claims"))?;
-            Ok(Verified { claims, scope })
-        })
-        .await
+        self.verify_with(token, &|payload, kid| self.claims_as(payload, kid, &|_| Ok(()))).await
+    }
+
+    /// The typed claims of a payload signed by `kid`, once `bound` accepted the token's
+    /// `cnf.jkt`.
+    fn access_claims(&self, payload: &[u8], kid: &str, bound: &Bound<'_>) -> Result<AccessClaims, Error> {
+        let mut claims = RegisteredClaims::new(true);
+        self.check_claims(&mut claims, payload, kid)?;
+        let claims = claims.take_access_claims()?;
+        bound(claims.cnf.as_ref().and_then(|cnf| cnf.jkt.as_deref()))?;
+        Ok(claims)
+    }
+
+    /// The claims of a payload signed by `kid` decoded as `C`, once `bound` accepted the
+    /// token's `cnf.jkt`.
+    fn claims_as<C: DeserializeOwned>(
+        &self,
+        payload: &[u8],
+        kid: &str,
+        bound: &Bound<'_>,
+    ) -> Result<Verified<C>, Error> {
+        let mut registered = RegisteredClaims::new(false);
+        self.check_claims(&mut registered, payload, kid)?;
+        let scope = registered.scope()?;
+        // The strict pass above already refused repeated names, so serde_json's
+        // last-one-wins never comes into play here.
+        let claims = serde_json::from_slice(payload).map_err(|_| Error::InvalidClaim("custom claims"))?;
+        bound(registered.confirmation_jkt()?)?;
+        Ok(Verified { claims, scope })
     }
 
     /// One synchronous pass with the cached keys; only when they are stale or lack the

@@ -2,19 +2,12 @@
 //! never a success; and the same tokens through the actix extractor, each a plain 401.
 
 use actix_web::{App, HttpResponse, test, web};
-use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PSS_SHA256};
 use jwtd_verify::{Algorithm, Authenticated, Error, JwksCache, KeySet};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn hs256(secret: &[u8], header: &Value, claims: &Value) -> String {
-    let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
-    format!("{input}.{}", b64(tag.as_ref()))
-}
 
 fn with_header(name: &str, value: Value) -> Value {
     let mut h = header(&key().kid);

@@ -4,6 +4,7 @@
 mod attacks;
 mod claims;
 mod delegation;
+mod dpop;
 mod extractor;
 mod fake_issuer;
 mod helpers;

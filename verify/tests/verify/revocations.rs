@@ -486,3 +486,25 @@ async fn a_feed_endpoint_that_never_answers_times_out_and_keeps_the_feed() {
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert_eq!(s.verifier.verify(&key().token(&claims())).await.unwrap_err(), Error::Revoked);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_familys_dpop_bound_token_is_refused_even_with_a_good_proof() {
+    let s = setup();
+    s.server.set_feed(feed(NOW, &["family-7"]));
+    s.feed.refresh().await.unwrap();
+    let verifier = Verifier::builder(s.verifier.keys().clone(), ISSUER, AUDIENCE)
+        .clock(s.clock.clone())
+        .revocations(s.feed.clone())
+        .public_origin(ORIGIN)
+        .build();
+    let client = ProofKey::es256();
+    let call = |token: String| {
+        let proof = client.proof("GET", PATH, &token);
+        let verifier = verifier.clone();
+        async move { verifier.verify_request(&format!("DPoP {token}"), Some(&proof), "GET", PATH).await }
+    };
+    let revoked = key().token(&bound_claims(&client.jkt())); // sid family-7
+    assert_eq!(call(revoked).await.unwrap_err(), Error::Revoked);
+    let live = key().token(&with(bound_claims(&client.jkt()), "sid", json!("family-8")));
+    assert!(call(live).await.is_ok());
+}
