@@ -178,8 +178,7 @@ impl From<actix_web::error::BlockingError> for ApiError {
 
 /// The proof algorithms jwtd accepts, as a challenge's `algs` lists them.
 fn dpop_algs() -> String {
-    let policy = jwtd_verify::dpop::ProofPolicy::default();
-    policy.algorithms.iter().map(|alg| alg.as_str()).collect::<Vec<_>>().join(" ")
+    jwtd_verify::dpop::ProofPolicy::default().algorithm_names()
 }
 
 #[derive(Serialize)]

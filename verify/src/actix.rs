@@ -172,9 +172,11 @@ impl RequestCredentials {
 fn refusal(error: &Error, scheme: Scheme, verifier: &Verifier) -> BearerError {
     let algs = || verifier.dpop_algorithm_names();
     match error {
+        // A server that does not take DPoP answers as one that never heard of it (a Bearer
+        // challenge, never a 500); the operator who meant to take it sees why in the log.
         Error::DpopNotConfigured => {
             log::error!("jwtd-verify: a DPoP request arrived, but the verifier has no valid public origin");
-            BearerError::Misconfigured
+            BearerError::InvalidToken
         }
         Error::Dpop(_) | Error::DpopProofMissing => BearerError::InvalidDpopProof { algs: algs() },
         // The token is good, but only with DPoP: say so in that scheme.

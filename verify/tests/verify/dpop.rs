@@ -329,7 +329,7 @@ async fn a_dpop_request_lacking_scope_gets_a_403_in_the_dpop_scheme() {
 }
 
 #[actix_web::test]
-async fn dpop_without_a_valid_public_origin_is_the_servers_misconfiguration() {
+async fn dpop_without_a_valid_public_origin_is_answered_as_by_a_server_without_dpop() {
     let client = ProofKey::es256();
     let token = key().token(&bound_claims(&client.jkt()));
     let request = Request::dpop(&token, vec![client.proof("GET", PATH, &token)]);
@@ -340,7 +340,9 @@ async fn dpop_without_a_valid_public_origin_is_the_servers_misconfiguration() {
         let error = verify(&verifier, &request).await.unwrap_err();
         assert_eq!(error, Error::DpopNotConfigured);
         assert!(!error.is_token_error());
-        assert_eq!(extract(&verifier, &request).await.0, 500);
+        let (status, challenge, _) = extract(&verifier, &request).await;
+        assert_eq!(status, 401, "never a 500");
+        assert_eq!(challenge.as_deref(), Some(r#"Bearer error="invalid_token""#));
     }
     // Without DPoP, a request without credentials is offered Bearer alone, as before.
     let nothing = Request { authorization: String::new(), ..Request::bearer("") };
