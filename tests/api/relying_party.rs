@@ -7,16 +7,66 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use actix_web::HttpResponse;
+use jwtd_verify::{Authenticated, JwksCache, Verifier};
 use serde_json::{Value, json};
 
 use crate::flow_clients::{ClientKind, EMAIL, PASSWORD, register_flow_client};
-use crate::helpers::{Backend, TestApp, TestClient, spawn_app_at_own_address};
+use crate::helpers::{Backend, TestApp, TestClient, sample, spawn_app_at_own_address};
 use crate::on_both_backends;
+use crate::resource_server::serve_with;
 
 on_both_backends!(
     openid_client_signs_in_as_a_web_app_and_as_a_public_client,
     openid_client_authenticates_a_service_with_private_key_jwt,
+    openid_client_gets_a_dpop_bound_token_and_calls_a_resource_server_with_it,
 );
+
+/// Issue 20: a public client through openid-client's own DPoP support (a fresh ES256 key, a
+/// proof per request, the `use_dpop_nonce` retry, since this client must use nonces) signs in,
+/// gets DPoP-bound tokens, calls userinfo and refreshes with them, and calls a jwtd-verify
+/// resource server, which accepts the bound token only with the library's proof.
+async fn openid_client_gets_a_dpop_bound_token_and_calls_a_resource_server_with_it(backend: Backend) {
+    let Some(rp) =
+        RelyingParty::find("openid_client_gets_a_dpop_bound_token_and_calls_a_resource_server_with_it")
+    else {
+        return;
+    };
+    let app = spawn_app_at_own_address(backend).await;
+    let admin = app.admin_token().await;
+    let redirect = "http://127.0.0.1:9/spa/callback";
+    let spa = register_flow_client(&app, &admin, "spa", redirect, ClientKind::Public).await;
+    let path = format!("/admin/clients/{}", spa.id);
+    assert_eq!(app.admin_patch(&admin, &path, json!({ "dpop_nonce": true })).await.status(), 200);
+    app.create_user(EMAIL, PASSWORD, json!({}));
+    let keys = JwksCache::from_url(&app.url("/.well-known/jwks.json")).build().unwrap();
+    keys.refresh().await.unwrap();
+    let issuer = app.issuer();
+    let (api, _server) = serve_with(
+        |origin| Verifier::builder(keys, &issuer, "https://api.example.com").public_origin(origin).build(),
+        invoices,
+    );
+    let (id, redirect) = (format!("--client-id={}", spa.id), format!("--redirect-uri={redirect}"));
+    let resource = format!("--resource-url={api}/invoices");
+    let args = [id.as_str(), redirect.as_str(), "--username", EMAIL, "--dpop", resource.as_str()];
+    let summary = rp.run(&app, &args, "", PASSWORD).await;
+    for member in ["token_type", "refreshed_token_type"] {
+        assert!(summary[member].as_str().unwrap().eq_ignore_ascii_case("dpop"), "{member}: {summary}");
+    }
+    assert_eq!(summary["userinfo_email"], EMAIL, "userinfo took the bound token: {summary}");
+    assert_eq!(summary["refresh_token_rotated"], true, "the bound refresh: {summary}");
+    let called = &summary["resource"];
+    assert_eq!(called["status"], 200, "{summary}");
+    assert_eq!(called["body"]["dpop"], true, "{summary}");
+    assert_eq!(called["body"]["client_id"], spa.id.as_str(), "{summary}");
+    let metrics = app.scrape().await;
+    let nonce_asked = sample(&metrics, r#"jwtd_dpop_proofs_total{outcome="use_nonce"}"#);
+    assert!(nonce_asked.is_some_and(|n| n >= 1.0), "the library met use_dpop_nonce and retried");
+}
+
+async fn invoices(auth: Authenticated) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "client_id": auth.client_id, "dpop": auth.is_dpop() }))
+}
 
 /// Issue 18: openid-client's `PrivateKeyJwt` (its own assertions: `aud` the issuer, a fresh
 /// `jti` each request) gets `client_credentials` tokens from jwtd, twice.
