@@ -7,14 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actix_web::HttpResponse;
-use jwtd_verify::{Authenticated, JwksCache, Verifier};
 use serde_json::{Value, json};
 
-use crate::flow_clients::{ClientKind, EMAIL, PASSWORD, register_flow_client};
+use crate::flow_clients::{ClientKind, EMAIL, PASSWORD, register, register_flow_client};
 use crate::helpers::{Backend, TestApp, TestClient, sample, spawn_app_at_own_address};
 use crate::on_both_backends;
-use crate::resource_server::serve_with;
 
 on_both_backends!(
     openid_client_signs_in_as_a_web_app_and_as_a_public_client,
@@ -24,31 +21,41 @@ on_both_backends!(
 
 /// Issue 20: a public client through openid-client's own DPoP support (a fresh ES256 key, a
 /// proof per request, the `use_dpop_nonce` retry, since this client must use nonces) signs in,
-/// gets DPoP-bound tokens, calls userinfo and refreshes with them, and calls a jwtd-verify
-/// resource server, which accepts the bound token only with the library's proof.
+/// gets DPoP-bound tokens, calls userinfo and refreshes with them, and calls jwtd-verify's
+/// example resource server (the real binary), which accepts the bound token with the library's
+/// proof and says it was DPoP-bound.
 async fn openid_client_gets_a_dpop_bound_token_and_calls_a_resource_server_with_it(backend: Backend) {
-    let Some(rp) =
-        RelyingParty::find("openid_client_gets_a_dpop_bound_token_and_calls_a_resource_server_with_it")
-    else {
+    let test = "openid_client_gets_a_dpop_bound_token_and_calls_a_resource_server_with_it";
+    let (Some(rp), Some(example)) = (RelyingParty::find(test), ExampleResourceServer::find(test)) else {
         return;
     };
     let app = spawn_app_at_own_address(backend).await;
     let admin = app.admin_token().await;
     let redirect = "http://127.0.0.1:9/spa/callback";
-    let spa = register_flow_client(&app, &admin, "spa", redirect, ClientKind::Public).await;
-    let path = format!("/admin/clients/{}", spa.id);
-    assert_eq!(app.admin_patch(&admin, &path, json!({ "dpop_nonce": true })).await.status(), 200);
+    let spa = register(
+        &app,
+        &admin,
+        json!({
+            "name": "spa", "scope": "openid email invoices:read", "audiences": ["https://api.example.com"],
+            "grant_types": ["authorization_code", "refresh_token"], "redirect_uris": [redirect],
+            "token_endpoint_auth_method": "none", "first_party": true, "dpop_nonce": true,
+        }),
+    )
+    .await;
     app.create_user(EMAIL, PASSWORD, json!({}));
-    let keys = JwksCache::from_url(&app.url("/.well-known/jwks.json")).build().unwrap();
-    keys.refresh().await.unwrap();
-    let issuer = app.issuer();
-    let (api, _server) = serve_with(
-        |origin| Verifier::builder(keys, &issuer, "https://api.example.com").public_origin(origin).build(),
-        invoices,
-    );
+    let api = example.start(&app).await;
     let (id, redirect) = (format!("--client-id={}", spa.id), format!("--redirect-uri={redirect}"));
     let resource = format!("--resource-url={api}/invoices");
-    let args = [id.as_str(), redirect.as_str(), "--username", EMAIL, "--dpop", resource.as_str()];
+    let args = [
+        id.as_str(),
+        redirect.as_str(),
+        "--username",
+        EMAIL,
+        "--scope",
+        "openid email invoices:read",
+        "--dpop",
+        resource.as_str(),
+    ];
     let summary = rp.run(&app, &args, "", PASSWORD).await;
     for member in ["token_type", "refreshed_token_type"] {
         assert!(summary[member].as_str().unwrap().eq_ignore_ascii_case("dpop"), "{member}: {summary}");
@@ -62,10 +69,67 @@ async fn openid_client_gets_a_dpop_bound_token_and_calls_a_resource_server_with_
     let metrics = app.scrape().await;
     let nonce_asked = sample(&metrics, r#"jwtd_dpop_proofs_total{outcome="use_nonce"}"#);
     assert!(nonce_asked.is_some_and(|n| n >= 1.0), "the library met use_dpop_nonce and retried");
+    // Told its public origin, the example offers both schemes to a caller without credentials.
+    let bare = app.http.get(format!("{api}/invoices")).send().await.unwrap();
+    let offered: Vec<&str> =
+        bare.headers().get_all("www-authenticate").iter().map(|v| v.to_str().unwrap()).collect();
+    assert!(offered.iter().any(|c| c.contains("DPoP algs=") && c.contains("ES256")), "{offered:?}");
 }
 
-async fn invoices(auth: Authenticated) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "client_id": auth.client_id, "dpop": auth.is_dpop() }))
+/// jwtd-verify's example resource server (`verify/examples/resource_server.rs`), the binary
+/// `cargo test --workspace` builds beside the tests.
+struct ExampleResourceServer {
+    binary: PathBuf,
+}
+
+impl ExampleResourceServer {
+    /// The binary, or `None` (and a message) when it was not built (`cargo nextest run -p jwtd`
+    /// builds no examples of jwtd-verify) outside CI.
+    fn find(test: &str) -> Option<Self> {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+        let binary = profile_dir.join("examples").join("resource_server");
+        if binary.is_file() {
+            return Some(Self { binary });
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {} is missing (cargo test --workspace builds it)",
+            binary.display()
+        );
+        eprintln!("skipping {test}: build it with cargo build -p jwtd-verify --example resource_server");
+        None
+    }
+
+    /// Starts it for `app`'s tokens (audience https://api.example.com) on a free loopback port,
+    /// its public origin the address it listens on, and polls until it answers; its address. The
+    /// process ends when the test does.
+    async fn start(&self, app: &TestApp) -> String {
+        let addr = format!("127.0.0.1:{}", crate::helpers::free_port());
+        let child = tokio::process::Command::new(&self.binary)
+            .env("JWTD_ISSUER", app.issuer())
+            .env("JWTD_AUDIENCE", "https://api.example.com")
+            .env("ADDR", &addr)
+            .env("PUBLIC_ORIGIN", format!("http://{addr}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // Kept alive with the runtime; killed when the test's runtime drops it.
+        tokio::spawn(async move {
+            let mut child = child;
+            let _ = child.wait().await;
+        });
+        let api = format!("http://{addr}");
+        for _ in 0..200 {
+            if app.http.get(format!("{api}/invoices")).send().await.is_ok_and(|r| r.status() == 401) {
+                return api;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the example resource server did not answer at {api}");
+    }
 }
 
 /// Issue 18: openid-client's `PrivateKeyJwt` (its own assertions: `aud` the issuer, a fresh

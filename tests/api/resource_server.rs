@@ -31,29 +31,14 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    serve_with(|_| verifier, handler)
-}
-
-/// [`serve`] with the verifier made once the address is known (`http://127.0.0.1:port`), for one
-/// that needs its public origin (DPoP).
-pub fn serve_with<F, Args>(
-    verifier: impl FnOnce(&str) -> Verifier,
-    handler: F,
-) -> (String, actix_web::dev::ServerHandle)
-where
-    F: actix_web::Handler<Args> + Clone + Send + 'static,
-    Args: actix_web::FromRequest + 'static,
-    F::Output: actix_web::Responder + 'static,
-{
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let verifier = web::Data::new(verifier(&address));
+    let verifier = web::Data::new(verifier);
     let server = HttpServer::new(move || {
         App::new().app_data(verifier.clone()).route("/invoices", web::get().to(handler.clone()))
     })
     .workers(1)
-    .listen(listener)
+    .bind("127.0.0.1:0")
     .unwrap();
+    let address = format!("http://{}", server.addrs()[0]);
     let server = server.run();
     let handle = server.handle();
     tokio::spawn(server);
