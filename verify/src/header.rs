@@ -99,9 +99,30 @@ impl<'de> Visitor<'de> for HeaderVisitor<'_> {
     }
 }
 
+/// Whether a `typ` value names the media type `application/<short>`: with or without the
+/// `application/` prefix, compared case-insensitively like any media type (RFC 7515 §4.1.9).
+pub(crate) fn is_media_type(typ: &str, short: &str) -> bool {
+    let prefix = "application/";
+    let unprefixed = match typ.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => typ.get(prefix.len()..).unwrap_or_default(),
+        _ => typ,
+    };
+    unprefixed.eq_ignore_ascii_case(short)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_types_compare_without_case_and_with_or_without_their_prefix() {
+        for typ in ["dpop+jwt", "DPoP+JWT", "application/dpop+jwt", "Application/DPOP+jwt"] {
+            assert!(is_media_type(typ, "dpop+jwt"), "{typ}");
+        }
+        for typ in ["jwt", "dpop+jwt ", "text/dpop+jwt", "application/", "", "application/jwt"] {
+            assert!(!is_media_type(typ, "dpop+jwt"), "{typ}");
+        }
+    }
 
     #[test]
     fn reads_the_three_parameters_and_notes_crit() {

@@ -24,7 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::algorithm::Algorithm;
 use crate::compact::{decode_into, signing_input, split_compact};
-use crate::header::Header;
+use crate::header::{Header, is_media_type};
 use crate::member::Member;
 pub use error::ProofError;
 pub use htu::normalize_htu;
@@ -111,7 +111,8 @@ const PAYLOAD_BUFFER: usize = 512;
 const SIGNATURE_BUFFER: usize = 1024;
 
 /// Checks everything about a proof that needs no state, in the order of RFC 9449 §4.3:
-/// a compact JWS of exactly three segments; header `typ` exactly `dpop+jwt`; `alg` in
+/// a compact JWS of exactly three segments; header `typ` `dpop+jwt` (as a media type: any case,
+/// `application/` prefix or not); `alg` in
 /// `policy.algorithms`; no `crit`; a `jwk` that is a public key only (any of `d p q dp dq qi
 /// oth k` is [`ProofError::PrivateKey`]) of the type `alg` needs (RSA of at least 2048 bits);
 /// the signature, with that key; then the claims: `jti` a string, `htm` equal to the method,
@@ -134,7 +135,7 @@ pub fn check_proof(
     let mut header_buffer = [0_u8; HEADER_BUFFER];
     let header_bytes = decode_into(header_b64, &mut header_buffer).ok_or(ProofError::Malformed)?;
     let header = Header::parse_keeping_jwk(header_bytes.as_ref()).map_err(|_| ProofError::Malformed)?;
-    if header.typ.as_ref().and_then(Member::as_str) != Some("dpop+jwt") {
+    if !header.typ.as_ref().and_then(Member::as_str).is_some_and(|typ| is_media_type(typ, "dpop+jwt")) {
         return Err(ProofError::WrongType);
     }
     let algorithm = header

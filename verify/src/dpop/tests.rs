@@ -92,7 +92,7 @@ fn each_header_fault_has_its_own_error() {
     rsa_for_ec["kty"] = json!("RSA");
     for (header, error) in [
         (with(signer.header(), "typ", json!("JWT")), ProofError::WrongType),
-        (with(signer.header(), "typ", json!("DPoP+JWT")), ProofError::WrongType),
+        (with(signer.header(), "typ", json!("text/dpop+jwt")), ProofError::WrongType),
         (without(signer.header(), "typ"), ProofError::WrongType),
         (with(signer.header(), "alg", json!("none")), ProofError::UnsupportedAlgorithm),
         (with(signer.header(), "alg", json!("HS256")), ProofError::UnsupportedAlgorithm),
@@ -107,6 +107,10 @@ fn each_header_fault_has_its_own_error() {
         (with(signer.header(), "jwk", Signer::new().jwk()), ProofError::BadSignature),
     ] {
         assert_eq!(check(&signer.sign(&header, &claims())), Err(error), "{header}");
+    }
+    // `typ` is a media type (RFC 7515 §4.1.9): any case, with or without `application/`.
+    for typ in ["DPoP+JWT", "application/dpop+jwt"] {
+        assert!(check(&signer.sign(&with(signer.header(), "typ", json!(typ)), &claims())).is_ok(), "{typ}");
     }
 }
 

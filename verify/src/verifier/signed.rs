@@ -8,7 +8,7 @@ use super::{Finish, Verifier};
 use crate::Error;
 use crate::algorithm::Algorithm;
 use crate::compact::{decode_into, signing_input, split_compact};
-use crate::header::Header;
+use crate::header::{Header, is_media_type};
 use crate::jwks::{KeySet, MAX_KID_LEN};
 use crate::member::Member;
 use crate::strict_json::StrictJsonError;
@@ -104,13 +104,6 @@ impl Verifier {
     /// RFC 9068 §2.1 and RFC 8725 §3.11: `at+jwt`, with or without the `application/`
     /// prefix, compared case-insensitively like any media type.
     fn type_is_accepted(&self, typ: &str) -> bool {
-        let short = strip_prefix_ignore_case(typ, "application/").unwrap_or(typ);
-        short.eq_ignore_ascii_case("at+jwt")
-            || (self.inner.accept_jwt_type && short.eq_ignore_ascii_case("jwt"))
+        is_media_type(typ, "at+jwt") || (self.inner.accept_jwt_type && is_media_type(typ, "jwt"))
     }
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    if head.eq_ignore_ascii_case(prefix) { text.get(prefix.len()..) } else { None }
 }
