@@ -191,6 +191,7 @@ impl ClientFlags {
             resources: flag_list(self.resources),
             served_resources: flag_list(self.served_resources),
             dpop: self.dpop,
+            dpop_bound_access_tokens: None,
             dpop_nonce: self.dpop_nonce,
         })
     }

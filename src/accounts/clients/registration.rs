@@ -90,6 +90,8 @@ pub struct ClientChange {
     pub served_resources: Option<Vec<String>>,
     /// `off`, `optional` or `required`.
     pub dpop: Option<String>,
+    /// RFC 9449 §5.2's client metadata: `true` is `dpop: required`, `false` `dpop: optional`.
+    pub dpop_bound_access_tokens: Option<bool>,
     pub dpop_nonce: Option<bool>,
 }
 
@@ -161,6 +163,8 @@ pub enum RegistrationError {
     Dpop(String),
     #[error("dpop_nonce needs dpop optional or required")]
     DpopNonceUnused,
+    #[error("dpop_bound_access_tokens {bound} contradicts dpop {mode:?}")]
+    DpopContradiction { bound: bool, mode: String },
     #[error(
         "token_endpoint_auth_method cannot change after registration ({from} to {to}): its apps were built for it; register a new client instead"
     )]
@@ -271,6 +275,14 @@ impl ClientRegistration {
         }
         if let Some(mode) = &change.dpop {
             self.dpop = DpopMode::parse(mode).ok_or_else(|| RegistrationError::Dpop(mode.clone()))?;
+        }
+        if let Some(bound) = change.dpop_bound_access_tokens {
+            let mode = if bound { DpopMode::Required } else { DpopMode::Optional };
+            if change.dpop.is_some() && self.dpop != mode {
+                let mode = self.dpop.as_str().to_owned();
+                return Err(RegistrationError::DpopContradiction { bound, mode });
+            }
+            self.dpop = mode;
         }
         self.dpop_nonce = change.dpop_nonce.unwrap_or(self.dpop_nonce);
         self.workload = workload_trust(self.workload.take(), change)?;
@@ -397,6 +409,7 @@ impl ClientRegistration {
             "resources": self.resources,
             "served_resources": self.served_resources,
             "dpop": self.dpop.as_str(),
+            "dpop_bound_access_tokens": self.dpop == DpopMode::Required,
             "dpop_nonce": self.dpop_nonce,
         });
         match fields {

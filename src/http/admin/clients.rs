@@ -54,6 +54,8 @@ pub struct ClientFields {
     served_resources: Option<Vec<String>>,
     /// DPoP (RFC 9449): `off`, `optional` (the default) or `required`.
     dpop: Option<String>,
+    /// RFC 9449 §5.2's name for it: `true` is `dpop: required`, `false` `dpop: optional`.
+    dpop_bound_access_tokens: Option<bool>,
     /// DPoP proofs must carry a nonce jwtd provided (RFC 9449 §8).
     dpop_nonce: Option<bool>,
 }
@@ -89,6 +91,7 @@ impl ClientFields {
             resources: self.resources,
             served_resources: self.served_resources,
             dpop: self.dpop,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             dpop_nonce: self.dpop_nonce,
         }
     }

@@ -113,6 +113,22 @@ fn dpop_modes_and_nonces() {
         base().with(&change(Some("off"), Some(true)), production).err(),
         Some(RegistrationError::DpopNonceUnused)
     );
+    // RFC 9449 §5.2's metadata says the same as `dpop`, and may not contradict it.
+    let bound = ClientChange { dpop_bound_access_tokens: Some(true), ..ClientChange::default() };
+    let bound = base().with(&bound, production).unwrap();
+    assert_eq!(bound.dpop, DpopMode::Required);
+    assert_eq!(bound.describe().get("dpop_bound_access_tokens"), Some(&json!(true)));
+    let unbound = ClientChange { dpop_bound_access_tokens: Some(false), ..ClientChange::default() };
+    assert_eq!(bound.clone().with(&unbound, production).unwrap().dpop, DpopMode::Optional);
+    let contradiction = ClientChange {
+        dpop: Some("off".into()),
+        dpop_bound_access_tokens: Some(true),
+        ..ClientChange::default()
+    };
+    assert!(matches!(
+        base().with(&contradiction, production),
+        Err(RegistrationError::DpopContradiction { bound: true, .. })
+    ));
     // Turning DPoP off keeps a registered nonce requirement from lingering unseen: refused too.
     assert_eq!(
         required.with(&change(Some("off"), None), production).err(),
