@@ -52,7 +52,7 @@ run() { # v scenario -> req/s
     refresh) "$loadgen" "http://127.0.0.1:$port/oauth2/token" --scenario refresh -c 32 -d 4 --warmup 1 \
       --client-id="$(jq -r .client_id "$app")" --client-secret="$(jq -r .client_secret "$app")" \
       --password=bench-password --users 64 ;;
-  esac 2>&1 | tail -n 1 | grep -o 'rps=[0-9.]*' | cut -d= -f2
+  esac | jq -r .rps # the load generator's JSON line (jwtd_loadgen::LoadReport)
 }
 
 start a "$bin_a"

@@ -5,7 +5,7 @@
 //! working memory, as jwtd's hashing threads do: the ceiling is the fastest way to hash at these
 //! parameters, not a fresh 19 MiB allocation (and its zeroing) per hash.
 //!
-//! Prints one line of `key=value` pairs for `bench/run.sh` to read.
+//! Prints one JSON line, a `jwtd_limits::LimitsReport`, for the benchmark's runner to read.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use aws_lc_rs::signature::{
     KeyPair, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair, UnparsedPublicKey,
 };
 use clap::{Parser, ValueEnum};
+use jwtd_limits::LimitsReport;
 
 /// Which ceilings to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,10 +75,17 @@ fn run(opts: &Opts) -> Result<(), BoxError> {
         n => n,
     };
     let secs = Duration::from_secs_f64(opts.secs);
-    let mut line = format!("threads={threads} message_len={}", opts.message_len);
+    let mut report = LimitsReport {
+        threads,
+        message_len: opts.message_len,
+        rs256_sign_per_s: None,
+        rs256_verify_per_s: None,
+        argon2id_hash_per_s: None,
+    };
     if opts.only != Some(Only::Argon2id) {
         let (sign, verify) = rs256(threads, secs, opts.message_len)?;
-        line.push_str(&format!(" rs256_sign_per_s={sign:.1} rs256_verify_per_s={verify:.1}"));
+        report.rs256_sign_per_s = Some(rounded(sign, 1));
+        report.rs256_verify_per_s = Some(rounded(verify, 1));
     }
     if opts.only != Some(Only::Rs256) {
         let params = Params::new(opts.memory_kib, opts.iterations, opts.parallelism, None)
@@ -98,10 +106,16 @@ fn run(opts: &Opts) -> Result<(), BoxError> {
                     .is_ok()
             }
         })?;
-        line.push_str(&format!(" argon2id_hash_per_s={hash:.2}"));
+        report.argon2id_hash_per_s = Some(rounded(hash, 2));
     }
-    println!("{line}");
+    println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// `value` rounded to `decimals` places: all a rate on a shared machine can say.
+fn rounded(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
 }
 
 /// RS256 signatures and verifications per second on `threads` threads.

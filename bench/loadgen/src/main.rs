@@ -14,7 +14,7 @@
 //! A code-flow cycle (authorization request, then token request) counts as one request: its
 //! rate is cycles per second, its latency the cycle's, and `statuses` lists both answers.
 //!
-//! Prints one line of `key=value` pairs on stdout; fails when no request succeeded or more than
+//! Prints one JSON line on stdout, a `jwtd_loadgen::LoadReport`; fails when no request succeeded or more than
 //! `--max-error-ratio` of them failed, so a broken scenario cannot pass unnoticed.
 
 mod assertion;
@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use jwtd_loadgen::{LoadReport, rounded};
 
 use browser::{Browser, Flow};
 use http::{Conn, Target};
@@ -319,29 +320,30 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
 
     let secs = opts.duration;
     let ok = tally.ok;
-    let per_request = |ms: u64, pids: &[u32]| {
-        if pids.is_empty() || ok == 0 { "-".to_owned() } else { format!("{:.4}", ms as f64 / ok as f64) }
-    };
+    let per_request =
+        |ms: u64, pids: &[u32]| (!pids.is_empty() && ok > 0).then(|| rounded(ms as f64 / ok as f64, 4));
     let total = tally.turns + tally.io_errors;
     let errors = total - ok;
-    let ms = |q: f64| tally.histogram.value_at_quantile(q) as f64 / 1000.0;
-    let statuses: Vec<String> = tally.statuses.iter().map(|(s, n)| format!("{s}:{n}")).collect();
-    println!(
-        "label={} requests={total} ok={ok} errors={errors} io_errors={} secs={secs} rps={:.1} p50_ms={:.3} \
-         p90_ms={:.3} p99_ms={:.3} max_ms={:.3} peak_rss_kib={peak_rss_kib} server_cpu_ms_per_req={} \
-         db_cpu_ms_per_req={} client_cpu_ms_per_req={} statuses={}",
-        opts.label,
-        tally.io_errors,
-        ok as f64 / secs,
-        ms(0.50),
-        ms(0.90),
-        ms(0.99),
-        tally.histogram.max() as f64 / 1000.0,
-        per_request(cpu.server_ms, &opts.watch_pids),
-        per_request(cpu.db_ms, &opts.db_pids),
-        per_request(cpu.client_ms, &[std::process::id()]),
-        if statuses.is_empty() { "-".to_owned() } else { statuses.join(",") },
-    );
+    let ms = |q: f64| rounded(tally.histogram.value_at_quantile(q) as f64 / 1000.0, 3);
+    let report = LoadReport {
+        label: opts.label.clone(),
+        requests: total,
+        ok,
+        errors,
+        io_errors: tally.io_errors,
+        secs,
+        rps: rounded(ok as f64 / secs, 1),
+        p50_ms: ms(0.50),
+        p90_ms: ms(0.90),
+        p99_ms: ms(0.99),
+        max_ms: rounded(tally.histogram.max() as f64 / 1000.0, 3),
+        peak_rss_kib,
+        server_cpu_ms_per_req: per_request(cpu.server_ms, &opts.watch_pids),
+        db_cpu_ms_per_req: per_request(cpu.db_ms, &opts.db_pids),
+        client_cpu_ms_per_req: per_request(cpu.client_ms, &[std::process::id()]),
+        statuses: tally.statuses.clone(),
+    };
+    println!("{}", serde_json::to_string(&report)?);
     let passed = ok > 0 && errors as f64 <= opts.max_error_ratio * total as f64;
     if !passed {
         eprintln!("jwtd-loadgen: {}: {errors} of {total} requests failed", opts.label);
