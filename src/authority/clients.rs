@@ -104,6 +104,9 @@ pub fn update(
 /// its own (`sub` = client id, which version-1 readers of the feed see too).
 pub fn delete(conn: &mut DbConnection, actor: &Actor, id: &str, now: i64) -> Result<(), Error> {
     conn.transaction(|conn| {
+        // Its families go with the row; the feed keeps listing them for tokens exchanged from
+        // them (their `sid` is all that ties such a token to this client).
+        store::revocations::remember_client_families(conn, id, now)?;
         if store::clients::delete(conn, id)? == 0 {
             return Err(Error::NotFound("client"));
         }

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{client_revocations, refresh_families, subject_revocations};
+use super::schema::{client_revocations, refresh_families, revoked_sids, subject_revocations};
 
 /// Records that every token of `subject` issued before `not_before` is revoked. Callers pass
 /// the revocation time plus one second: `iat` has one-second resolution, so a token issued in
@@ -80,13 +80,38 @@ pub fn not_before(conn: &mut DbConnection, subject: &str, client_id: &str) -> Qu
     Ok(of_subject.max(of_client))
 }
 
-/// Families revoked at or after `since`.
+/// Families revoked at or after `since`: those whose rows say so, and those whose rows went
+/// with their client (see [`remember_client_families`]), in order, each once.
 pub fn families_revoked_since(conn: &mut DbConnection, since: i64) -> QueryResult<Vec<String>> {
-    refresh_families::table
+    let mut sids: Vec<String> = refresh_families::table
         .filter(refresh_families::revoked_at.ge(since))
-        .order(refresh_families::id.asc())
         .select(refresh_families::id)
-        .load(conn)
+        .load(conn)?;
+    sids.extend(
+        revoked_sids::table
+            .filter(revoked_sids::revoked_at.ge(since))
+            .select(revoked_sids::sid)
+            .load::<String>(conn)?,
+    );
+    sids.sort();
+    sids.dedup();
+    Ok(sids)
+}
+
+/// Keeps the ids of `client_id`'s live families as revoked at `now`, before the client's
+/// deletion takes their rows: tokens exchanged from them carry only their `sid`.
+pub fn remember_client_families(conn: &mut DbConnection, client_id: &str, now: i64) -> QueryResult<usize> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    let live = refresh_families::table
+        .filter(refresh_families::client_id.eq(client_id))
+        .filter(refresh_families::revoked_at.is_null())
+        .filter(refresh_families::expires_at.gt(now))
+        .select((refresh_families::id, sql::<BigInt>("").bind::<BigInt, _>(now)));
+    diesel::insert_into(revoked_sids::table)
+        .values(live)
+        .into_columns((revoked_sids::sid, revoked_sids::revoked_at))
+        .execute(conn)
 }
 
 /// Subject not-before times set at or after `since`.
@@ -105,5 +130,7 @@ pub fn purge(conn: &mut DbConnection, before: i64) -> QueryResult<usize> {
             .execute(conn)?;
     let clients = diesel::delete(client_revocations::table.filter(client_revocations::not_before.lt(before)))
         .execute(conn)?;
-    Ok(subjects + clients)
+    let sids =
+        diesel::delete(revoked_sids::table.filter(revoked_sids::revoked_at.lt(before))).execute(conn)?;
+    Ok(subjects + clients + sids)
 }

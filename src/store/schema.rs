@@ -219,6 +219,12 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    revoked_sids (sid) {
+        sid -> Text,
+        revoked_at -> BigInt,
+    }
+}
 diesel::joinable!(consents -> clients (client_id));
 diesel::joinable!(logout_deliveries -> clients (client_id));
 
@@ -239,4 +245,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     logout_deliveries,
     used_jtis,
+    revoked_sids,
 );

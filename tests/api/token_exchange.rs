@@ -15,6 +15,7 @@ on_both_backends!(
     an_exchange_is_refused_for_every_rule_it_breaks,
     an_actor_token_must_be_the_clients_own,
     token_exchange_clients_are_registered_with_their_apis,
+    deleting_the_sign_in_client_stops_exchanged_tokens_at_resource_servers,
 );
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -231,6 +232,29 @@ async fn an_exchange_is_refused_for_every_rule_it_breaks(backend: Backend) {
     let admin = app.admin_token().await;
     assert_eq!(deleted.bearer_auth(&admin).send().await.unwrap().status(), 204);
     assert_error(exchange(&app, &chain.a, &live, &[]).await, 400, "invalid_grant").await;
+}
+
+/// The user's login goes with the client it was made through, and an exchanged token names
+/// neither that client nor anything but the login's `sid`: the feed keeps listing the deleted
+/// client's live logins, so resource servers refuse what was exchanged from them.
+async fn deleting_the_sign_in_client_stops_exchanged_tokens_at_resource_servers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user(EMAIL, PASSWORD, json!({}));
+    let chain = chain(&app).await;
+    let (feed, c_api, _handle) = service_c(&app).await;
+    let (to_a, _) = sign_in(&app, &chain).await;
+    let to_b = exchanged(exchange(&app, &chain.a, &to_a, &[("resource", API_B)]).await).await;
+    let to_c = exchanged(exchange(&app, &chain.b, &to_b, &[("resource", API_C)]).await).await;
+    assert_eq!(app.http.get(&c_api).bearer_auth(&to_c).send().await.unwrap().status(), 200);
+
+    let deleted = app.http.delete(app.url(&format!("/admin/clients/{}", chain.app.id)));
+    assert_eq!(deleted.bearer_auth(&chain.admin).send().await.unwrap().status(), 204);
+    let sid = claims_of(&to_c)["sid"].as_str().unwrap().to_owned();
+    app.clock.advance(1); // the feed is rebuilt at most once a second
+    let listed = app.revocation_feed().await;
+    assert!(listed["sids"].as_array().unwrap().contains(&json!(sid)), "{listed}");
+    feed.refresh().await.unwrap();
+    assert_eq!(app.http.get(&c_api).bearer_auth(&to_c).send().await.unwrap().status(), 401);
 }
 
 async fn an_actor_token_must_be_the_clients_own(backend: Backend) {
