@@ -1,6 +1,7 @@
 //! `private_key_jwt` for the `assertion` scenario: the load generator holds the client's ES256
 //! key and signs a fresh client assertion (its own `jti`) for every request, as a real service
-//! does. `--write-key` makes the key and the public JWK set `run.sh` registers.
+//! does. `--write-key` makes the key and the public JWK set the benchmark registers. The `dpop`
+//! scenario signs a fresh DPoP proof (RFC 9449) with the same key for every token request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,6 +42,8 @@ pub struct Signer {
     /// Random per process, so two runs' `jti`s never meet in jwtd's replay store.
     run: String,
     next: AtomicU64,
+    /// The public key as a JWK, for a DPoP proof's header.
+    jwk: serde_json::Value,
 }
 
 impl Signer {
@@ -50,6 +53,11 @@ impl Signer {
             EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8).map_err(|e| e.to_string())?;
         let mut run = [0u8; 8];
         aws_lc_rs::rand::fill(&mut run).map_err(|_| "random failed")?;
+        let point = key.public_key().as_ref();
+        let (x, y) = (point.get(1..33).ok_or("bad point")?, point.get(33..65).ok_or("bad point")?);
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+        });
         Ok(Self {
             key,
             rng: SystemRandom::new(),
@@ -57,28 +65,47 @@ impl Signer {
             audience: audience.to_owned(),
             run: URL_SAFE_NO_PAD.encode(run),
             next: AtomicU64::new(0),
+            jwk,
         })
     }
 
     /// The token request's form body: `client_credentials` with a fresh assertion.
     pub fn token_body(&self) -> Result<String, BoxError> {
-        #[allow(clippy::disallowed_methods, reason = "the assertion's iat is a time of day")]
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-        let jti = format!("{}-{}", self.run, self.next.fetch_add(1, Ordering::Relaxed));
+        let (now, jti) = self.fresh()?;
         let header = serde_json::json!({ "alg": "ES256", "typ": "JWT", "kid": KID });
         let claims = serde_json::json!({
             "iss": self.client_id, "sub": self.client_id, "aud": self.audience,
             "iat": now, "exp": now + 60, "jti": jti,
         });
+        Ok(format!(
+            "grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE}&client_assertion={}",
+            self.sign(&header, &claims)?
+        ))
+    }
+
+    /// A fresh DPoP proof (RFC 9449) for `POST` at the audience (the token endpoint's URL).
+    pub fn dpop_proof(&self) -> Result<String, BoxError> {
+        let (now, jti) = self.fresh()?;
+        let header = serde_json::json!({ "alg": "ES256", "typ": "dpop+jwt", "jwk": self.jwk });
+        let claims = serde_json::json!({ "jti": jti, "htm": "POST", "htu": self.audience, "iat": now });
+        self.sign(&header, &claims)
+    }
+
+    /// Now (a time of day, seconds) and a `jti` never used before.
+    fn fresh(&self) -> Result<(u64, String), BoxError> {
+        #[allow(clippy::disallowed_methods, reason = "iat is a time of day")]
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        Ok((now, format!("{}-{}", self.run, self.next.fetch_add(1, Ordering::Relaxed))))
+    }
+
+    /// The compact JWS of `header` and `claims`, signed with the key.
+    fn sign(&self, header: &serde_json::Value, claims: &serde_json::Value) -> Result<String, BoxError> {
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(claims.to_string())
         );
         let signature = self.key.sign(&self.rng, input.as_bytes()).map_err(|_| "signing failed")?;
-        Ok(format!(
-            "grant_type=client_credentials&client_assertion_type={ASSERTION_TYPE}&client_assertion={input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.as_ref())
-        ))
+        Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref())))
     }
 }

@@ -48,6 +48,9 @@ enum Scenario {
     Assertion,
     /// Token exchange (RFC 8693) of user tokens by a service, each for the next API.
     Exchange,
+    /// `--body` (a secret-based `client_credentials` form) with a fresh DPoP proof (RFC 9449)
+    /// for each request, signed with `--key` for `POST` at `--audience` (the token URL).
+    Dpop,
 }
 
 #[derive(Debug, Parser)]
@@ -235,7 +238,9 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
         connections: opts.connections,
         pace: (opts.rate > 0.0).then(|| Duration::from_secs_f64(opts.connections as f64 / opts.rate)),
         signer: match opts.scenario {
-            Scenario::Assertion => Some(assertion::Signer::load(&opts.key, &opts.client_id, &opts.audience)?),
+            Scenario::Assertion | Scenario::Dpop => {
+                Some(assertion::Signer::load(&opts.key, &opts.client_id, &opts.audience)?)
+            }
             _ => None,
         },
         exchanger: match opts.scenario {
@@ -398,7 +403,8 @@ async fn drive(
         | Scenario::CodeFlow
         | Scenario::SignIn
         | Scenario::Assertion
-        | Scenario::Exchange => Vec::new(),
+        | Scenario::Exchange
+        | Scenario::Dpop => Vec::new(),
     };
     let mut turn = 0usize;
     // Paced connections start spread over one interval.
@@ -437,6 +443,12 @@ async fn drive(
                     Scenario::Assertion => {
                         let body = plan.signer.as_ref().ok_or("no signer")?.token_body()?;
                         dynamic = plan.target.post(&plan.extra_headers, &body);
+                        &dynamic
+                    }
+                    Scenario::Dpop => {
+                        let proof = plan.signer.as_ref().ok_or("no signer")?.dpop_proof()?;
+                        let headers = format!("{}DPoP: {proof}\r\n", plan.extra_headers);
+                        dynamic = plan.target.post(&headers, &plan.body);
                         &dynamic
                     }
                     Scenario::Exchange => {

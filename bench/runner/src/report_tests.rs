@@ -72,6 +72,7 @@ fn full_run() -> Run {
         row("healthz_paced", "healthz", load(2073.8, 0.295, 58_000, [Some(0.0395), None, Some(0.0453)])),
         row("readyz_paced", "readyz", load(2074.1, 1.11, 58_000, [Some(0.1123), None, Some(0.0453)])),
         row("cc_key", "key", load(2769.3, 25.055, 60_900, [Some(0.499), Some(0.1332), Some(0.0538)])),
+        row("cc_dpop", "dpop", load(3100.0, 20.5, 60_900, [Some(0.45), Some(0.12), Some(0.05)])),
         row(
             "exchange_pg",
             "exchange",
@@ -143,7 +144,7 @@ fn the_table_has_a_row_per_scenario_in_order_with_its_units() {
         "| flood | jwtd (PostgreSQL) | 72.0 | 317.183 ms | 634.367 ms | - | - | - | 0.0794 ms | 0 |"
     );
     let table_rows = report.lines().filter(|l| l.ends_with("| 0 |")).count();
-    assert_eq!(table_rows, 17);
+    assert_eq!(table_rows, 18);
 }
 
 #[test]
@@ -233,7 +234,11 @@ fn targets_are_judged_on_the_median_of_the_pairs_ratios() {
         line(&report, "| jwtd peak RSS"),
         "| jwtd peak RSS (any load) vs oidc-provider's (all workers) | 60.2 MiB vs 328.7 MiB | 0.18 | <= 0.5 | PASS |"
     );
-    assert_eq!(targets(&full_run()).len(), 12);
+    assert_eq!(
+        line(&report, "| client_credentials with a DPoP proof"),
+        "| client_credentials with a DPoP proof vs without (PostgreSQL) | 3100.0 vs 4971.2 /s | 0.62 | - | no goal |"
+    );
+    assert_eq!(targets(&full_run()).len(), 13);
 }
 
 #[test]
@@ -285,5 +290,5 @@ fn without_the_peers_their_targets_and_sentence_are_left_out_and_said_so() {
     assert!(!report.contains("vs oidc-provider"));
     assert!(!report.contains("peak RSS (any load)"));
     assert!(report.contains("\nThe peers were skipped (no node/npm, or their install failed).\n"));
-    assert_eq!(targets(&run).len(), 8);
+    assert_eq!(targets(&run).len(), 9);
 }

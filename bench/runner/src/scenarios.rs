@@ -317,7 +317,8 @@ impl Bench<'_> {
 
     /// `client_credentials` with `private_key_jwt` (per token one ES256 verification and one
     /// `jti` insert more than with a secret, and the load generator's signature on the same
-    /// cores), and token exchange (the users log in before the window, not measured).
+    /// cores), the same with a DPoP proof instead (the same costs, for binding), and token
+    /// exchange (the users log in before the window, not measured).
     fn private_key_jwt_and_exchange(
         &mut self,
         pg: &Instance,
@@ -335,6 +336,17 @@ impl Bench<'_> {
             ]))
             .with(db_args);
         self.single(&key, "client_credentials with private_key_jwt", PG)?;
+        // The secret-based request with a fresh DPoP proof each (RFC 9449): one ES256 verification
+        // and one jti insert more per token, and the proof's signature on the same cores.
+        let dpop = target("cc_dpop", pg.pid, token.clone(), &["-c", &conns, "--scenario", "dpop"])
+            .with(&flags(&[
+                ("body", &clients.cc_pg.token_form()),
+                ("client-id", &clients.cc_pg.client_id),
+                ("key", &key_path),
+                ("audience", &token),
+            ]))
+            .with(db_args);
+        self.single(&dpop, "client_credentials with a DPoP proof (ES256), bound tokens", PG)?;
         let (front, orders) = (&clients.front, &clients.orders);
         let exchange = target("exchange_pg", pg.pid, token, &["-c", &conns, "--scenario", "exchange"])
             .with(&flags(&[
