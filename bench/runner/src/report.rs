@@ -166,6 +166,40 @@ pub fn notes_of(previous: &str) -> Option<String> {
     None
 }
 
+/// `report` with the section `name` (between `<!-- NAME -->` and `<!-- /NAME -->`, marks
+/// included) replaced by `body`, or, the first time, put right below the notes mark (or at the
+/// end without one). The growth and soak commands write their sections so; being below the notes
+/// mark, a full run keeps them.
+pub fn with_section(report: &str, name: &str, body: &str) -> String {
+    let (open, close) = (format!("<!-- {name} -->"), format!("<!-- /{name} -->"));
+    let section = format!("{open}\n{}\n{close}\n", body.trim_end());
+    let line_start = |mark: &str| {
+        let mut offset = 0;
+        for line in report.split_inclusive('\n') {
+            if line.trim_end() == mark {
+                return Some((offset, offset + line.len()));
+            }
+            offset += line.len();
+        }
+        None
+    };
+    if let (Some((start, _)), Some((_, end))) = (line_start(&open), line_start(&close))
+        && start < end
+    {
+        return format!("{}{section}{}", &report[..start], &report[end..]);
+    }
+    match line_start(NOTES_MARK) {
+        Some((_, after)) => format!("{}\n{section}{}", &report[..after], &report[after..]),
+        None => format!("{}\n{NOTES_MARK}\n\n{section}", report.trim_end()),
+    }
+}
+
+/// Replaces (or adds) the section `name` of the report at `path` (see [`with_section`]).
+pub fn write_section(path: &std::path::Path, name: &str, body: &str) -> std::io::Result<()> {
+    let report = std::fs::read_to_string(path).unwrap_or_default();
+    std::fs::write(path, with_section(&report, name, body))
+}
+
 fn header(out: &mut String, run: &Run) {
     let (s, m) = (&run.settings, &run.machine);
     out.push_str(if s.quick {

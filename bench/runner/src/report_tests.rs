@@ -6,7 +6,7 @@ use jwtd_limits::LimitsReport;
 use jwtd_loadgen::LoadReport;
 
 use crate::Settings;
-use crate::report::{Machine, Row, Run, Windows, notes_of, render};
+use crate::report::{Machine, Row, Run, Windows, notes_of, render, with_section};
 use crate::targets::targets;
 
 fn load(rps: f64, p99_ms: f64, rss_kib: u64, cpu: [Option<f64>; 3]) -> LoadReport {
@@ -291,4 +291,31 @@ fn without_the_peers_their_targets_and_sentence_are_left_out_and_said_so() {
     assert!(!report.contains("peak RSS (any load)"));
     assert!(report.contains("\nThe peers were skipped (no node/npm, or their install failed).\n"));
     assert_eq!(targets(&run).len(), 9);
+}
+
+#[test]
+fn a_section_goes_below_the_notes_mark_once_and_is_replaced_in_place() {
+    let report = "# table\n\n<!-- notes -->\n## by hand\n";
+    let first = with_section(report, "growth", "| a |\n");
+    assert_eq!(first, "# table\n\n<!-- notes -->\n\n<!-- growth -->\n| a |\n<!-- /growth -->\n## by hand\n");
+    let again = with_section(&first, "growth", "| b |");
+    assert_eq!(again, first.replace("| a |", "| b |"));
+    // Another section leaves this one alone, and a full run keeps both (they are notes).
+    let both = with_section(&again, "soak", "s");
+    assert!(
+        both.contains("<!-- growth -->\n| b |\n<!-- /growth -->")
+            && both.contains("<!-- soak -->\ns\n<!-- /soak -->")
+    );
+    assert!(notes_of(&both).is_some_and(|notes| notes.contains("| b |") && notes.contains("\ns\n")));
+}
+
+#[test]
+fn a_report_without_notes_gets_the_mark_and_the_section_at_its_end() {
+    assert_eq!(with_section("", "soak", "x"), "\n<!-- notes -->\n\n<!-- soak -->\nx\n<!-- /soak -->\n");
+    // A mark quoted inside a line is not the section's.
+    let quoted = "say <!-- soak --> here\n<!-- notes -->\n";
+    assert!(
+        with_section(quoted, "soak", "x")
+            .starts_with("say <!-- soak --> here\n<!-- notes -->\n\n<!-- soak -->")
+    );
 }
