@@ -23,6 +23,7 @@ mod cpu;
 mod exchange;
 mod http;
 mod rss;
+mod seeded;
 mod tally;
 
 use std::process::ExitCode;
@@ -48,6 +49,9 @@ enum Scenario {
     Assertion,
     /// Token exchange (RFC 8693) of user tokens by a service, each for the next API.
     Exchange,
+    /// Refresh rotations of the families `bench/growth/seed.sql` wrote (`--seeded-families`,
+    /// `--seeded-gens`), a random one each time (see `seeded.rs`).
+    Seeded,
     /// `--body` (a secret-based `client_credentials` form) with a fresh DPoP proof (RFC 9449)
     /// for each request, signed with `--key` for `POST` at `--audience` (the token URL).
     Dpop,
@@ -130,6 +134,14 @@ struct Opts {
     /// Write a new ES256 key to this path and its public JWK set to `PATH.jwks.json`, and exit.
     #[arg(long)]
     write_key: Option<String>,
+    /// `seeded`: how many families the seed wrote, and how many generations deep.
+    #[arg(long, default_value_t = 0)]
+    seeded_families: u64,
+    #[arg(long, default_value_t = 4)]
+    seeded_gens: u64,
+    /// `seeded`: where the families' current tokens are kept between runs (read, then rewritten).
+    #[arg(long)]
+    seeded_state: Option<std::path::PathBuf>,
     /// Fail when more than this share of the measured requests failed.
     #[arg(long, default_value_t = 0.01)]
     max_error_ratio: f64,
@@ -179,6 +191,8 @@ struct Plan {
     signer: Option<assertion::Signer>,
     /// `exchange`: the service's exchanges, and the resource its users log in for.
     exchanger: Option<exchange::Exchanger>,
+    /// `seeded`: the families to rotate.
+    seed: Option<seeded::Seed>,
 }
 
 impl Plan {
@@ -199,7 +213,11 @@ impl Plan {
     }
 
     fn refresh_request(&self, token: &str) -> Vec<u8> {
-        let body = format!("grant_type=refresh_token&{}&refresh_token={}", self.client, form_encode(token));
+        self.refresh_request_of(&self.client, token)
+    }
+
+    fn refresh_request_of(&self, client: &str, token: &str) -> Vec<u8> {
+        let body = format!("grant_type=refresh_token&{client}&refresh_token={}", form_encode(token));
         self.target.post(&self.extra_headers, &body)
     }
 }
@@ -250,6 +268,13 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
                 &opts.resource,
                 opts.warmup.max(0.0) + opts.duration,
             )?),
+            _ => None,
+        },
+        seed: match opts.scenario {
+            Scenario::Seeded if opts.seeded_families == 0 => {
+                return Err("seeded needs --seeded-families".into());
+            }
+            Scenario::Seeded => Some(seeded::Seed { families: opts.seeded_families, gens: opts.seeded_gens }),
             _ => None,
         },
     });
@@ -308,17 +333,28 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
     let measure_from = start + Duration::from_secs_f64(opts.warmup.max(0.0));
     let end = measure_from + Duration::from_secs_f64(opts.duration);
     let window = Window { measure_from, end };
+    let rotated = match &opts.seeded_state {
+        Some(path) => seeded::load_state(path)?,
+        None => std::collections::HashMap::new(),
+    };
     let watcher = rss::PeakWatcher::spawn(opts.watch_pids.clone(), end);
     let cpu = cpu::spawn(opts.watch_pids.clone(), opts.db_pids.clone(), measure_from, end);
 
     let mut tasks = Vec::new();
     for (k, ((conn, tokens), browser)) in conns.into_iter().zip(families).zip(browsers).enumerate() {
         let plan = Arc::clone(&plan);
-        tasks.push(tokio::spawn(async move { drive(&plan, window, conn, k, tokens, browser).await }));
+        let share = plan.seed.map(|seed| seeded::Families::new(seed, k, opts.connections, &rotated));
+        tasks.push(tokio::spawn(async move { drive(&plan, window, conn, k, tokens, browser, share).await }));
     }
     let mut tally = Tally::new()?;
+    let mut rotated = std::collections::HashMap::new();
     for task in tasks {
-        tally.merge(task.await??)?;
+        let (turns, share) = task.await??;
+        tally.merge(turns)?;
+        rotated.extend(share.map(seeded::Families::into_rotated).unwrap_or_default());
+    }
+    if let Some(path) = &opts.seeded_state {
+        seeded::save_state(path, &rotated)?;
     }
     let peak_rss_kib = watcher.await?;
     let cpu = cpu.await?;
@@ -393,7 +429,8 @@ async fn drive(
     index: usize,
     mut families: Vec<String>,
     browser: Option<Browser>,
-) -> Result<Tally, BoxError> {
+    mut seeded: Option<seeded::Families>,
+) -> Result<(Tally, Option<seeded::Families>), BoxError> {
     let mut tally = Tally::new()?;
     let fixed = match plan.scenario {
         Scenario::Get => plan.target.get(&plan.extra_headers),
@@ -404,8 +441,10 @@ async fn drive(
         | Scenario::SignIn
         | Scenario::Assertion
         | Scenario::Exchange
+        | Scenario::Seeded
         | Scenario::Dpop => Vec::new(),
     };
+    let mut seeded_family = None;
     let mut turn = 0usize;
     // Paced connections start spread over one interval.
     let mut next_at =
@@ -440,6 +479,14 @@ async fn drive(
                         dynamic = plan.refresh_request(families.get(family).map_or("", String::as_str));
                         &dynamic
                     }
+                    Scenario::Seeded => {
+                        let share = seeded.as_mut().ok_or("no seed")?;
+                        let picked = share.pick().ok_or("more connections than seeded families")?;
+                        seeded_family = Some(picked);
+                        dynamic =
+                            plan.refresh_request_of(&seeded::client_fields(picked), &share.token(picked));
+                        &dynamic
+                    }
                     Scenario::Assertion => {
                         let body = plan.signer.as_ref().ok_or("no signer")?.token_body()?;
                         dynamic = plan.target.post(&plan.extra_headers, &body);
@@ -462,8 +509,13 @@ async fn drive(
                     }
                     _ => &fixed,
                 };
-                let need_body = plan.scenario == Scenario::Refresh;
+                let need_body = matches!(plan.scenario, Scenario::Refresh | Scenario::Seeded);
                 conn.send(request, need_body).await.map(|response| {
+                    if let (Some(share), Some(family), 200, Ok(next)) =
+                        (seeded.as_mut(), seeded_family, response.status, refresh_token_of(&response.body))
+                    {
+                        share.advance(family, next);
+                    }
                     if plan.scenario == Scenario::Refresh {
                         match (response.status, refresh_token_of(&response.body)) {
                             (200, Ok(next)) => {
@@ -508,7 +560,7 @@ async fn drive(
         }
         turn = turn.wrapping_add(1);
     }
-    Ok(tally)
+    Ok((tally, seeded))
 }
 
 /// `application/x-www-form-urlencoded` encoding of one value.

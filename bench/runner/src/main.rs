@@ -10,6 +10,7 @@
 //! `judge.rs`, `report.rs`, `targets.rs`).
 
 mod bench;
+mod growth;
 mod http;
 mod judge;
 mod machine;
@@ -45,6 +46,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
         JWTD_BENCH_PEERS_SRC     the peers' sources (default: ../shared/bench/peers beside the repository)"
 )]
 struct Opts {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Smoke test for CI: the debug build, ~1 s per scenario, no thresholds; the peers when node and
     /// npm can install them, skipped otherwise; writes a temp file and ends with "bench: N passed, 0 failed".
     #[arg(long)]
@@ -52,6 +55,14 @@ struct Opts {
     /// Where the report goes (default: bench/RESULTS.md; with --quick, a temp file).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+}
+
+/// The benchmark's other measurements, each with its own section of the report.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Growth with data: seeds refresh families in bulk (10k … 10M) into one PostgreSQL database
+    /// and measures refresh rotations and logins at each size; writes its section of bench/RESULTS.md.
+    Growth(growth::Opts),
 }
 
 /// How long and how hard a run measures.
@@ -124,6 +135,10 @@ fn main() -> ExitCode {
         eprintln!("jwtd-bench: {}: {e}", root.display());
         return ExitCode::FAILURE;
     }
+    match opts.command {
+        Some(Command::Growth(growth)) => return exit_with(growth::run(&growth)),
+        None => {}
+    }
     let out = opts.out.unwrap_or_else(|| {
         if settings.quick {
             std::env::temp_dir().join(format!("jwtd-bench-quick-{}.md", std::process::id()))
@@ -144,6 +159,17 @@ fn main() -> ExitCode {
             if settings.quick {
                 println!("bench: {} passed, 1 failed", failure.passed);
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A subcommand's end: its error on stderr.
+fn exit_with(result: Result<(), BoxError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jwtd-bench: {e}");
             ExitCode::FAILURE
         }
     }

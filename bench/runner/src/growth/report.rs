@@ -1,0 +1,248 @@
+//! The growth section of bench/RESULTS.md: one row per database size, the cost per rotation at
+//! the largest size against the smallest (the goal: within 1.25×), and the storage per session
+//! with its projection to 100M sessions. Pure: everything measured comes in a [`Size`].
+
+use std::fmt::Write as _;
+
+use jwtd_loadgen::LoadReport;
+
+use crate::report::{cpu_ms, show};
+
+/// The goal: the cost per rotation at the largest size within this factor of the smallest's.
+pub const GOAL: f64 = 1.25;
+/// One measure of a size, by name.
+type Measure = (&'static str, fn(&Size) -> Option<f64>);
+
+/// The storage projection's population.
+const PROJECTED_SESSIONS: f64 = 100e6;
+
+/// Bytes of the tables a session keeps, indexes and TOAST included (`pg_total_relation_size`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Storage {
+    pub families: u64,
+    pub tokens: u64,
+    /// Users, sessions and consents (one each per five families).
+    pub accounts: u64,
+    /// Rows of `refresh_tokens` (the planner's count after `VACUUM ANALYZE`).
+    pub token_rows: u64,
+}
+
+impl Storage {
+    pub fn total(&self) -> u64 {
+        self.families + self.tokens + self.accounts
+    }
+}
+
+/// One size measured.
+#[derive(Debug, Clone)]
+pub struct Size {
+    pub families: u64,
+    /// Seconds the seed of this size's new families took (and its `VACUUM ANALYZE`).
+    pub seed_secs: f64,
+    pub storage: Storage,
+    /// The rotation windows combined (`stats::combine`).
+    pub rotations: LoadReport,
+    /// Share of `refresh_tokens`' updates during the rotations that were HOT (0–1).
+    pub hot: Option<f64>,
+    pub logins: LoadReport,
+    /// `client_credentials` right after the rotations: its jwtd CPU per token touches no table
+    /// that grows, so it shows how the host's speed moved between sizes.
+    pub reference: LoadReport,
+}
+
+impl Size {
+    /// jwtd's and PostgreSQL's CPU per rotation: what a rotation costs, whatever the host's
+    /// speed did to the rate.
+    pub fn cost_ms(&self) -> Option<f64> {
+        Some(self.rotations.server_cpu_ms_per_req? + self.rotations.db_cpu_ms_per_req?)
+    }
+}
+
+/// `1000000` → "1M", `10000` → "10k".
+pub fn families_label(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// The largest size's value over the smallest's, when both are known and the smallest positive.
+pub fn growth(sizes: &[Size], value: fn(&Size) -> Option<f64>) -> Option<f64> {
+    let (first, last) = (value(sizes.first()?)?, value(sizes.last()?)?);
+    (first > 0.0 && sizes.len() > 1).then(|| last / first)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / 1_048_576.0)
+}
+
+/// The section's Markdown: `command` is what produced it, `when` its date and host line.
+pub fn render(sizes: &[Size], gens: u64, command: &str, when: &str) -> String {
+    let mut out = String::new();
+    let range = match (sizes.first(), sizes.last()) {
+        (Some(first), Some(last)) => {
+            format!(" from {} to {} families", families_label(first.families), families_label(last.families))
+        }
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "## Growth with data: refresh rotations and logins{range}\n");
+    let _ = writeln!(
+        out,
+        "`{command}`, {when}.\n\nEach size is seeded in bulk into the same database (`bench/growth/seed.sql`: \
+         {gens} generations per family, one user, session and consent per five families, 1000 clients), \
+         then `VACUUM ANALYZE` and `CHECKPOINT`. The rotations are `jwtd-loadgen --scenario seeded`, each of \
+         a random seeded family through HTTP. A rotation's cost is jwtd's CPU plus PostgreSQL's (the \
+         backends serving jwtd) per rotation. \"cc jwtd ms\" is jwtd's CPU per `client_credentials` token \
+         right after the rotations: it touches no table that grows, so it shows how the host's speed \
+         moved between sizes.\n"
+    );
+    out.push_str(
+        "| families | refresh_tokens rows | tables (MiB) | seed (s) | rotations/s | jwtd ms | PostgreSQL ms | \
+         cost ms | p99 ms | HOT | logins/s | cc jwtd ms |\n",
+    );
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for size in sizes {
+        let hot = size.hot.map_or_else(|| "-".to_owned(), |hot| format!("{:.0}%", hot * 100.0));
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {hot} | {} | {} |",
+            families_label(size.families),
+            size.storage.token_rows,
+            mib(size.storage.total()),
+            size.seed_secs,
+            show(Some(size.rotations.rps), 1),
+            cpu_ms(size.rotations.server_cpu_ms_per_req),
+            cpu_ms(size.rotations.db_cpu_ms_per_req),
+            cpu_ms(size.cost_ms()),
+            show(Some(size.rotations.p99_ms), 2),
+            show(Some(size.logins.rps), 1),
+            cpu_ms(size.reference.server_cpu_ms_per_req),
+        );
+    }
+    out.push('\n');
+    verdicts(&mut out, sizes);
+    storage(&mut out, sizes);
+    out
+}
+
+fn verdicts(out: &mut String, sizes: &[Size]) {
+    let (Some(first), Some(last)) = (sizes.first(), sizes.last()) else { return };
+    let (small, large) = (families_label(first.families), families_label(last.families));
+    match growth(sizes, Size::cost_ms) {
+        Some(ratio) => {
+            let verdict = if ratio <= GOAL { "PASS" } else { "MISS" };
+            let _ = writeln!(
+                out,
+                "- Cost per rotation at {large} ÷ at {small}: **{ratio:.2}** (goal ≤ {GOAL}): **{verdict}**."
+            );
+        }
+        None => {
+            let _ =
+                writeln!(out, "- Cost per rotation at {large} ÷ at {small}: not measured (no CPU figures).");
+        }
+    }
+    let parts: [Measure; 4] = [
+        ("jwtd's CPU", |s| s.rotations.server_cpu_ms_per_req),
+        ("the host's reference (cc jwtd ms)", |s| s.reference.server_cpu_ms_per_req),
+        ("PostgreSQL's CPU", |s| s.rotations.db_cpu_ms_per_req),
+        ("p99", |s| Some(s.rotations.p99_ms)),
+    ];
+    let shown: Vec<String> = parts
+        .iter()
+        .filter_map(|(name, value)| Some(format!("{name} {:.2}×", growth(sizes, *value)?)))
+        .collect();
+    if !shown.is_empty() {
+        let _ = writeln!(out, "- Of which, {large} ÷ {small}: {}.", shown.join(", "));
+    }
+    if let Some(ratio) = growth(sizes, |s| Some(s.logins.rps)) {
+        let _ = writeln!(out, "- Logins/s at {large} ÷ at {small}: {ratio:.2} (argon2id bounds them).");
+    }
+}
+
+fn storage(out: &mut String, sizes: &[Size]) {
+    let Some(last) = sizes.iter().rev().find(|s| s.families > 0 && s.storage.token_rows > 0) else { return };
+    let n = last.families as f64;
+    let per_session = last.storage.total() as f64 / n;
+    let _ = writeln!(
+        out,
+        "- Storage at {} families, indexes included: {:.0} B per family, {:.0} B per stored token ({:.1} \
+         per family), {:.0} B of user, session and consent per family: **{:.0} B per session**, so \
+         {:.1} GiB for {}M sessions at this depth.",
+        families_label(last.families),
+        last.storage.families as f64 / n,
+        last.storage.tokens as f64 / last.storage.token_rows as f64,
+        last.storage.token_rows as f64 / n,
+        last.storage.accounts as f64 / n,
+        per_session,
+        per_session * PROJECTED_SESSIONS / 1_073_741_824.0,
+        PROJECTED_SESSIONS / 1e6,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::tests::window;
+
+    fn size(families: u64, jwtd: f64, pg: f64) -> Size {
+        let mut rotations = window(2000.0, 12.5, 40_000, Some(jwtd));
+        rotations.db_cpu_ms_per_req = Some(pg);
+        Size {
+            families,
+            seed_secs: 1.4,
+            storage: Storage {
+                families: 248 * families,
+                tokens: 284 * 4 * families,
+                accounts: 128 * families,
+                token_rows: 4 * families,
+            },
+            rotations,
+            hot: Some(0.995),
+            logins: window(30.0, 200.0, 40_000, Some(60.0)),
+            reference: window(5000.0, 3.0, 40_000, Some(0.3)),
+        }
+    }
+
+    #[test]
+    fn sizes_are_labelled_as_people_say_them() {
+        assert_eq!(families_label(10_000), "10k");
+        assert_eq!(families_label(10_000_000), "10M");
+        assert_eq!(families_label(2_500), "2500");
+        assert_eq!(families_label(1_500_000), "1500k");
+    }
+
+    #[test]
+    fn the_cost_is_jwtd_plus_postgresql_and_the_goal_compares_the_ends() {
+        let sizes = [size(10_000, 0.5, 0.2), size(100_000, 0.5, 0.3), size(10_000_000, 0.55, 0.3)];
+        assert_eq!(sizes[0].cost_ms(), Some(0.7));
+        let ratio = growth(&sizes, Size::cost_ms).unwrap();
+        assert!((ratio - 0.85 / 0.7).abs() < 1e-9);
+        let text = render(&sizes, 4, "bench/run.sh growth", "2026-12-03");
+        assert!(text.contains("at 10M ÷ at 10k: **1.21** (goal ≤ 1.25): **PASS**"), "{text}");
+        assert!(text.contains("PostgreSQL's CPU 1.50×"), "{text}");
+        assert!(text.contains("| 10k | 40000 |"), "{text}");
+        assert!(text.contains("| 100% | 30.0 | 0.3000 ms |"), "{text}");
+        assert!(text.contains("## Growth with data: refresh rotations and logins from 10k to 10M families"));
+
+        let worse = [size(10_000, 0.5, 0.2), size(1_000_000, 0.6, 0.4)];
+        assert!(render(&worse, 4, "c", "d").contains("**1.43** (goal ≤ 1.25): **MISS**"));
+    }
+
+    #[test]
+    fn no_cpu_figures_or_one_size_give_no_verdict() {
+        let mut blind = size(10_000, 0.5, 0.2);
+        blind.rotations.db_cpu_ms_per_req = None;
+        assert_eq!(growth(&[blind.clone(), size(100_000, 0.5, 0.2)], Size::cost_ms), None);
+        assert!(render(&[blind, size(1_000_000, 0.5, 0.2)], 4, "c", "d").contains("not measured"));
+        assert_eq!(growth(&[size(10_000, 0.5, 0.2)], Size::cost_ms), None);
+    }
+
+    #[test]
+    fn storage_is_per_session_at_the_largest_size_and_projected() {
+        let text = render(&[size(10_000, 0.5, 0.2), size(1_000_000, 0.5, 0.2)], 4, "c", "d");
+        // 248 + 4 × 284 + 128 = 1512 B per session; 100M of them are 140.8 GiB.
+        assert!(text.contains("248 B per family, 284 B per stored token (4.0 per family)"), "{text}");
+        assert!(text.contains("**1512 B per session**, so 140.8 GiB for 100M sessions"), "{text}");
+    }
+}
