@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::report::{self, Row, Run, Windows};
 use crate::scenarios::Bench;
 use crate::servers::Jwtd;
-use crate::setup::{Clients, build, psql, start_peers};
-use crate::teardown::Teardown;
+use crate::setup::{Clients, Scratch, build, start_peers, target_dir};
 use crate::tools::{Limits, Loadgen};
 use crate::{BoxError, Settings, log, machine};
 
@@ -25,46 +24,33 @@ pub fn run(settings: &Settings, out: &Path) -> Result<usize, Failure> {
 }
 
 fn run_into(settings: &Settings, out: &Path, rows: &mut Vec<Row>) -> Result<usize, BoxError> {
-    let temp = tempfile::Builder::new().prefix("jwtd-bench.").tempdir()?;
-    let temp_path = temp.path().to_path_buf();
-    let teardown = Teardown::new(temp)?;
-
-    let admin_url = std::env::var("JWTD_BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("JWTD_TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let db_name = format!("jwtd_bench_{}", std::process::id());
-    let db_url =
-        format!("{}/{db_name}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
-
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::env::current_dir()?.join(dir),
-        None => std::env::current_dir()?.join("target"),
-    };
+    let scratch = Scratch::new("bench")?;
+    let (teardown, temp_path) = (&scratch.teardown, scratch.temp.clone());
+    let (admin_url, db_url) = (&scratch.admin_url, &scratch.db_url);
+    let target_dir = target_dir()?;
     let bin = build(settings, &target_dir)?;
-
-    psql(&admin_url, &format!("CREATE DATABASE {db_name}"))?;
-    teardown.keep_database(&admin_url, &db_name);
+    scratch.create_database()?;
     let jwtd = Jwtd::new(bin.join("jwtd"), temp_path.clone())?;
-    let pg = jwtd.start(&teardown, "pg", &db_url)?;
+    let pg = jwtd.start(teardown, "pg", db_url)?;
     let sqlite_url = format!("sqlite://{}", temp_path.join("sqlite/jwtd.db").display());
-    let sqlite = jwtd.start(&teardown, "sqlite", &sqlite_url)?;
+    let sqlite = jwtd.start(teardown, "sqlite", &sqlite_url)?;
     log(format!(
         "jwtd on PostgreSQL: {} (pid {}); on SQLite: {} (pid {})",
         pg.addr, pg.pid, sqlite.addr, sqlite.pid
     ));
-    let loadgen = Loadgen { bin: bin.join("jwtd-loadgen"), teardown: &teardown };
+    let loadgen = Loadgen { bin: bin.join("jwtd-loadgen"), teardown };
     let clients = Clients::create(&jwtd, &loadgen, &pg, &sqlite, &temp_path, settings.users)?;
 
     let peers_dir = std::env::var_os("JWTD_BENCH_PEERS_DIR")
         .map_or_else(|| target_dir.join("bench-peers"), PathBuf::from);
-    let peers = start_peers(settings, &teardown, &peers_dir, &temp_path)?;
+    let peers = start_peers(settings, teardown, &peers_dir, &temp_path)?;
 
     // The limits' signed message is exactly as long as a real access token's signing input.
     let token = crate::http::post_form(pg.addr, "/oauth2/token", &clients.cc_pg.token_form())?;
     let token: serde_json::Value = serde_json::from_slice(&token.body)?;
     let token = token.get("access_token").and_then(serde_json::Value::as_str).ok_or("no access token")?;
     let message_len = token.rfind('.').ok_or("an access token without a signature")?;
-    let limits = Limits { bin: bin.join("jwtd-limits"), teardown: &teardown, message_len };
+    let limits = Limits { bin: bin.join("jwtd-limits"), teardown, message_len };
 
     let mut bench = Bench {
         settings,
@@ -74,14 +60,14 @@ fn run_into(settings: &Settings, out: &Path, rows: &mut Vec<Row>) -> Result<usiz
         rows,
         windows: Windows::default(),
     };
-    bench.run(&pg, &sqlite, peers.as_ref(), &clients, &db_url)?;
+    bench.run(&pg, &sqlite, peers.as_ref(), &clients, db_url)?;
 
     let notes = if settings.quick {
         None
     } else {
         std::fs::read_to_string(out).ok().and_then(|text| report::notes_of(&text))
     };
-    let facts = machine::facts(&admin_url, peers.is_some().then_some(peers_dir.as_path()));
+    let facts = machine::facts(admin_url, peers.is_some().then_some(peers_dir.as_path()));
     let run = Run {
         settings: settings.clone(),
         date: machine::utc_now().0,

@@ -39,7 +39,8 @@ pub fn post_form(addr: SocketAddr, path: &str, body: &str) -> io::Result<Respons
     )
 }
 
-fn send(addr: SocketAddr, request: &str) -> io::Result<Response> {
+/// A raw request (with `Connection: close`), for requests of any shape.
+pub fn send(addr: SocketAddr, request: &str) -> io::Result<Response> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.set_write_timeout(Some(TIMEOUT))?;

@@ -20,6 +20,7 @@ mod report_tests;
 mod scenarios;
 mod servers;
 mod setup;
+mod soak;
 mod stats;
 mod targets;
 mod teardown;
@@ -63,6 +64,10 @@ enum Command {
     /// Growth with data: seeds refresh families in bulk (10k … 10M) into one PostgreSQL database
     /// and measures refresh rotations and logins at each size; writes its section of bench/RESULTS.md.
     Growth(growth::Opts),
+    /// Growth with time, under faults: two jwtd instances on one PostgreSQL under a steady mix
+    /// for --minutes, with PostgreSQL restarted, an instance killed and a burst of bad input;
+    /// every access token checked by a caching verifier; writes its section of bench/RESULTS.md.
+    Soak(soak::Opts),
 }
 
 /// How long and how hard a run measures.
@@ -137,6 +142,7 @@ fn main() -> ExitCode {
     }
     match opts.command {
         Some(Command::Growth(growth)) => return exit_with(growth::run(&growth)),
+        Some(Command::Soak(soak)) => return exit_with(soak::run(&soak)),
         None => {}
     }
     let out = opts.out.unwrap_or_else(|| {

@@ -60,13 +60,27 @@ pub struct Jwtd {
     pub bin: PathBuf,
     pub temp: PathBuf,
     master_key: String,
+    /// Settings every instance gets on top of the defaults (`JWTD__…`), after the ones above.
+    env: Vec<(String, String)>,
 }
 
 impl Jwtd {
     pub fn new(bin: PathBuf, temp: PathBuf) -> Result<Self, BoxError> {
         let mut key = [0u8; 32];
         File::open("/dev/urandom")?.read_exact(&mut key)?;
-        Ok(Self { bin, temp, master_key: base64::engine::general_purpose::STANDARD.encode(key) })
+        Ok(Self {
+            bin,
+            temp,
+            master_key: base64::engine::general_purpose::STANDARD.encode(key),
+            env: Vec::new(),
+        })
+    }
+
+    /// The same with these variables set for every instance and CLI call (they override the
+    /// defaults, the issuer included).
+    pub fn with_env(mut self, vars: &[(&str, String)]) -> Self {
+        self.env.extend(vars.iter().map(|(name, value)| ((*name).to_owned(), value.clone())));
+        self
     }
 
     /// jwtd (server or CLI) for one instance: its environment added to this one's.
@@ -79,7 +93,8 @@ impl Jwtd {
             .env("JWTD__ISSUER", format!("http://{addr}"))
             .env("JWTD__DATABASE__URL", database_url)
             .env("JWTD_MASTER_KEY", &self.master_key)
-            .env("JWTD__LOG__LEVEL", "warn");
+            .env("JWTD__LOG__LEVEL", "warn")
+            .envs(self.env.iter().map(|(name, value)| (name, value)));
         command
     }
 
@@ -90,10 +105,21 @@ impl Jwtd {
         name: &'static str,
         database_url: &str,
     ) -> Result<Instance, BoxError> {
+        self.start_at(teardown, name, database_url, free_addr()?)
+    }
+
+    /// `start` on a given address (an instance restarted where its clients expect it); its log
+    /// is appended to.
+    pub fn start_at(
+        &self,
+        teardown: &Teardown,
+        name: &'static str,
+        database_url: &str,
+        addr: SocketAddr,
+    ) -> Result<Instance, BoxError> {
         std::fs::create_dir_all(self.temp.join(name))?;
-        let addr = free_addr()?;
         let log_path = self.temp.join(format!("{name}.log"));
-        let log_file = File::create(&log_path)?;
+        let log_file = File::options().create(true).append(true).open(&log_path)?;
         let child = self
             .command(name, addr, database_url)
             .arg("serve")

@@ -19,6 +19,52 @@ pub const REDIRECT_URI: &str = "https://app.example/cb";
 pub const ORDERS_API: &str = "https://orders.bench";
 pub const PAYMENTS_API: &str = "https://payments.bench";
 
+/// What a command works in: its temp dir, the guard that tears down everything it starts, and
+/// a fresh PostgreSQL database (`jwtd_NAME_PID`) on the benchmark's server.
+pub struct Scratch {
+    pub teardown: Teardown,
+    pub temp: PathBuf,
+    pub admin_url: String,
+    pub db_name: String,
+    pub db_url: String,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Result<Self, BoxError> {
+        let temp = tempfile::Builder::new().prefix(&format!("jwtd-{name}.")).tempdir()?;
+        let temp_path = temp.path().to_path_buf();
+        let teardown = Teardown::new(temp)?;
+        let admin_url = std::env::var("JWTD_BENCH_DATABASE_URL")
+            .or_else(|_| std::env::var("JWTD_TEST_DATABASE_URL"))
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let db_name = format!("jwtd_{name}_{}", std::process::id());
+        let db_url =
+            format!("{}/{db_name}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
+        Ok(Self { teardown, temp: temp_path, admin_url, db_name, db_url })
+    }
+
+    /// Creates the database, dropped by the teardown.
+    pub fn create_database(&self) -> Result<(), BoxError> {
+        psql(&self.admin_url, &format!("CREATE DATABASE {}", self.db_name))?;
+        self.teardown.keep_database(&self.admin_url, &self.db_name);
+        Ok(())
+    }
+}
+
+/// Where cargo puts the builds: `CARGO_TARGET_DIR` (relative to the repository), else `target`.
+pub fn target_dir() -> Result<PathBuf, BoxError> {
+    Ok(std::env::current_dir()?.join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into())))
+}
+
+/// A report's path: the one given, else a temp file for a quick run, else bench/RESULTS.md.
+pub fn report_path(given: Option<&Path>, quick: bool, name: &str) -> PathBuf {
+    match given {
+        Some(path) => path.to_path_buf(),
+        None if quick => std::env::temp_dir().join(format!("jwtd-bench-{name}-{}.md", std::process::id())),
+        None => PathBuf::from("bench/RESULTS.md"),
+    }
+}
+
 /// Builds jwtd and the two tools; the directory of their binaries. A quick run reuses the test
 /// suite's debug jwtd unless the sources are newer.
 pub fn build(settings: &Settings, target_dir: &Path) -> Result<PathBuf, BoxError> {

@@ -13,7 +13,7 @@ use std::time::Instant;
 use jwtd_loadgen::LoadReport;
 
 use crate::servers::{Instance, Jwtd};
-use crate::setup::{PASSWORD, build, database_backends, psql};
+use crate::setup::{PASSWORD, Scratch, build, database_backends, psql, report_path, target_dir};
 use crate::stats::combine;
 use crate::teardown::Teardown;
 use crate::tools::{Load, Loadgen};
@@ -54,44 +54,27 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
     {
         return Err("--sizes must ascend, each a multiple of 10 and at least 100".into());
     }
-    let out = opts.out.clone().unwrap_or_else(|| {
-        if opts.quick {
-            std::env::temp_dir().join(format!("jwtd-bench-growth-{}.md", std::process::id()))
-        } else {
-            PathBuf::from("bench/RESULTS.md")
-        }
-    });
-
-    let temp = tempfile::Builder::new().prefix("jwtd-bench-growth.").tempdir()?;
-    let temp_path = temp.path().to_path_buf();
-    let teardown = Teardown::new(temp)?;
-    let admin_url = std::env::var("JWTD_BENCH_DATABASE_URL")
-        .or_else(|_| std::env::var("JWTD_TEST_DATABASE_URL"))
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let db_name = format!("jwtd_growth_{}", std::process::id());
-    let db_url =
-        format!("{}/{db_name}", admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base));
-    let target_dir =
-        std::env::current_dir()?.join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or("target".into()));
-    let bin = build(&settings, &target_dir)?;
-
-    psql(&admin_url, &format!("CREATE DATABASE {db_name}"))?;
-    teardown.keep_database(&admin_url, &db_name);
+    let out = report_path(opts.out.as_deref(), opts.quick, "growth");
+    let scratch = Scratch::new("growth")?;
+    let (teardown, temp_path) = (&scratch.teardown, scratch.temp.clone());
+    let (admin_url, db_url) = (&scratch.admin_url, &scratch.db_url);
+    let bin = build(&settings, &target_dir()?)?;
+    scratch.create_database()?;
     let jwtd = Jwtd::new(bin.join("jwtd"), temp_path.clone())?;
-    let pg = jwtd.start(&teardown, "pg", &db_url)?;
+    let pg = jwtd.start(teardown, "pg", db_url)?;
     log(format!("jwtd on PostgreSQL: {} (pid {})", pg.addr, pg.pid));
     jwtd.cli(&pg, &["users", "create", "--email", TEMPLATE_USER, "--password-stdin"], Some(PASSWORD))?;
     // The host's reference: a request that touches no table that grows.
     let reference = jwtd
         .create_client(&pg, &["--name", "reference", "--scope", "read", "--grant", "client_credentials"])?;
     let password_hash =
-        psql(&db_url, &format!("SELECT password_hash FROM users WHERE email = '{TEMPLATE_USER}'"))?;
+        psql(db_url, &format!("SELECT password_hash FROM users WHERE email = '{TEMPLATE_USER}'"))?;
     let grower = Grower {
         settings: &settings,
-        loadgen: Loadgen { bin: bin.join("jwtd-loadgen"), teardown: &teardown },
-        teardown: &teardown,
+        loadgen: Loadgen { bin: bin.join("jwtd-loadgen"), teardown },
+        teardown,
         pg: &pg,
-        db_url: &db_url,
+        db_url,
         gens: opts.gens,
         password_hash: password_hash.trim().to_owned(),
         state: temp_path.join("seeded-state"),
@@ -106,8 +89,8 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
         measured.push(grower.measure(families, seed_secs)?);
     }
 
-    let m = machine::facts(&admin_url, None);
-    let shared_buffers = psql(&admin_url, "SHOW shared_buffers").unwrap_or_default();
+    let m = machine::facts(admin_url, None);
+    let shared_buffers = psql(admin_url, "SHOW shared_buffers").unwrap_or_default();
     let when = format!(
         "{}, {} ({} cores, {}), PostgreSQL {} (shared_buffers {}), jwtd {}",
         machine::utc_now().0,
