@@ -18,7 +18,7 @@ use crate::stats::combine;
 use crate::teardown::Teardown;
 use crate::tools::{Load, Loadgen};
 use crate::{BoxError, Settings, log, machine};
-use report::{Size, Storage, families_label};
+use report::{Size, Statement, Storage, families_label};
 
 const SEED_SQL: &str = "bench/growth/seed.sql";
 /// The user whose password hash (made by jwtd's own CLI) every seeded user gets.
@@ -193,6 +193,7 @@ impl Grower<'_> {
         )?;
         rotate.extend(database_backends(self.db_url)?);
         let updates_before = token_updates(self.db_url)?;
+        let statements = reset_statements(self.db_url);
         let mut windows = Vec::new();
         for round in 1..=s.rounds {
             let what =
@@ -201,6 +202,7 @@ impl Grower<'_> {
                 .push(self.loadgen.run(&what, &self.load("seeded", s.round_secs, s.warmup, rotate.clone()))?);
         }
         let updates_after = token_updates(self.db_url)?;
+        let statement = if statements { rotation_statement(self.db_url) } else { None };
         let args = vec![
             "--scenario".to_owned(),
             "post".to_owned(),
@@ -237,7 +239,41 @@ impl Grower<'_> {
             hot: hot_share(updates_before, updates_after),
             logins,
             reference,
+            statement,
         })
+    }
+}
+
+/// Starts counting the statements anew with `pg_stat_statements`, when the server preloads it
+/// (`shared_preload_libraries`): whether it does.
+fn reset_statements(db_url: &str) -> bool {
+    psql(db_url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements").is_ok()
+        && psql(db_url, "SELECT pg_stat_statements_reset()").is_ok()
+}
+
+/// PostgreSQL's own account of jwtd's rotation statement (`store::refresh::rotate_unused`) since
+/// the reset, per call.
+fn rotation_statement(db_url: &str) -> Option<Statement> {
+    let line = psql(
+        db_url,
+        "SELECT calls, total_exec_time, shared_blks_hit, shared_blks_read, shared_blks_dirtied, \
+         shared_blks_written, wal_bytes, wal_fpi FROM pg_stat_statements \
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND query LIKE 'WITH won AS (UPDATE refresh_tokens%' ORDER BY calls DESC LIMIT 1",
+    )
+    .ok()?;
+    let numbers: Vec<f64> = line.trim().split('|').map(str::parse).collect::<Result<_, _>>().ok()?;
+    match numbers[..] {
+        [calls, ms, hit, read, dirtied, written, wal_bytes, wal_fpi] if calls > 0.0 => Some(Statement {
+            ms: ms / calls,
+            hit: hit / calls,
+            read: read / calls,
+            dirtied: dirtied / calls,
+            written: written / calls,
+            wal_bytes: wal_bytes / calls,
+            wal_fpi: wal_fpi / calls,
+        }),
+        _ => None,
     }
 }
 

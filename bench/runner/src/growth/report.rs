@@ -33,6 +33,22 @@ impl Storage {
     }
 }
 
+/// PostgreSQL's account of the rotation statement (`pg_stat_statements`), per rotation.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Statement {
+    /// Execution time, ms.
+    pub ms: f64,
+    /// Shared buffers found, read (from the OS or the disk), dirtied, and written out by the
+    /// backend itself to make room.
+    pub hit: f64,
+    pub read: f64,
+    pub dirtied: f64,
+    pub written: f64,
+    pub wal_bytes: f64,
+    /// Full-page images in the WAL (the first change of a page after a checkpoint).
+    pub wal_fpi: f64,
+}
+
 /// One size measured.
 #[derive(Debug, Clone)]
 pub struct Size {
@@ -48,6 +64,8 @@ pub struct Size {
     /// `client_credentials` right after the rotations: its jwtd CPU per token touches no table
     /// that grows, so it shows how the host's speed moved between sizes.
     pub reference: LoadReport,
+    /// `None` where the server does not preload `pg_stat_statements`.
+    pub statement: Option<Statement>,
 }
 
 impl Size {
@@ -121,9 +139,40 @@ pub fn render(sizes: &[Size], gens: u64, command: &str, when: &str) -> String {
         );
     }
     out.push('\n');
+    statements(&mut out, sizes);
     verdicts(&mut out, sizes);
     storage(&mut out, sizes);
     out
+}
+
+/// PostgreSQL's view of the rotation statement at each size, when it was available.
+fn statements(out: &mut String, sizes: &[Size]) {
+    if sizes.iter().all(|s| s.statement.is_none()) {
+        return;
+    }
+    out.push_str(
+        "PostgreSQL's own account of jwtd's rotation statement (`pg_stat_statements`, per rotation: \
+         execution time, shared buffers found, read from the OS or disk, dirtied, and written by the \
+         backend to make room; WAL bytes and full-page images):\n\n\
+         | families | statement ms | hit | read | dirtied | written | WAL bytes | full pages |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+    );
+    for size in sizes {
+        let Some(s) = size.statement else { continue };
+        let _ = writeln!(
+            out,
+            "| {} | {:.3} | {:.1} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} |",
+            families_label(size.families),
+            s.ms,
+            s.hit,
+            s.read,
+            s.dirtied,
+            s.written,
+            s.wal_bytes,
+            s.wal_fpi
+        );
+    }
+    out.push('\n');
 }
 
 fn verdicts(out: &mut String, sizes: &[Size]) {
@@ -201,6 +250,7 @@ mod tests {
             hot: Some(0.995),
             logins: window(30.0, 200.0, 40_000, Some(60.0)),
             reference: window(5000.0, 3.0, 40_000, Some(0.3)),
+            statement: None,
         }
     }
 
@@ -227,6 +277,25 @@ mod tests {
 
         let worse = [size(10_000, 0.5, 0.2), size(1_000_000, 0.6, 0.4)];
         assert!(render(&worse, 4, "c", "d").contains("**1.43** (goal ≤ 1.25): **MISS**"));
+    }
+
+    #[test]
+    fn postgresqls_account_is_shown_where_it_was_taken() {
+        let plain = render(&[size(10_000, 0.5, 0.2)], 4, "c", "d");
+        assert!(!plain.contains("pg_stat_statements"));
+        let mut measured = size(10_000, 0.5, 0.2);
+        measured.statement = Some(Statement {
+            ms: 0.0581,
+            hit: 15.7,
+            read: 0.004,
+            dirtied: 0.02,
+            written: 0.0,
+            wal_bytes: 303.4,
+            wal_fpi: 0.01,
+        });
+        let text = render(&[measured, size(100_000, 0.5, 0.2)], 4, "c", "d");
+        assert!(text.contains("| 10k | 0.058 | 15.7 | 0.00 | 0.02 | 0.00 | 303 | 0.01 |"), "{text}");
+        assert!(!text.contains("| 100k | 0."), "{text}");
     }
 
     #[test]
