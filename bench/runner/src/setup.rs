@@ -51,6 +51,15 @@ impl Scratch {
     }
 }
 
+/// The PostgreSQL settings a growth or soak result depends on, as a report shows them.
+pub fn postgres_settings(admin_url: &str) -> String {
+    ["shared_buffers", "autovacuum", "wal_compression", "checkpoint_timeout"]
+        .iter()
+        .map(|name| format!("{name} {}", psql(admin_url, &format!("SHOW {name}")).unwrap_or_default().trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Where cargo puts the builds: `CARGO_TARGET_DIR` (relative to the repository), else `target`.
 pub fn target_dir() -> Result<PathBuf, BoxError> {
     Ok(std::env::current_dir()?.join(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into())))

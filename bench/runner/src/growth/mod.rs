@@ -90,15 +90,14 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
     }
 
     let m = machine::facts(admin_url, None);
-    let shared_buffers = psql(admin_url, "SHOW shared_buffers").unwrap_or_default();
     let when = format!(
-        "{}, {} ({} cores, {}), PostgreSQL {} (shared_buffers {}), jwtd {}",
+        "{}, {} ({} cores, {}), PostgreSQL {} ({}), jwtd {}",
         machine::utc_now().0,
         m.cpu,
         m.cores,
         m.memory,
         m.postgres,
-        shared_buffers.trim(),
+        crate::setup::postgres_settings(admin_url),
         m.git
     );
     let mut command = String::from("bench/run.sh growth");

@@ -214,11 +214,12 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
 
     let m = machine::facts(admin_url, None);
     let when = format!(
-        "{}, {} ({} cores), PostgreSQL {}, jwtd {}",
+        "{}, {} ({} cores), PostgreSQL {} ({}), jwtd {}",
         machine::utc_now().0,
         m.cpu,
         m.cores,
         m.postgres,
+        crate::setup::postgres_settings(admin_url),
         m.git
     );
     let mut command = format!("bench/run.sh soak --minutes {}", opts.minutes);
