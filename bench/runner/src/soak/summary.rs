@@ -167,7 +167,11 @@ impl Soak {
             ),
             goal(
                 "5xx to the bad input (0)",
-                format!("{bad_input_5xx} of {} ({bad_4xx} answered 4xx, the rest reset)", bad.len()),
+                format!(
+                    "{bad_input_5xx} of {} ({bad_4xx} answered 4xx, {} reset)",
+                    bad.len(),
+                    bad.iter().filter(|e| e.status == 0).count()
+                ),
                 Some(bad_input_5xx == 0),
             ),
             goal(

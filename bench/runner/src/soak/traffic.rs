@@ -25,7 +25,8 @@ const FAMILY_MAX_AGE: f64 = 240.0;
 pub struct Shared {
     pub start: Instant,
     pub stop: AtomicBool,
-    pub addrs: Mutex<Vec<SocketAddr>>,
+    /// The instances, by index (a restarted one comes back on its address).
+    pub addrs: Vec<SocketAddr>,
     pub events: Mutex<Vec<Event>>,
     /// SHA-256 (hex) of each successor answered with a 200, with when, not yet looked up.
     pub successors: Mutex<Vec<String>>,
@@ -45,7 +46,7 @@ impl Shared {
         let shared = Self {
             start: Instant::now(),
             stop: AtomicBool::new(false),
-            addrs: Mutex::new(addrs),
+            addrs,
             events: Mutex::new(Vec::new()),
             successors: Mutex::new(Vec::new()),
             replays_refused: AtomicU64::new(0),
@@ -65,8 +66,7 @@ impl Shared {
     }
 
     fn addr(&self, instance: usize) -> Option<SocketAddr> {
-        let addrs = lock(&self.addrs);
-        addrs.get(instance % addrs.len().max(1)).copied()
+        self.addrs.get(instance % self.addrs.len().max(1)).copied()
     }
 
     /// Sends a request to `instance` and records it.
