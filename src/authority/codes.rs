@@ -92,6 +92,7 @@ impl Authority {
         let now = self.clock.now();
         let (family_policy, for_claim) = (self.families, client.clone());
         let dpop_jkt = redemption.dpop_jkt.clone();
+        let keys = std::sync::Arc::clone(&self.keys);
         let family_key = dpop_jkt.clone().filter(|_| client.binds_refresh_tokens());
         let redeemed = self
             .with_conn(move |conn| {
@@ -115,7 +116,14 @@ impl Authority {
                         resources: &code.resources,
                         dpop_jkt: family_key.as_deref(),
                     };
-                    let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
+                    let login = families::start(
+                        conn,
+                        &keys.lifecycle.master,
+                        owner,
+                        origin.as_origin(),
+                        now,
+                        &family_policy,
+                    )?;
                     store::sessions::set_code_family(conn, &hash, &login.family_id)?;
                     Ok(Redeemed::Started(Box::new((code, user, login, resources))))
                 })

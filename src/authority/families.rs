@@ -11,11 +11,12 @@ use serde_json::json;
 use crate::keys::master::MasterKey;
 use crate::store::DbConnection;
 use crate::store::audit::{self, AuditEvent};
-use crate::store::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken, TokenRow};
+use crate::store::family_heads::{self as heads, HeadRow};
+use crate::store::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken};
 use crate::store::users::UserRow;
 use crate::tokens::families::BindingPolicy;
 use crate::tokens::families::{FamilyPolicy, Login, Origin, Refusal};
-use crate::tokens::refresh::RefreshToken;
+use crate::tokens::refresh::{Located, Position, RefreshToken};
 use crate::tokens::refresh_decision::{Claimed, Decision, FamilyFacts, NextToken, RefreshRequest, decide};
 
 #[derive(Debug, thiserror::Error)]
@@ -70,15 +71,16 @@ pub struct FamilyOwner<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
-/// Starts a family for `owner`.
+/// Starts a family for `owner`: one row, holding the hash of its first family token.
 pub fn start(
     conn: &mut DbConnection,
+    master: &MasterKey,
     owner: FamilyOwner<'_>,
     origin: Origin<'_>,
     now: i64,
     policy: &FamilyPolicy,
 ) -> Result<Login, FamilyError> {
-    let login = Login::begin(now, policy).map_err(|_| FamilyError::Random)?;
+    let login = Login::begin(now, policy, master).map_err(|_| FamilyError::Random)?;
     let family = NewFamily {
         id: &login.family_id,
         user_id: owner.user_id,
@@ -92,23 +94,11 @@ pub fn start(
         auth_time: Some(owner.auth_time),
         resources: owner.resources,
         dpop_jkt: owner.dpop_jkt,
+        head_hash: Some(&login.token.hash()),
+        generation: Some(1),
+        head_expires_at: Some(login.token_expires_at),
     };
-    let first = NewToken {
-        token_hash: &login.token.hash(),
-        family_id: &login.family_id,
-        generation: 1,
-        issued_at: now,
-        expires_at: login.token_expires_at,
-        ip: origin.ip,
-        user_agent: origin.user_agent,
-    };
-    match conn {
-        DbConnection::Postgres(pg) => rows::insert_family_with_token(pg, &family, &first)?,
-        DbConnection::Sqlite(_) => conn.transaction(|conn| {
-            rows::insert_family(conn, &family)?;
-            rows::insert_token(conn, &first)
-        })?,
-    }
+    rows::insert_family(conn, &family)?;
     Ok(login)
 }
 
@@ -117,7 +107,9 @@ pub fn start(
 /// requested scope beyond the family's, or a resource outside its grant, rolls the whole
 /// transaction back: the token stays usable.
 ///
-/// On PostgreSQL the usual case is tried first as one statement ([`rotate_in_one_statement`]).
+/// A family token is claimed in its family's row ([`heads::claim`]); a row token, of a family
+/// started before family tokens, in its own `refresh_tokens` row, and its family goes on with
+/// row tokens until it ends. On PostgreSQL the usual case is tried first as one statement.
 pub fn rotate(
     conn: &mut DbConnection,
     master: &MasterKey,
@@ -125,20 +117,23 @@ pub fn rotate(
     request: RefreshRequest<'_>,
     policy: &FamilyPolicy,
 ) -> Result<Outcome, FamilyError> {
-    let (now, origin) = (request.now, request.origin);
-    let (hash, successor) = (presented.hash(), presented.successor(master));
+    let successor = presented.successor(master);
+    let claimant = match presented.locate(master) {
+        Located::Forged => return Ok(Outcome::Refused(Refusal::Unknown)),
+        Located::Family(position) => Claimant::Head { position, hash: presented.hash() },
+        Located::Row => Claimant::Row { hash: presented.hash() },
+    };
     if let Some((family, user, token_expires_at)) =
-        rotate_in_one_statement(conn, &hash, &successor, &request, policy)?
+        rotate_in_one_statement(conn, &claimant, &successor, &request, policy)?
     {
         return Ok(Outcome::Rotated { family, user: Box::new(user), token: successor, token_expires_at });
     }
     let mut mismatched: Option<FamilyRow> = None;
     let outcome = conn.transaction(|conn| -> Result<Outcome, FamilyError> {
-        let won = rows::mark_rotated(conn, &hash, now, origin.ip, origin.user_agent)? == 1;
-        let Some(found) = rows::find_claimed(conn, &hash)? else {
+        let Some(found) = claimant.claim(conn, &successor, request.now, request.origin)? else {
             return Ok(Outcome::Refused(Refusal::Unknown));
         };
-        let decision = decide(&claimed(&found, won), &family_facts(&found, &successor), &request, policy);
+        let decision = decide(&found.claim, &found.facts(), &request, policy);
         if decision == Decision::KeyMismatch {
             mismatched = Some(found.family.clone());
         }
@@ -157,15 +152,168 @@ pub fn rotate(
     outcome
 }
 
-/// PostgreSQL's usual refresh as one statement, in one round trip ([`rows::rotate_unused`]): the
-/// plain [`Decision::Rotate`], whose conditions (the winner, unexpired, of a live family of this
-/// client, from the login's User-Agent when binding is on) the statement checks itself. Taken
-/// only when there is no scope to compare and no address to bind, which it cannot check.
-/// Returns the family, its user and when the successor expires; `None` changed nothing: reuse,
-/// grace, expiry, another client or User-Agent take [`decide`].
+/// Where a presented token is claimed.
+enum Claimant {
+    /// A family token: in its family's row.
+    Head { position: Position, hash: Vec<u8> },
+    /// A row token: in its `refresh_tokens` row.
+    Row { hash: Vec<u8> },
+}
+
+/// When a token was used, and from where.
+#[derive(Debug, Clone, Default)]
+struct Use {
+    at: Option<i64>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+/// What a claim found: all [`decide`] needs, and what the writes and audit events after it use.
+struct Found {
+    claimant_is_head: bool,
+    family: FamilyRow,
+    user: UserRow,
+    claim: Claimed,
+    next: Option<NextToken>,
+    /// The presented token's first use, where it is known: a replay's audit event tells it.
+    first_use: Option<Use>,
+}
+
+impl Claimant {
+    /// The presented token's hash.
+    fn hash(&self) -> &[u8] {
+        match self {
+            Self::Head { hash, .. } | Self::Row { hash } => hash,
+        }
+    }
+
+    /// Claims the token and reads what the decision needs; `None`: no family has it.
+    fn claim(
+        &self,
+        conn: &mut DbConnection,
+        successor: &RefreshToken,
+        now: i64,
+        origin: Origin<'_>,
+    ) -> QueryResult<Option<Found>> {
+        match self {
+            Self::Head { position, hash } => {
+                let Position { family_id, generation } = position;
+                let successor_position = (&successor.hash()[..], generation.saturating_add(1));
+                let origin = (origin.ip, origin.user_agent);
+                let won = heads::claim(conn, family_id, hash, successor_position, now, origin)? == 1;
+                let Some((family, head, user)) = heads::find(conn, family_id)? else { return Ok(None) };
+                Ok(head_claim(*generation, won, &head, &successor.hash(), now).map(
+                    |(claim, next, first_use)| Found {
+                        claimant_is_head: true,
+                        family,
+                        user,
+                        claim,
+                        next,
+                        first_use,
+                    },
+                ))
+            }
+            Self::Row { hash } => {
+                let won = rows::mark_rotated(conn, hash, now, origin.ip, origin.user_agent)? == 1;
+                let Some(found) = rows::find_claimed(conn, hash)? else { return Ok(None) };
+                let ClaimedRows { token, family, user, next } = found;
+                let next = next.map(|next| NextToken {
+                    used: next.rotated_at.is_some(),
+                    is_successor: next.token_hash == successor.hash(),
+                    expires_at: next.expires_at,
+                });
+                let claim = Claimed {
+                    won,
+                    generation: token.generation,
+                    expires_at: token.expires_at,
+                    rotated_at: token.rotated_at,
+                };
+                let first_use =
+                    Use { at: token.rotated_at, ip: token.rotated_ip, user_agent: token.rotated_user_agent };
+                Ok(Some(Found {
+                    claimant_is_head: false,
+                    family,
+                    user,
+                    claim,
+                    next,
+                    first_use: Some(first_use),
+                }))
+            }
+        }
+    }
+}
+
+/// What a claim of the family token of `generation` found in its family's head: the claim, the
+/// token after it, and its first use where the head still tells it. `None`: the family has no
+/// such token (a family of row tokens, or a generation it never reached).
+fn head_claim(
+    generation: i64,
+    won: bool,
+    head: &HeadRow,
+    successor_hash: &[u8],
+    now: i64,
+) -> Option<(Claimed, Option<NextToken>, Option<Use>)> {
+    let (Some(current), Some(head_hash), Some(head_expires_at)) =
+        (head.generation, head.head_hash.as_deref(), head.head_expires_at)
+    else {
+        return None;
+    };
+    if won {
+        // The head's expiry is still the presented token's: the claim leaves it for the decision.
+        let claim = Claimed { won, generation, expires_at: head_expires_at, rotated_at: Some(now) };
+        return Some((claim, None, None));
+    }
+    if generation >= current {
+        return None;
+    }
+    let last_rotation =
+        Use { at: head.rotated_at, ip: head.rotated_ip.clone(), user_agent: head.rotated_user_agent.clone() };
+    // Used earlier than the last rotation: when, the head no longer tells (and no grace covers it).
+    let is_parent = generation == current - 1;
+    let claim = Claimed {
+        won,
+        generation,
+        expires_at: 0,
+        rotated_at: if is_parent { head.rotated_at } else { None },
+    };
+    let next = NextToken {
+        used: !is_parent,
+        is_successor: is_parent && head_hash == successor_hash,
+        expires_at: head_expires_at,
+    };
+    Some((claim, Some(next), is_parent.then_some(last_rotation)))
+}
+
+impl Found {
+    fn facts(&self) -> FamilyFacts<'_> {
+        let family = &self.family;
+        FamilyFacts {
+            id: &family.id,
+            client_id: &family.client_id,
+            scope: &family.scope,
+            resources: &family.resources,
+            dpop_jkt: family.dpop_jkt.as_deref(),
+            expires_at: family.expires_at,
+            revoked: family.revoked_at.is_some(),
+            created: Origin {
+                ip: family.created_ip.as_deref(),
+                user_agent: family.created_user_agent.as_deref(),
+            },
+            next: self.next,
+        }
+    }
+}
+
+/// PostgreSQL's usual refresh as one statement, in one round trip ([`heads::rotate`] for a
+/// family token, [`rows::rotate_unused`] for a row token): the plain [`Decision::Rotate`], whose
+/// conditions (the winner, unexpired, of a live family of this client, from the login's
+/// User-Agent when binding is on) the statement checks itself. Taken only when there is no scope
+/// to compare and no address to bind, which it cannot check. Returns the family, its user and
+/// when the successor expires; `None` changed nothing: reuse, grace, expiry, another client or
+/// User-Agent take [`decide`].
 fn rotate_in_one_statement(
     conn: &mut DbConnection,
-    hash: &[u8],
+    claimant: &Claimant,
     successor: &RefreshToken,
     request: &RefreshRequest<'_>,
     policy: &FamilyPolicy,
@@ -176,9 +324,10 @@ fn rotate_in_one_statement(
     if request.requested.is_some() || request.resource.is_some() || policy.binding_ip {
         return Ok(None);
     }
+    let (hash, successor_hash) = (claimant.hash(), successor.hash());
     let rotation = rows::Rotation {
         hash,
-        successor_hash: &successor.hash(),
+        successor_hash: &successor_hash,
         client_id: request.client_id,
         now: request.now,
         idle_until: request.now.saturating_add(policy.idle_ttl),
@@ -187,34 +336,15 @@ fn rotate_in_one_statement(
         same_user_agent: policy.binding != BindingPolicy::Off,
         dpop_jkt: request.dpop_jkt,
     };
-    rows::rotate_unused(pg, &rotation)
-}
-
-fn claimed(found: &ClaimedRows, won: bool) -> Claimed {
-    let token = &found.token;
-    Claimed { won, generation: token.generation, expires_at: token.expires_at, rotated_at: token.rotated_at }
-}
-
-fn family_facts<'a>(found: &'a ClaimedRows, successor: &RefreshToken) -> FamilyFacts<'a> {
-    let family = &found.family;
-    let next = found.next.as_ref().map(|next| NextToken {
-        used: next.rotated_at.is_some(),
-        is_successor: next.token_hash == successor.hash(),
-        expires_at: next.expires_at,
-    });
-    FamilyFacts {
-        id: &family.id,
-        client_id: &family.client_id,
-        scope: &family.scope,
-        resources: &family.resources,
-        dpop_jkt: family.dpop_jkt.as_deref(),
-        expires_at: family.expires_at,
-        revoked: family.revoked_at.is_some(),
-        created: Origin {
-            ip: family.created_ip.as_deref(),
-            user_agent: family.created_user_agent.as_deref(),
-        },
-        next,
+    match claimant {
+        Claimant::Head { position, .. } => {
+            let successor_generation = position.generation.saturating_add(1);
+            heads::rotate(
+                pg,
+                &heads::HeadRotation { family_id: &position.family_id, successor_generation, rotation },
+            )
+        }
+        Claimant::Row { .. } => rows::rotate_unused(pg, &rotation),
     }
 }
 
@@ -222,11 +352,11 @@ fn family_facts<'a>(found: &'a ClaimedRows, successor: &RefreshToken) -> FamilyF
 fn apply(
     conn: &mut DbConnection,
     decision: Decision,
-    found: ClaimedRows,
+    found: Found,
     successor: RefreshToken,
     request: &RefreshRequest<'_>,
 ) -> Result<Outcome, FamilyError> {
-    let ClaimedRows { token, family, user, .. } = found;
+    let Found { claimant_is_head, family, user, claim, first_use, .. } = found;
     let (now, origin) = (request.now, request.origin);
     if let Decision::Rotate { binding_mismatch: true, .. }
     | Decision::ReplaySameSuccessor { binding_mismatch: true, .. } = decision
@@ -235,16 +365,20 @@ fn apply(
     }
     match decision {
         Decision::Rotate { generation, expires_at, .. } => {
-            let next = NewToken {
-                token_hash: &successor.hash(),
-                family_id: &family.id,
-                generation,
-                issued_at: now,
-                expires_at,
-                ip: origin.ip,
-                user_agent: origin.user_agent,
-            };
-            rows::insert_token(conn, &next)?;
+            if claimant_is_head {
+                heads::set_expiry(conn, &family.id, expires_at)?;
+            } else {
+                let next = NewToken {
+                    token_hash: &successor.hash(),
+                    family_id: &family.id,
+                    generation,
+                    issued_at: now,
+                    expires_at,
+                    ip: origin.ip,
+                    user_agent: origin.user_agent,
+                };
+                rows::insert_token(conn, &next)?;
+            }
             Ok(Outcome::Rotated {
                 family,
                 user: Box::new(user),
@@ -259,9 +393,13 @@ fn apply(
             token_expires_at: expires_at,
         }),
         Decision::Refuse(refusal) => {
-            if let (Some((_, reason)), Some(detail)) =
-                (refusal.revokes(), revocation_detail(&refusal, &token, &family, request))
-            {
+            // A refused winner's successor was never handed out; as the head of a family token
+            // it keeps the presented token's expiry, which the refusal found past (or the family
+            // is revoked or ended), so nobody can use it.
+            if let (Some((_, reason)), Some(detail)) = (
+                refusal.revokes(),
+                revocation_detail(&refusal, claim.generation, first_use, &family, request),
+            ) {
                 revoke(conn, &family, reason, detail, request)?;
             }
             Ok(Outcome::Refused(refusal))
@@ -275,17 +413,19 @@ fn apply(
 /// What the audit event of a revoking refusal records.
 fn revocation_detail(
     refusal: &Refusal,
-    token: &TokenRow,
+    generation: i64,
+    first_use: Option<Use>,
     family: &FamilyRow,
     request: &RefreshRequest<'_>,
 ) -> Option<serde_json::Value> {
     let origin = request.origin;
+    let first_use = first_use.map(|u| json!({ "at": u.at, "ip": u.ip, "user_agent": u.user_agent }));
     match refusal {
         Refusal::Reused { .. } => Some(json!({
             "user_id": family.user_id,
             "client_id": family.client_id,
-            "generation": token.generation,
-            "first_use": { "at": token.rotated_at, "ip": token.rotated_ip, "user_agent": token.rotated_user_agent },
+            "generation": generation,
+            "first_use": first_use,
             "second_use": { "at": request.now, "ip": origin.ip, "user_agent": origin.user_agent },
         })),
         Refusal::WrongClient { .. } => Some(json!({ "presented_by": request.client_id })),

@@ -123,6 +123,7 @@ impl Authority {
         let family_policy = self.families;
         let (user_id, client_id, scope_text) =
             (authenticated.user.id.clone(), client.id.clone(), scope.to_string());
+        let keys = std::sync::Arc::clone(&self.keys);
         let family_key = dpop_jkt.clone().filter(|_| client.binds_refresh_tokens());
         let (login, authenticated) = self
             .with_conn(move |conn| {
@@ -136,7 +137,14 @@ impl Authority {
                     resources: &granted,
                     dpop_jkt: family_key.as_deref(),
                 };
-                let login = families::start(conn, owner, origin.as_origin(), now, &family_policy)?;
+                let login = families::start(
+                    conn,
+                    &keys.lifecycle.master,
+                    owner,
+                    origin.as_origin(),
+                    now,
+                    &family_policy,
+                )?;
                 Ok((login, authenticated))
             })
             .await?;

@@ -10,7 +10,7 @@ use crate::accounts::clients::Client;
 use crate::store::{self, DbConnection};
 use crate::tokens::AccessClaims;
 use crate::tokens::dpop::{BEARER_TOKEN_TYPE, DPOP_TOKEN_TYPE};
-use crate::tokens::refresh::RefreshToken;
+use crate::tokens::refresh::{Located, RefreshToken};
 use crate::tokens::verify::verify_own_access_token;
 
 /// What a presented token turned out to be.
@@ -110,7 +110,11 @@ impl Authority {
     /// login through another client). The revocation and its audit event commit together.
     pub async fn revoke(&self, client: &Client, token: &str, ip: Option<String>) -> Result<(), Error> {
         let family = match self.classify(token, self.verifier_leeway_secs) {
-            Presented::Refresh(refresh) => FamilyRef::Token(refresh.hash()),
+            Presented::Refresh(refresh) => match refresh.locate(&self.keys.lifecycle.master) {
+                Located::Family(position) => FamilyRef::Id(position.family_id),
+                Located::Row => FamilyRef::Token(refresh.hash()),
+                Located::Forged => return Ok(()),
+            },
             Presented::Access(claims) if claims.client_id != client.id => return Err(not_yours()),
             Presented::Access(claims) if claims.act.is_some() => {
                 return Err(Error::oauth(
@@ -179,18 +183,33 @@ impl Authority {
         refresh: RefreshToken,
     ) -> Result<Option<Value>, Error> {
         let now = self.clock.now();
+        let located = refresh.locate(&self.keys.lifecycle.master);
         let found = self
-            .with_conn(move |conn| {
-                let Some(token) = store::refresh::find_token(conn, &refresh.hash())? else { return Ok(None) };
-                let family = store::refresh::find_family(conn, &token.family_id)?;
-                Ok(family.map(|f| (token, f)))
+            .with_conn(move |conn| match located {
+                Located::Family(position) => {
+                    let Some((family, head, _)) = store::family_heads::find(conn, &position.family_id)?
+                    else {
+                        return Ok(None);
+                    };
+                    let is_head = head.head_hash.is_some_and(|h| h == refresh.hash());
+                    // The head was issued by the last rotation, or by the login.
+                    let issued_at = head.rotated_at.unwrap_or(family.created_at);
+                    Ok(is_head.then(|| (issued_at, head.head_expires_at.unwrap_or(0), family)))
+                }
+                Located::Row => {
+                    let Some(token) = store::refresh::find_token(conn, &refresh.hash())? else {
+                        return Ok(None);
+                    };
+                    let family = store::refresh::find_family(conn, &token.family_id)?;
+                    Ok(family
+                        .filter(|_| token.rotated_at.is_none())
+                        .map(|f| (token.issued_at, token.expires_at, f)))
+                }
+                Located::Forged => Ok(None),
             })
             .await?;
-        let Some((token, family)) = found else { return Ok(None) };
-        let active = token.rotated_at.is_none()
-            && now < token.expires_at
-            && family.is_active(now)
-            && family.client_id == client.id;
+        let Some((issued_at, expires_at, family)) = found else { return Ok(None) };
+        let active = now < expires_at && family.is_active(now) && family.client_id == client.id;
         Ok(active.then(|| {
             json!({
                 "active": true,
@@ -199,8 +218,8 @@ impl Authority {
                 "sub": family.user_id,
                 "scope": family.scope,
                 "sid": family.id,
-                "iat": token.issued_at,
-                "exp": token.expires_at,
+                "iat": issued_at,
+                "exp": expires_at,
                 "iss": self.issuer.issuer,
             })
         }))

@@ -25,6 +25,9 @@ pub struct MasterKey {
     /// Derives refresh-token successors (see `tokens::refresh`): a key of its own, so the
     /// sealing key is used for nothing else.
     successor_key: hmac::Key,
+    /// Authenticates a refresh token's family and generation (see `tokens::refresh`), so a token
+    /// nobody issued is told from an old one without a stored row.
+    refresh_tag_key: hmac::Key,
     /// Makes and checks DPoP nonces (see `tokens::dpop`): every instance holding the master key
     /// derives the same one, so a nonce one instance gave out is good at all of them.
     nonce_key: hmac::Key,
@@ -71,8 +74,9 @@ impl MasterKey {
             hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref())
         };
         let successor_key = derive(b"jwtd refresh-token successors v1");
+        let refresh_tag_key = derive(b"jwtd refresh-token tags v2");
         let nonce_key = derive(b"jwtd dpop nonces v1");
-        Ok(Self { key, successor_key, nonce_key })
+        Ok(Self { key, successor_key, refresh_tag_key, nonce_key })
     }
 
     /// Accepts standard or URL-safe base64, padded or not, surrounded by whitespace.
@@ -119,6 +123,11 @@ impl MasterKey {
     /// HMAC-SHA256 of `message` under the successor key.
     pub fn successor_mac(&self, message: &[u8]) -> hmac::Tag {
         hmac::sign(&self.successor_key, message)
+    }
+
+    /// HMAC-SHA256 of `message` under the refresh-token tag key.
+    pub fn refresh_tag_mac(&self, message: &[u8]) -> hmac::Tag {
+        hmac::sign(&self.refresh_tag_key, message)
     }
 
     /// HMAC-SHA256 of `message` under the DPoP nonce key.

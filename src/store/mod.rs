@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod family_heads;
 pub mod jtis;
 pub mod keys;
 pub mod logout_deliveries;

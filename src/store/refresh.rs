@@ -63,6 +63,11 @@ pub struct NewFamily<'a> {
     pub auth_time: Option<i64>,
     pub resources: &'a str,
     pub dpop_jkt: Option<&'a str>,
+    /// The SHA-256 of the family's first family token; `None` for a family of row tokens
+    /// (whose first token is a `refresh_tokens` row instead).
+    pub head_hash: Option<&'a [u8]>,
+    pub generation: Option<i64>,
+    pub head_expires_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -248,9 +253,29 @@ pub struct Rotation<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
-/// What [`rotate_unused`] returns: the family, its user and when the successor expires.
+impl Rotation<'_> {
+    /// The conditions on the family `f` both one-statement rotations share: of this client, live,
+    /// started with this User-Agent when asked, bound to no DPoP key or to the request's.
+    pub(super) fn push_family_conditions<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql(" AND f.client_id = ");
+        out.push_bind_param::<Text, _>(&self.client_id)?;
+        out.push_sql(" AND f.revoked_at IS NULL AND f.expires_at > ");
+        out.push_bind_param::<BigInt, _>(&self.now)?;
+        out.push_sql(" AND (NOT ");
+        out.push_bind_param::<Bool, _>(&self.same_user_agent)?;
+        out.push_sql(" OR f.created_user_agent IS NOT DISTINCT FROM ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.user_agent)?;
+        out.push_sql(") AND (f.dpop_jkt IS NULL OR f.dpop_jkt = ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.dpop_jkt)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// What [`rotate_unused`] and `family_heads::rotate` return: the family, its user and when the
+/// successor expires.
 #[derive(QueryableByName)]
-struct Rotated {
+pub(super) struct Rotated {
     #[diesel(embed)]
     family: FamilyRow,
     #[diesel(sql_type = BigInt)]
@@ -280,19 +305,32 @@ pub fn rotate_unused(
     rotation: &Rotation<'_>,
 ) -> QueryResult<Option<(FamilyRow, UserRow, i64)>> {
     let rotated: Option<Rotated> = RotateUnused(rotation).get_result(conn).optional()?;
-    Ok(rotated.map(|row| {
-        let user = UserRow {
-            id: row.family.user_id.clone(),
-            email: row.user_email,
-            password_hash: row.user_password_hash,
-            claims: row.user_claims,
-            disabled: row.user_disabled,
-            created_at: row.user_created_at,
-            updated_at: row.user_updated_at,
-        };
-        (row.family, user, row.successor_expires_at)
-    }))
+    Ok(rotated.map(Rotated::into_rows))
 }
+
+impl Rotated {
+    pub(super) fn into_rows(self) -> (FamilyRow, UserRow, i64) {
+        let user = UserRow {
+            id: self.family.user_id.clone(),
+            email: self.user_email,
+            password_hash: self.user_password_hash,
+            claims: self.user_claims,
+            disabled: self.user_disabled,
+            created_at: self.user_created_at,
+            updated_at: self.user_updated_at,
+        };
+        (self.family, user, self.successor_expires_at)
+    }
+}
+
+/// The columns [`Rotated`] reads of the updated family `f` and its user `u`, after the family's
+/// and before the successor's expiry.
+pub(super) const ROTATED_FAMILY_COLUMNS: &str = "f.id, f.user_id, f.client_id, f.scope, f.created_at, \
+    f.expires_at, f.created_ip, f.created_user_agent, f.revoked_at, f.revoked_reason, f.session_id, \
+    f.auth_time, f.resources, f.dpop_jkt";
+pub(super) const ROTATED_USER_COLUMNS: &str = "u.email AS user_email, u.password_hash AS user_password_hash, \
+    u.claims AS user_claims, u.disabled AS user_disabled, u.created_at AS user_created_at, \
+    u.updated_at AS user_updated_at";
 
 /// [`rotate_unused`]'s statement, prepared once per connection: parsing and planning it on every
 /// refresh cost PostgreSQL more than running it.
@@ -313,20 +351,12 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
         out.push_bind_param::<Binary, _>(&r.hash)?;
         out.push_sql(" AND t.rotated_at IS NULL AND t.expires_at > ");
         out.push_bind_param::<BigInt, _>(&r.now)?;
-        out.push_sql(" AND f.id = t.family_id AND f.client_id = ");
-        out.push_bind_param::<Text, _>(&r.client_id)?;
-        out.push_sql(" AND f.revoked_at IS NULL AND f.expires_at > ");
-        out.push_bind_param::<BigInt, _>(&r.now)?;
-        out.push_sql(" AND (NOT ");
-        out.push_bind_param::<Bool, _>(&r.same_user_agent)?;
-        out.push_sql(" OR f.created_user_agent IS NOT DISTINCT FROM ");
-        out.push_bind_param::<Nullable<Text>, _>(&r.user_agent)?;
-        out.push_sql(") AND (f.dpop_jkt IS NULL OR f.dpop_jkt = ");
-        out.push_bind_param::<Nullable<Text>, _>(&r.dpop_jkt)?;
+        out.push_sql(" AND f.id = t.family_id");
+        r.push_family_conditions(&mut out)?;
         // Columns by name, never `*`: a prepared statement whose result shape changed under it
         // (a column added by a migration during a rolling deploy) fails until re-prepared.
         out.push_sql(
-            ") RETURNING f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, \
+            " RETURNING f.id, f.user_id, f.client_id, f.scope, f.created_at, f.expires_at, \
              f.created_ip, f.created_user_agent, f.revoked_at, f.revoked_reason, f.session_id, \
              f.auth_time, f.resources, f.dpop_jkt, t.generation + 1 AS successor_generation, LEAST(",
         );
@@ -347,49 +377,6 @@ impl QueryFragment<Pg> for RotateUnused<'_> {
              u.claims AS user_claims, u.disabled AS user_disabled, u.created_at AS user_created_at, \
              u.updated_at AS user_updated_at FROM won JOIN users AS u ON u.id = won.user_id",
         );
-        Ok(())
-    }
-}
-
-/// A new family and its first token in one statement, so in one round trip and its own
-/// transaction (the token's foreign key sees the family: PostgreSQL checks it at the end of the
-/// statement). PostgreSQL only; SQLite inserts both in a transaction.
-pub fn insert_family_with_token(
-    conn: &mut diesel::PgConnection,
-    family: &NewFamily<'_>,
-    token: &NewToken<'_>,
-) -> QueryResult<()> {
-    InsertFamilyWithToken { family, token }.execute(conn).map(drop)
-}
-
-struct InsertFamilyWithToken<'a> {
-    family: &'a NewFamily<'a>,
-    token: &'a NewToken<'a>,
-}
-
-prepared_pg_statement!(InsertFamilyWithToken);
-
-impl QueryFragment<Pg> for InsertFamilyWithToken<'_> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        let (f, t) = (self.family, self.token);
-        out.push_sql(
-            "WITH family AS (INSERT INTO refresh_families (id, user_id, client_id, scope, created_at, \
-             expires_at, created_ip, created_user_agent, session_id, auth_time, resources, dpop_jkt) \
-             VALUES (",
-        );
-        push_binds!(out, Text: &f.id, Text: &f.user_id, Text: &f.client_id, Text: &f.scope,
-            BigInt: &f.created_at, BigInt: &f.expires_at, Nullable<Text>: &f.created_ip,
-            Nullable<Text>: &f.created_user_agent, Nullable<Text>: &f.session_id,
-            Nullable<BigInt>: &f.auth_time, Text: &f.resources, Nullable<Text>: &f.dpop_jkt);
-        out.push_sql(
-            ") RETURNING id) INSERT INTO refresh_tokens (token_hash, family_id, generation, issued_at, \
-             expires_at, ip, user_agent) SELECT ",
-        );
-        push_binds!(out, Binary: &t.token_hash);
-        out.push_sql(", id, ");
-        push_binds!(out, BigInt: &t.generation, BigInt: &t.issued_at, BigInt: &t.expires_at,
-            Nullable<Text>: &t.ip, Nullable<Text>: &t.user_agent);
-        out.push_sql(" FROM family");
         Ok(())
     }
 }

@@ -80,6 +80,12 @@ diesel::table! {
         auth_time -> Nullable<BigInt>,
         resources -> Text,
         dpop_jkt -> Nullable<Text>,
+        head_hash -> Nullable<Binary>,
+        generation -> Nullable<BigInt>,
+        head_expires_at -> Nullable<BigInt>,
+        rotated_at -> Nullable<BigInt>,
+        rotated_ip -> Nullable<Text>,
+        rotated_user_agent -> Nullable<Text>,
     }
 }
 

@@ -7,6 +7,7 @@
 //! run the claim, ask that decision and write its result live in `authority::families`.
 
 use super::refresh::RefreshToken;
+use crate::keys::master::MasterKey;
 
 /// What a refresh from another User-Agent (or network) than the login's does: nothing, an
 /// audit event, or a refusal that revokes the family (`refresh.binding`).
@@ -54,10 +55,14 @@ pub struct Login {
 }
 
 impl Login {
-    /// A new login at `now`: a random family id and first token, and when each ends.
-    pub fn begin(now: i64, policy: &FamilyPolicy) -> Result<Self, aws_lc_rs::error::Unspecified> {
+    /// A new login at `now`: a random family id and its first family token, and when each ends.
+    pub fn begin(
+        now: i64,
+        policy: &FamilyPolicy,
+        master: &MasterKey,
+    ) -> Result<Self, aws_lc_rs::error::Unspecified> {
         let family_id = crate::accounts::clients::random_id()?;
-        let token = RefreshToken::generate()?;
+        let token = RefreshToken::first(&family_id, master)?;
         let family_expires_at = now.saturating_add(policy.absolute_ttl);
         let token_expires_at = policy.token_expires_at(now, family_expires_at);
         Ok(Self { family_id, token, token_expires_at, family_expires_at })

@@ -40,6 +40,11 @@ impl Cluster {
         Self { _db: db, instances, http: reqwest::Client::new(), env, _dir: dir }
     }
 
+    fn master_key(&self) -> jwtd::keys::master::MasterKey {
+        let (_, key) = self.env.iter().find(|(name, _)| name == "JWTD_MASTER_KEY").unwrap();
+        jwtd::keys::master::MasterKey::from_base64(key).unwrap()
+    }
+
     fn url(&self, i: usize, path: &str) -> String {
         format!("{}{}", self.instances[i].address, path)
     }
@@ -194,7 +199,7 @@ async fn three_instances_on_one_postgres() {
         assert_eq!(cluster.token(i, &app, &right).await.status(), 429, "instance {i}");
     }
 
-    // 4. Kill instance 1 in the middle of refresh traffic: every 200 has its row.
+    // 4. Kill instance 1 in the middle of refresh traffic: every 200 is its family's head.
     let mut chains = Vec::new();
     for _ in 0..12 {
         let login: Value = cluster.login(2, &app, users[2]).await;
@@ -235,14 +240,25 @@ async fn three_instances_on_one_postgres() {
         }
     }
     assert!(issued.len() >= 12 * 4, "too few refreshes succeeded: {}", issued.len());
+    // Every 200 was committed: its family reached its generation; and where no answer was lost
+    // (which a replay would have followed, revoking the family), the last one is the head.
+    let master = cluster.master_key();
     let mut conn = cluster.pool().get().unwrap();
-    for token in &issued {
-        let hash = jwtd::tokens::refresh::RefreshToken::parse(token).unwrap().hash();
-        assert!(
-            jwtd::store::refresh::find_token(&mut conn, &hash).unwrap().is_some(),
-            "an issued token has no row"
-        );
+    let mut heads = 0;
+    for text in issued.iter().chain(&chains) {
+        let token = jwtd::tokens::refresh::RefreshToken::parse(text).unwrap();
+        let jwtd::tokens::refresh::Located::Family(position) = token.locate(&master) else {
+            panic!("not a family token of this cluster's")
+        };
+        let (family, head, _) =
+            jwtd::store::family_heads::find(&mut conn, &position.family_id).unwrap().unwrap();
+        assert!(head.generation >= Some(position.generation), "an answered successor was not committed");
+        if chains.contains(text) && family.revoked_at.is_none() {
+            assert_eq!(head.head_hash, Some(token.hash()), "a live family's last answer is not its head");
+            heads += 1;
+        }
     }
+    assert!(heads >= 6, "too few families stayed live: {heads}");
     drop(conn);
     for i in [0, 2] {
         assert!(cluster.instances[i].terminate().await.success());

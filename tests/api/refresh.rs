@@ -14,6 +14,9 @@ use crate::on_both_backends;
 
 on_both_backends!(
     every_refresh_rotates_and_a_replay_revokes_the_family,
+    a_replay_of_the_last_rotated_token_records_its_first_use,
+    families_of_row_tokens_keep_rotating_and_detecting_replays,
+    a_forged_older_generation_revokes_nothing,
     a_replay_within_the_grace_window_gets_the_same_successor,
     a_grace_replay_gets_no_more_than_the_first_request,
     rotation_never_extends_the_family_lifetime,
@@ -75,6 +78,17 @@ async fn every_refresh_rotates_and_a_replay_revokes_the_family(backend: Backend)
     let third = refreshed(&app, &client, &t2).await;
     let t3 = third["refresh_token"].as_str().unwrap().to_owned();
 
+    // One row per family, holding only the hash of its newest token; no token row at all.
+    let mut conn = app.pool().get().unwrap();
+    let (_, head, _) = jwtd::store::family_heads::find(&mut conn, &sid).unwrap().unwrap();
+    let hash_of = |t: &str| jwtd::tokens::refresh::RefreshToken::parse(t).unwrap().hash();
+    assert_eq!(head.head_hash, Some(hash_of(&t3)));
+    assert_eq!(head.generation, Some(3));
+    for token in [&t1, &t2, &t3] {
+        assert!(jwtd::store::refresh::find_token(&mut conn, &hash_of(token)).unwrap().is_none());
+    }
+    drop(conn);
+
     // The thief replays t1: refused, and the family dies, so the newest token fails too.
     refused(&app, &client, &t1).await;
     refused(&app, &client, &t3).await;
@@ -90,19 +104,104 @@ async fn every_refresh_rotates_and_a_replay_revokes_the_family(backend: Backend)
     let reuse = events.iter().find(|e| e.kind == "refresh.revoked.reuse").expect("a reuse audit event");
     assert_eq!(reuse.subject.as_deref(), Some(sid.as_str()));
     let detail: Value = serde_json::from_str(&reuse.detail).unwrap();
-    assert!(detail["first_use"]["at"].is_i64() && detail["second_use"]["at"].is_i64(), "{detail}");
+    assert_eq!(detail["generation"], 1, "{detail}");
+    assert!(detail["second_use"]["at"].is_i64(), "{detail}");
     assert_eq!(detail["second_use"]["ip"], "127.0.0.1");
     assert!(!reuse.detail.contains(&t1), "the token itself is never logged");
 
-    // Only hashes are stored.
     let family = jwtd::store::refresh::find_family(&mut app.pool().get().unwrap(), &sid).unwrap().unwrap();
     assert_eq!(family.revoked_reason.as_deref(), Some("reuse"));
-    let stored = jwtd::store::refresh::find_token(
-        &mut app.pool().get().unwrap(),
-        &jwtd::tokens::refresh::RefreshToken::parse(&t3).unwrap().hash(),
-    )
-    .unwrap();
-    assert!(stored.is_some());
+}
+
+/// The parent of the head, replayed: the audit event tells when and from where it was used first.
+async fn a_replay_of_the_last_rotated_token_records_its_first_use(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, t1, access) = logged_in(&app, "read").await;
+    refreshed(&app, &client, &t1).await;
+    app.clock.advance(7);
+    refused(&app, &client, &t1).await;
+    let events = jwtd::store::audit::recent(&mut app.pool().get().unwrap(), 20).unwrap();
+    let reuse = events.iter().find(|e| e.kind == "refresh.revoked.reuse").expect("a reuse audit event");
+    assert_eq!(reuse.subject.as_deref(), Some(sid_of(&access).as_str()));
+    let detail: Value = serde_json::from_str(&reuse.detail).unwrap();
+    let first = detail["first_use"]["at"].as_i64().unwrap();
+    assert_eq!(detail["second_use"]["at"].as_i64().unwrap() - first, 7, "{detail}");
+    assert_eq!(detail["first_use"]["ip"], "127.0.0.1");
+}
+
+/// A family started before family tokens (one `refresh_tokens` row per token) keeps working
+/// until it ends: it rotates with row tokens, a replay revokes it, and revocation and
+/// introspection find it by its token's row.
+async fn families_of_row_tokens_keep_rotating_and_detecting_replays(backend: Backend) {
+    use jwtd::store::refresh::{NewFamily, NewToken, find_family, insert_family, insert_token, token_count};
+    let app = spawn_app(backend).await;
+    let client = app.register_app_client("read");
+    let user = app.create_user("alice@example.com", PASSWORD, json!({}));
+    let now = app.clock.now();
+    let first = jwtd::tokens::refresh::RefreshToken::generate_row_token().unwrap();
+    let family = NewFamily {
+        id: "a-family-of-row-tokens",
+        user_id: &user.id,
+        client_id: &client.id,
+        scope: "read",
+        created_at: now,
+        expires_at: now + 86_400,
+        created_ip: None,
+        created_user_agent: None,
+        session_id: None,
+        auth_time: Some(now),
+        resources: "",
+        dpop_jkt: None,
+        head_hash: None,
+        generation: None,
+        head_expires_at: None,
+    };
+    let token = NewToken {
+        token_hash: &first.hash(),
+        family_id: family.id,
+        generation: 1,
+        issued_at: now,
+        expires_at: now + 3600,
+        ip: None,
+        user_agent: None,
+    };
+    let pool = app.pool();
+    insert_family(&mut pool.get().unwrap(), &family).unwrap();
+    insert_token(&mut pool.get().unwrap(), &token).unwrap();
+
+    let second = refreshed(&app, &client, first.expose()).await;
+    let t2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(t2.len(), first.expose().len(), "a row token's successor is a row token");
+    assert_eq!(sid_of(second["access_token"].as_str().unwrap()), family.id);
+    assert_eq!(token_count(&mut pool.get().unwrap(), family.id).unwrap(), 2);
+    let introspected: Value =
+        app.client_post(&client, "/oauth2/introspect", &[("token", &t2)]).await.json().await.unwrap();
+    assert_eq!((&introspected["active"], &introspected["sid"]), (&json!(true), &json!(family.id)));
+
+    refused(&app, &client, first.expose()).await;
+    refused(&app, &client, &t2).await;
+    let revoked = find_family(&mut pool.get().unwrap(), family.id).unwrap().unwrap();
+    assert_eq!(revoked.revoked_reason.as_deref(), Some("reuse"));
+}
+
+/// Knowing a family's id (every access token's `sid`) is not enough to end it: a token of an
+/// older generation that jwtd never issued is unknown, and the family goes on.
+async fn a_forged_older_generation_revokes_nothing(backend: Backend) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = spawn_app(backend).await;
+    let (client, t1, access) = logged_in(&app, "read").await;
+    let t2 = refreshed(&app, &client, &t1).await["refresh_token"].as_str().unwrap().to_owned();
+    // t2 with its generation set back to 1: the family's id, a generation it had, a wrong tag.
+    let mut bytes = URL_SAFE_NO_PAD.decode(t2.strip_prefix("jwtd_rt_").unwrap()).unwrap();
+    bytes[16..24].copy_from_slice(&1u64.to_be_bytes());
+    let forged = format!("jwtd_rt_{}", URL_SAFE_NO_PAD.encode(&bytes));
+    refused(&app, &client, &forged).await;
+    let revoke = app.client_post(&client, "/oauth2/revoke", &[("token", &forged)]).await;
+    assert_eq!(revoke.status(), 200, "RFC 7009: an unknown token is no error");
+    let family = jwtd::store::refresh::find_family(&mut app.pool().get().unwrap(), &sid_of(&access)).unwrap();
+    assert_eq!(family.unwrap().revoked_at, None, "nothing revoked");
+    refreshed(&app, &client, &t2).await;
 }
 
 async fn a_replay_within_the_grace_window_gets_the_same_successor(backend: Backend) {
@@ -211,8 +310,8 @@ async fn simultaneous_refreshes_of_one_token_have_one_winner(backend: Backend) {
     let ok = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(ok, 1, "exactly one winner: {statuses:?}");
     assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "no 5xx: {statuses:?}");
-    let count = jwtd::store::refresh::token_count(&mut a.pool().get().unwrap(), &sid_of(&access)).unwrap();
-    assert_eq!(count, 2, "the first token and exactly one successor");
+    let found = jwtd::store::family_heads::find(&mut a.pool().get().unwrap(), &sid_of(&access)).unwrap();
+    assert_eq!(found.unwrap().1.generation, Some(2), "the first token and exactly one successor");
 }
 
 async fn browser_clients_get_the_refresh_token_in_a_cookie(backend: Backend) {
@@ -489,6 +588,18 @@ async fn the_purge_removes_only_dead_families() {
     }
     let pool = app.pool();
     let now = app.clock.now();
+    // The family revoked long ago has a row token too, as families started before family tokens do.
+    let row_token = jwtd::tokens::refresh::RefreshToken::generate_row_token().unwrap();
+    let stored = jwtd::store::refresh::NewToken {
+        token_hash: &row_token.hash(),
+        family_id: &sids[1].0,
+        generation: 1,
+        issued_at: now,
+        expires_at: now + 60,
+        ip: None,
+        user_agent: None,
+    };
+    jwtd::store::refresh::insert_token(&mut pool.get().unwrap(), &stored).unwrap();
     // One revoked now, one revoked eight days ago, one live.
     jwtd::store::refresh::revoke_family(&mut pool.get().unwrap(), &sids[0].0, now, "test").unwrap();
     jwtd::store::refresh::revoke_family(&mut pool.get().unwrap(), &sids[1].0, now - 8 * 86_400, "test")
