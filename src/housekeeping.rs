@@ -1,5 +1,6 @@
 //! Background purge: expired and long-revoked refresh families (with their tokens), finished
-//! throttling counters, and subject revocations older than any token they could refuse.
+//! throttling counters, subject revocations older than any token they could refuse, and audit
+//! events past their retention.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,8 @@ pub struct PurgePolicy {
     pub keep_revoked: i64,
     /// Throttling counters and subject revocations older than this are dead, in seconds.
     pub horizon: i64,
+    /// Audit events are kept this long, in seconds; `None`: for ever.
+    pub keep_audit: Option<i64>,
 }
 
 /// One purge; returns the number of families removed.
@@ -32,6 +35,9 @@ pub fn purge_once(
     // A jti matters until what carried it expires (each row says when, leeway included); five
     // minutes more cover instances whose clocks run behind this one's.
     store::jtis::purge(conn, now - 300)?;
+    if let Some(keep) = policy.keep_audit {
+        store::audit::purge(conn, now.saturating_sub(keep))?;
+    }
     Ok(families)
 }
 

@@ -162,6 +162,7 @@ fn spawn_purge(
     let policy = PurgePolicy {
         interval: settings.refresh.purge_interval,
         keep_revoked: secs(settings.refresh.keep_revoked),
+        keep_audit: (!settings.audit.keep.is_zero()).then(|| secs(settings.audit.keep)),
         horizon: secs(settings.throttle.window.max(settings.throttle.lockout))
             .max(secs(settings.revocation_window())),
     };
@@ -369,6 +370,7 @@ fn family_policy(settings: &Settings) -> FamilyPolicy {
         reuse_grace: secs(settings.refresh.reuse_grace),
         binding: settings.refresh.binding,
         binding_ip: settings.refresh.binding_ip,
+        token_format: settings.refresh.token_format,
     }
 }
 

@@ -71,7 +71,8 @@ pub struct FamilyOwner<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
-/// Starts a family for `owner`: one row, holding the hash of its first family token.
+/// Starts a family for `owner`: one row, holding the hash of its first family token; or, with
+/// `refresh.token_format = "row"`, that row and its first token's.
 pub fn start(
     conn: &mut DbConnection,
     master: &MasterKey,
@@ -81,6 +82,8 @@ pub fn start(
     policy: &FamilyPolicy,
 ) -> Result<Login, FamilyError> {
     let login = Login::begin(now, policy, master).map_err(|_| FamilyError::Random)?;
+    let is_family_token = matches!(login.token.locate(master), Located::Family(_));
+    let head_hash = login.token.hash();
     let family = NewFamily {
         id: &login.family_id,
         user_id: owner.user_id,
@@ -94,11 +97,27 @@ pub fn start(
         auth_time: Some(owner.auth_time),
         resources: owner.resources,
         dpop_jkt: owner.dpop_jkt,
-        head_hash: Some(&login.token.hash()),
-        generation: Some(1),
-        head_expires_at: Some(login.token_expires_at),
+        head_hash: is_family_token.then_some(&head_hash[..]),
+        generation: is_family_token.then_some(1),
+        head_expires_at: is_family_token.then_some(login.token_expires_at),
     };
-    rows::insert_family(conn, &family)?;
+    if is_family_token {
+        rows::insert_family(conn, &family)?;
+        return Ok(login);
+    }
+    let first = NewToken {
+        token_hash: &head_hash,
+        family_id: &login.family_id,
+        generation: 1,
+        issued_at: now,
+        expires_at: login.token_expires_at,
+        ip: origin.ip,
+        user_agent: origin.user_agent,
+    };
+    conn.transaction(|conn| {
+        rows::insert_family(conn, &family)?;
+        rows::insert_token(conn, &first)
+    })?;
     Ok(login)
 }
 

@@ -19,7 +19,7 @@ use crate::keys::signing::Algorithm;
 // configuration); they are read here as they are.
 pub use crate::accounts::passwords::PasswordSettings;
 pub use crate::accounts::throttle::ThrottleSettings;
-pub use crate::tokens::families::BindingPolicy;
+pub use crate::tokens::families::{BindingPolicy, TokenFormat};
 
 const EMBEDDED_DEFAULTS: &str = include_str!("../../config/default.toml");
 
@@ -50,6 +50,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub admin: AdminSettings,
     pub refresh: RefreshSettings,
+    pub audit: AuditSettings,
     pub revocations: RevocationSettings,
     pub sessions: SessionSettings,
     pub login: LoginSettings,
@@ -162,6 +163,16 @@ pub struct RefreshSettings {
     pub keep_revoked: Duration,
     #[serde(with = "humantime_serde")]
     pub purge_interval: Duration,
+    /// What new logins get: family tokens, or row tokens while older instances still run.
+    pub token_format: TokenFormat,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Audit events older than this are purged; zero keeps them all.
+    #[serde(with = "humantime_serde")]
+    pub keep: Duration,
 }
 
 #[derive(Debug, Deserialize)]

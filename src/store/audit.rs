@@ -22,6 +22,35 @@ pub fn record(conn: &mut DbConnection, event: &AuditEvent<'_>) -> QueryResult<()
     diesel::insert_into(audit_events::table).values(event).execute(conn).map(drop)
 }
 
+/// Events deleted per statement by [`purge`].
+const PURGE_BATCH: i64 = 5000;
+
+/// Deletes the events that happened before `before`, oldest first, a batch per statement: no
+/// statement holds many rows (the first purge after a long time finds a backlog), and none reads
+/// more than a batch when nothing is due. Ids grow with time, so the oldest ids are the oldest
+/// events. Returns how many.
+pub fn purge(conn: &mut DbConnection, before: i64) -> QueryResult<usize> {
+    let mut deleted = 0;
+    loop {
+        let oldest: Vec<(i64, i64)> = audit_events::table
+            .select((audit_events::id, audit_events::at))
+            .order(audit_events::id.asc())
+            .limit(PURGE_BATCH)
+            .load(conn)?;
+        let Some(upto) = oldest.iter().filter(|(_, at)| *at < before).map(|(id, _)| *id).max() else {
+            return Ok(deleted);
+        };
+        let batch = diesel::delete(
+            audit_events::table.filter(audit_events::id.le(upto)).filter(audit_events::at.lt(before)),
+        )
+        .execute(conn)?;
+        deleted += batch;
+        if batch == 0 || i64::try_from(oldest.len()).unwrap_or(0) < PURGE_BATCH {
+            return Ok(deleted);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = audit_events)]
 pub struct AuditRow {

@@ -19,6 +19,16 @@ pub enum BindingPolicy {
     Enforce,
 }
 
+/// What a new login's refresh tokens are (`refresh.token_format`; see `super::refresh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenFormat {
+    /// Family tokens: the family's row holds its head; a rotation inserts nothing.
+    Family,
+    /// Row tokens, one stored row each, which instances older than family tokens can read.
+    Row,
+}
+
 /// The refresh settings in seconds.
 #[derive(Debug, Clone, Copy)]
 pub struct FamilyPolicy {
@@ -27,6 +37,7 @@ pub struct FamilyPolicy {
     pub reuse_grace: i64,
     pub binding: BindingPolicy,
     pub binding_ip: bool,
+    pub token_format: TokenFormat,
 }
 
 impl FamilyPolicy {
@@ -55,14 +66,18 @@ pub struct Login {
 }
 
 impl Login {
-    /// A new login at `now`: a random family id and its first family token, and when each ends.
+    /// A new login at `now`: a random family id and its first token, of the policy's format, and
+    /// when each ends.
     pub fn begin(
         now: i64,
         policy: &FamilyPolicy,
         master: &MasterKey,
     ) -> Result<Self, aws_lc_rs::error::Unspecified> {
         let family_id = crate::accounts::clients::random_id()?;
-        let token = RefreshToken::first(&family_id, master)?;
+        let token = match policy.token_format {
+            TokenFormat::Family => RefreshToken::first(&family_id, master)?,
+            TokenFormat::Row => RefreshToken::generate_row_token()?,
+        };
         let family_expires_at = now.saturating_add(policy.absolute_ttl);
         let token_expires_at = policy.token_expires_at(now, family_expires_at);
         Ok(Self { family_id, token, token_expires_at, family_expires_at })

@@ -17,6 +17,7 @@ on_both_backends!(
     a_replay_of_the_last_rotated_token_records_its_first_use,
     families_of_row_tokens_keep_rotating_and_detecting_replays,
     a_forged_older_generation_revokes_nothing,
+    during_a_rolling_upgrade_logins_can_get_row_tokens,
     a_replay_within_the_grace_window_gets_the_same_successor,
     a_grace_replay_gets_no_more_than_the_first_request,
     rotation_never_extends_the_family_lifetime,
@@ -182,6 +183,30 @@ async fn families_of_row_tokens_keep_rotating_and_detecting_replays(backend: Bac
     refused(&app, &client, &t2).await;
     let revoked = find_family(&mut pool.get().unwrap(), family.id).unwrap().unwrap();
     assert_eq!(revoked.revoked_reason.as_deref(), Some("reuse"));
+}
+
+/// A rolling upgrade from instances older than family tokens: with `refresh.token_format = "row"`
+/// logins get row tokens, which every instance reads, and an instance issuing family tokens
+/// rotates such a family with row tokens to its end.
+async fn during_a_rolling_upgrade_logins_can_get_row_tokens(backend: Backend) {
+    let db = Arc::new(TestDb::new(backend));
+    let key = new_master_key();
+    let upgrading = spawn_app_on(Arc::clone(&db), &key, &[("JWTD__REFRESH__TOKEN_FORMAT", "row")]).await;
+    let upgraded = spawn_app_with(Arc::clone(&db), &key, &[], Arc::clone(&upgrading.clock)).await;
+    let (client, t1, access) = logged_in(&upgrading, "read").await;
+    let row_token_len = "jwtd_rt_".len() + 43;
+    assert_eq!(t1.len(), row_token_len);
+    let t2 = refreshed(&upgraded, &client, &t1).await["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(t2.len(), row_token_len, "the family goes on with row tokens");
+    let sid = sid_of(&access);
+    assert_eq!(jwtd::store::refresh::token_count(&mut upgraded.pool().get().unwrap(), &sid).unwrap(), 2);
+    refused(&upgrading, &client, &t1).await;
+    refused(&upgraded, &client, &t2).await;
+
+    let body: Value = upgraded.login(&client, "alice@example.com", PASSWORD, &[]).await.json().await.unwrap();
+    let family_token = body["refresh_token"].as_str().unwrap();
+    assert_eq!(family_token.len(), "jwtd_rt_".len() + 96, "a login where the format is family");
+    refreshed(&upgraded, &client, family_token).await;
 }
 
 /// Knowing a family's id (every access token's `sid`) is not enough to end it: a token of an
@@ -571,8 +596,8 @@ async fn verified_feed(app: &TestApp, jws: &str) -> Value {
     jsonwebtoken::decode::<Value>(jws, &key, &validation).unwrap().claims
 }
 
-/// The purge removes expired families and families revoked long ago, with their tokens, and
-/// keeps everything that can still matter.
+/// The purge removes expired families and families revoked long ago, with their tokens, and audit
+/// events past their retention, and keeps everything that can still matter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_purge_removes_only_dead_families() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -608,7 +633,20 @@ async fn the_purge_removes_only_dead_families() {
         interval: std::time::Duration::from_secs(600),
         keep_revoked: 7 * 86_400,
         horizon: 3600,
+        keep_audit: Some(30 * 86_400),
     };
+    // Audit events from 31 days ago (past their retention), 29 days ago and now.
+    for (age, kind) in [(31, "test.old"), (29, "test.kept"), (0, "test.new")] {
+        let event = jwtd::store::audit::AuditEvent {
+            at: now - age * 86_400,
+            kind,
+            actor: None,
+            subject: None,
+            ip: None,
+            detail: "{}".into(),
+        };
+        jwtd::store::audit::record(&mut pool.get().unwrap(), &event).unwrap();
+    }
     let purged = jwtd::housekeeping::purge_once(&mut pool.get().unwrap(), now, &policy).unwrap();
     assert_eq!(purged, 1);
     let exists =
@@ -619,6 +657,13 @@ async fn the_purge_removes_only_dead_families() {
         0,
         "its tokens went too"
     );
+    let kinds: Vec<String> = jwtd::store::audit::recent(&mut pool.get().unwrap(), 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| k.starts_with("test."))
+        .collect();
+    assert_eq!(kinds, ["test.new", "test.kept"], "only the event past its retention went");
     // Thirty-one days later the live family has expired and goes as well.
     let purged =
         jwtd::housekeeping::purge_once(&mut pool.get().unwrap(), now + 31 * 86_400, &policy).unwrap();

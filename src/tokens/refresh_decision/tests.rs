@@ -3,6 +3,7 @@
 //! binding), and the decision it must give.
 
 use super::*;
+use crate::tokens::families::TokenFormat;
 
 const APP: &str = "app/1.0";
 const THIEF: &str = "curl/8.0";
@@ -47,6 +48,7 @@ fn plain() -> Case {
             reuse_grace: 0,
             binding: BindingPolicy::Off,
             binding_ip: false,
+            token_format: TokenFormat::Family,
         },
     }
 }
