@@ -404,10 +404,27 @@ async fn revocation_and_introspection(backend: Backend) {
     assert_eq!(at["active"], true);
     assert_eq!(at["sid"], sid_of(&access).as_str());
     assert_eq!(app.introspect(&other, &access).await, json!({"active": false}), "another client's");
-    for garbage in ["nope", "jwtd_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "a.b.c"] {
-        let answer: Value =
-            app.client_post(&client, "/oauth2/introspect", &[("token", garbage)]).await.json().await.unwrap();
-        assert_eq!(answer, json!({"active": false}));
+    // Garbage, an unknown row token, a family token nobody issued, and a JWT under an unknown kid.
+    let forged_family_token = format!("jwtd_rt_{}", "A".repeat(96));
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("no-such-kid".into());
+    let key = jsonwebtoken::EncodingKey::from_secret(b"not jwtd's").unwrap();
+    let unknown_kid = jsonwebtoken::encode(
+        &header,
+        &jsonwebtoken::dangerous::insecure_decode::<Value>(&access).unwrap().claims,
+        &key,
+    )
+    .unwrap();
+    for garbage in [
+        "nope",
+        "jwtd_rt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        &forged_family_token,
+        "a.b.c",
+        &unknown_kid,
+    ] {
+        let response = app.client_post(&client, "/oauth2/introspect", &[("token", garbage)]).await;
+        assert_eq!(response.status(), 200, "{garbage}");
+        assert_eq!(response.json::<Value>().await.unwrap(), json!({"active": false}), "{garbage}");
     }
     assert_error(app.post_form("/oauth2/introspect", &[("token", &token)]).await, 401, "invalid_client")
         .await;
