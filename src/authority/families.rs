@@ -15,7 +15,7 @@ use crate::store::family_heads::{self as heads, HeadRow};
 use crate::store::refresh::{self as rows, ClaimedRows, FamilyRow, NewFamily, NewToken};
 use crate::store::users::UserRow;
 use crate::tokens::families::BindingPolicy;
-use crate::tokens::families::{FamilyPolicy, Login, Origin, Refusal};
+use crate::tokens::families::{FamilyPolicy, Login, Origin, Refusal, TokenFormat};
 use crate::tokens::refresh::{Located, Position, RefreshToken};
 use crate::tokens::refresh_decision::{Claimed, Decision, FamilyFacts, NextToken, RefreshRequest, decide};
 
@@ -82,7 +82,7 @@ pub fn start(
     policy: &FamilyPolicy,
 ) -> Result<Login, FamilyError> {
     let login = Login::begin(now, policy, master).map_err(|_| FamilyError::Random)?;
-    let is_family_token = matches!(login.token.locate(master), Located::Family(_));
+    let is_family_token = policy.token_format == TokenFormat::Family;
     let head_hash = login.token.hash();
     let family = NewFamily {
         id: &login.family_id,
