@@ -1,9 +1,15 @@
 //! What one `jwtd-loadgen` run measured, as the one JSON line it prints on stdout: the type the
 //! benchmark's runner (`bench/runner`, `jwtd-bench`) reads back, shared so the two cannot drift.
+//! And the conventions of the families `bench/growth/seed.sql` writes ([`seeded`]), which the
+//! runner passes on to the seed.
+
+pub mod seeded;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One run's (or, combined by the runner, several windows') measurements.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,6 @@ mod cpu;
 mod exchange;
 mod http;
 mod rss;
-mod seeded;
 mod tally;
 
 use std::process::ExitCode;
@@ -31,7 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use jwtd_loadgen::{LoadReport, rounded};
+pub use jwtd_loadgen::BoxError;
+use jwtd_loadgen::{LoadReport, rounded, seeded};
 
 use browser::{Browser, Flow};
 use http::{Conn, Target};
@@ -50,7 +50,7 @@ enum Scenario {
     /// Token exchange (RFC 8693) of user tokens by a service, each for the next API.
     Exchange,
     /// Refresh rotations of the families `bench/growth/seed.sql` wrote (`--seeded-families`,
-    /// `--seeded-gens`), a random one each time (see `seeded.rs`).
+    /// `--seeded-gens`, `--seeded-master-key`), a random one each time (see `seeded.rs`).
     Seeded,
     /// `--body` (a secret-based `client_credentials` form) with a fresh DPoP proof (RFC 9449)
     /// for each request, signed with `--key` for `POST` at `--audience` (the token URL).
@@ -139,6 +139,10 @@ struct Opts {
     seeded_families: u64,
     #[arg(long, default_value_t = 4)]
     seeded_gens: u64,
+    /// `seeded`: the master key jwtd runs with (`JWTD_MASTER_KEY`, base64), whose tag key the
+    /// seeded heads are tagged with.
+    #[arg(long, value_name = "BASE64")]
+    seeded_master_key: Option<String>,
     /// `seeded`: where the families' current tokens are kept between runs (read, then rewritten).
     #[arg(long)]
     seeded_state: Option<std::path::PathBuf>,
@@ -146,8 +150,6 @@ struct Opts {
     #[arg(long, default_value_t = 0.01)]
     max_error_ratio: f64,
 }
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
     let opts = Opts::parse();
@@ -271,10 +273,12 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
             _ => None,
         },
         seed: match opts.scenario {
-            Scenario::Seeded if opts.seeded_families == 0 => {
-                return Err("seeded needs --seeded-families".into());
-            }
-            Scenario::Seeded => Some(seeded::Seed { families: opts.seeded_families, gens: opts.seeded_gens }),
+            Scenario::Seeded => match (opts.seeded_families, &opts.seeded_master_key) {
+                (0, _) | (_, None) => {
+                    return Err("seeded needs --seeded-families and --seeded-master-key".into());
+                }
+                (families, Some(key)) => Some(seeded::Seed::new(families, opts.seeded_gens, key)?),
+            },
             _ => None,
         },
     });
@@ -343,7 +347,7 @@ async fn run(opts: Opts) -> Result<bool, BoxError> {
     let mut tasks = Vec::new();
     for (k, ((conn, tokens), browser)) in conns.into_iter().zip(families).zip(browsers).enumerate() {
         let plan = Arc::clone(&plan);
-        let share = plan.seed.map(|seed| seeded::Families::new(seed, k, opts.connections, &rotated));
+        let share = plan.seed.as_ref().map(|seed| seeded::Families::new(seed, k, opts.connections, &rotated));
         tasks.push(tokio::spawn(async move { drive(&plan, window, conn, k, tokens, browser, share).await }));
     }
     let mut tally = Tally::new()?;

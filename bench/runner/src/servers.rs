@@ -76,6 +76,12 @@ impl Jwtd {
         })
     }
 
+    /// The master key every instance runs with (`JWTD_MASTER_KEY`, base64): what the growth
+    /// command's seeded heads are tagged under.
+    pub fn master_key(&self) -> &str {
+        &self.master_key
+    }
+
     /// The same with these variables set for every instance and CLI call (they override the
     /// defaults, the issuer included).
     pub fn with_env(mut self, vars: &[(&str, String)]) -> Self {

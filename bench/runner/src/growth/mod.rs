@@ -1,8 +1,9 @@
 //! `jwtd-bench growth`: how a rotation's cost grows with the number of refresh families (issue
-//! 21). One PostgreSQL database grows size by size (`bench/growth/seed.sql`, in bulk, no HTTP);
-//! at each size jwtd rotates random seeded families through HTTP (`jwtd-loadgen --scenario
-//! seeded`) and logs seeded users in, with jwtd's and PostgreSQL's CPU per request counted. The
-//! table goes into its section of bench/RESULTS.md (`report.rs`).
+//! 21). One PostgreSQL database grows size by size (`bench/growth/seed.sql`, in bulk, no HTTP:
+//! one row per family, its head a family token tagged under jwtd's master key); at each size
+//! jwtd rotates random seeded families through HTTP (`jwtd-loadgen --scenario seeded`) and logs
+//! seeded users in, with jwtd's and PostgreSQL's CPU per request counted. The table goes into its
+//! section of bench/RESULTS.md (`report.rs`).
 
 mod report;
 
@@ -11,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use jwtd_loadgen::LoadReport;
+use jwtd_loadgen::seeded::{tag_key, tag_pads};
 
 use crate::servers::{Instance, Jwtd};
 use crate::setup::{PASSWORD, Scratch, build, database_backends, psql, report_path, target_dir};
@@ -32,7 +34,7 @@ pub struct Opts {
     /// database grows from one to the next.
     #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000,10000000")]
     sizes: Vec<u64>,
-    /// Generations per seeded family (the older ones used, the newest the head).
+    /// The generation each seeded family's head is at.
     #[arg(long, default_value_t = 4)]
     gens: u64,
     /// Smoke test for CI: the debug build, 1 s windows, sizes 1000 and 3000 unless given; writes a
@@ -69,6 +71,7 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
         .create_client(&pg, &["--name", "reference", "--scope", "read", "--grant", "client_credentials"])?;
     let password_hash =
         psql(db_url, &format!("SELECT password_hash FROM users WHERE email = '{TEMPLATE_USER}'"))?;
+    let (tag_ipad, tag_opad) = tag_pads(&tag_key(jwtd.master_key())?);
     let grower = Grower {
         settings: &settings,
         loadgen: Loadgen { bin: bin.join("jwtd-loadgen"), teardown },
@@ -77,6 +80,8 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
         db_url,
         gens: opts.gens,
         password_hash: password_hash.trim().to_owned(),
+        master_key: jwtd.master_key().to_owned(),
+        tag_pads: (tag_ipad, tag_opad),
         state: temp_path.join("seeded-state"),
         reference: reference.token_form(),
     };
@@ -132,6 +137,10 @@ struct Grower<'a> {
     db_url: &'a str,
     gens: u64,
     password_hash: String,
+    /// jwtd's master key (base64), from which the load generator derives the heads' tag key,
+    /// and that key's HMAC pads in hex, with which the seed computes the tags.
+    master_key: String,
+    tag_pads: (String, String),
     /// Where the load generator keeps the rotated families' tokens between its runs.
     state: PathBuf,
     /// A `client_credentials` request's body.
@@ -151,6 +160,8 @@ impl Grower<'_> {
             format!("gens={}", self.gens),
             format!("now={now}"),
             format!("password_hash={}", self.password_hash),
+            format!("tag_ipad={}", self.tag_pads.0),
+            format!("tag_opad={}", self.tag_pads.1),
         ];
         let mut command = Command::new("psql");
         command.args([self.db_url, "-q", "-f", SEED_SQL]).stdin(Stdio::null()).stderr(Stdio::inherit());
@@ -183,6 +194,7 @@ impl Grower<'_> {
             s.conns.to_string(),
             format!("--seeded-families={families}"),
             format!("--seeded-gens={}", self.gens),
+            format!("--seeded-master-key={}", self.master_key),
             format!("--seeded-state={}", self.state.display()),
         ];
         // jwtd's pool grows to the load's size first, so that its backends can be counted.
@@ -191,7 +203,7 @@ impl Grower<'_> {
             &self.load("pool", s.warmup.max(0.5), 0.0, rotate.clone()),
         )?;
         rotate.extend(database_backends(self.db_url)?);
-        let updates_before = token_updates(self.db_url)?;
+        let updates_before = family_updates(self.db_url)?;
         let statements = reset_statements(self.db_url);
         let mut windows = Vec::new();
         for round in 1..=s.rounds {
@@ -200,7 +212,7 @@ impl Grower<'_> {
             windows
                 .push(self.loadgen.run(&what, &self.load("seeded", s.round_secs, s.warmup, rotate.clone()))?);
         }
-        let updates_after = token_updates(self.db_url)?;
+        let updates_after = family_updates(self.db_url)?;
         let statement = if statements { rotation_statement(self.db_url) } else { None };
         let args = vec![
             "--scenario".to_owned(),
@@ -250,15 +262,15 @@ fn reset_statements(db_url: &str) -> bool {
         && psql(db_url, "SELECT pg_stat_statements_reset()").is_ok()
 }
 
-/// PostgreSQL's own account of jwtd's rotation statement (`store::refresh::rotate_unused`) since
-/// the reset, per call.
+/// PostgreSQL's own account of jwtd's rotation statement (`store::family_heads::rotate`, which
+/// moves a family's head) since the reset, per call.
 fn rotation_statement(db_url: &str) -> Option<Statement> {
     let line = psql(
         db_url,
         "SELECT calls, total_exec_time, shared_blks_hit, shared_blks_read, shared_blks_dirtied, \
          shared_blks_written, wal_bytes, wal_fpi FROM pg_stat_statements \
          WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-         AND query LIKE 'WITH won AS (UPDATE refresh_tokens%' ORDER BY calls DESC LIMIT 1",
+         AND query LIKE 'UPDATE refresh_families AS f SET head_hash%' ORDER BY calls DESC LIMIT 1",
     )
     .ok()?;
     let numbers: Vec<f64> = line.trim().split('|').map(str::parse).collect::<Result<_, _>>().ok()?;
@@ -276,11 +288,11 @@ fn rotation_statement(db_url: &str) -> Option<Statement> {
     }
 }
 
-/// `refresh_tokens`' updates so far, and how many of them were HOT.
-fn token_updates(db_url: &str) -> Result<(u64, u64), BoxError> {
+/// `refresh_families`' updates so far (a rotation is one), and how many of them were HOT.
+fn family_updates(db_url: &str) -> Result<(u64, u64), BoxError> {
     let line = psql(
         db_url,
-        "SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'refresh_tokens'",
+        "SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'refresh_families'",
     )?;
     let mut numbers = line.split_whitespace().map(str::parse::<u64>);
     match (numbers.next(), numbers.next()) {

@@ -1,6 +1,6 @@
 //! The growth section of bench/RESULTS.md: one row per database size, the cost per rotation at
-//! the largest size against the smallest (the goal: within 1.25×), and the storage per session
-//! with its projection to 100M sessions. Pure: everything measured comes in a [`Size`].
+//! the largest size against the smallest (the goal: within 1.25×), and the storage per family
+//! and per session with their projections to 100M. Pure: everything measured comes in a [`Size`].
 
 use std::fmt::Write as _;
 
@@ -13,13 +13,16 @@ pub const GOAL: f64 = 1.25;
 /// One measure of a size, by name.
 type Measure = (&'static str, fn(&Size) -> Option<f64>);
 
-/// The storage projection's population.
+/// The storage projection's population: families, one per session.
 const PROJECTED_SESSIONS: f64 = 100e6;
 
 /// Bytes of the tables a session keeps, indexes and TOAST included (`pg_total_relation_size`).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Storage {
+    /// `refresh_families`: one row per family, its head included.
     pub families: u64,
+    /// `refresh_tokens`: only the row tokens of families started before family tokens, so
+    /// none of the seeded ones (an empty table's few pages).
     pub tokens: u64,
     /// Users, sessions and consents (one each per five families).
     pub accounts: u64,
@@ -30,6 +33,11 @@ pub struct Storage {
 impl Storage {
     pub fn total(&self) -> u64 {
         self.families + self.tokens + self.accounts
+    }
+
+    /// Bytes of `refresh_families` per family, at `families` families.
+    pub fn per_family(&self, families: u64) -> Option<f64> {
+        (families > 0).then(|| self.families as f64 / families as f64)
     }
 }
 
@@ -58,7 +66,8 @@ pub struct Size {
     pub storage: Storage,
     /// The rotation windows combined (`stats::combine`).
     pub rotations: LoadReport,
-    /// Share of `refresh_tokens`' updates during the rotations that were HOT (0–1).
+    /// Share of `refresh_families`' updates during the rotations that were HOT (0–1): a
+    /// rotation is one update of its family's row.
     pub hot: Option<f64>,
     pub logins: LoadReport,
     /// `client_credentials` right after the rotations: its jwtd CPU per token touches no table
@@ -108,15 +117,17 @@ pub fn render(sizes: &[Size], gens: u64, command: &str, when: &str) -> String {
     let _ = writeln!(
         out,
         "`{command}`, {when}.\n\nEach size is seeded in bulk into the same database (`bench/growth/seed.sql`: \
-         {gens} generations per family, one user, session and consent per five families, 1000 clients), \
+         one row per family, its head at generation {gens}, one user, session and consent per five \
+         families, 1000 clients), \
          then `VACUUM ANALYZE` and `CHECKPOINT`. The rotations are `jwtd-loadgen --scenario seeded`, each of \
          a random seeded family through HTTP. A rotation's cost is jwtd's CPU plus PostgreSQL's (the \
-         backends serving jwtd) per rotation. \"cc jwtd ms\" is jwtd's CPU per `client_credentials` token \
+         backends serving jwtd) per rotation. \"B per family\" is `refresh_families` with its indexes \
+         ÷ families. \"cc jwtd ms\" is jwtd's CPU per `client_credentials` token \
          right after the rotations: it touches no table that grows, so it shows how the host's speed \
          moved between sizes.\n"
     );
     out.push_str(
-        "| families | refresh_tokens rows | tables (MiB) | seed (s) | rotations/s | jwtd ms | PostgreSQL ms | \
+        "| families | B per family | tables (MiB) | seed (s) | rotations/s | jwtd ms | PostgreSQL ms | \
          cost ms | p99 ms | HOT | logins/s | cc jwtd ms |\n",
     );
     out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
@@ -126,7 +137,7 @@ pub fn render(sizes: &[Size], gens: u64, command: &str, when: &str) -> String {
             out,
             "| {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {hot} | {} | {} |",
             families_label(size.families),
-            size.storage.token_rows,
+            show(size.storage.per_family(size.families), 0),
             mib(size.storage.total()),
             size.seed_secs,
             show(Some(size.rotations.rps), 1),
@@ -209,23 +220,26 @@ fn verdicts(out: &mut String, sizes: &[Size]) {
     }
 }
 
+/// Storage at the largest size: a family's row, then a session's share of everything that grows
+/// with families (`refresh_tokens` does not: only families of row tokens have rows there).
 fn storage(out: &mut String, sizes: &[Size]) {
-    let Some(last) = sizes.iter().rev().find(|s| s.families > 0 && s.storage.token_rows > 0) else { return };
-    let n = last.families as f64;
-    let per_session = last.storage.total() as f64 / n;
+    let Some(last) = sizes.iter().rev().find(|s| s.families > 0 && s.storage.families > 0) else { return };
+    let (n, gib) = (last.families as f64, |bytes: f64| bytes * PROJECTED_SESSIONS / 1_073_741_824.0);
+    let per_family = last.storage.families as f64 / n;
+    let per_session = (last.storage.families + last.storage.accounts) as f64 / n;
     let _ = writeln!(
         out,
-        "- Storage at {} families, indexes included: {:.0} B per family, {:.0} B per stored token ({:.1} \
-         per family), {:.0} B of user, session and consent per family: **{:.0} B per session**, so \
-         {:.1} GiB for {}M sessions at this depth.",
+        "- Storage at {} families, indexes included: **{per_family:.0} B per family** (its one \
+         `refresh_families` row), so {:.1} GiB for {millions}M families; with {:.0} B of user, session \
+         and consent per family, {per_session:.0} B per session, so {:.1} GiB for {millions}M sessions. \
+         `refresh_tokens` holds {} rows ({} KiB).",
         families_label(last.families),
-        last.storage.families as f64 / n,
-        last.storage.tokens as f64 / last.storage.token_rows as f64,
-        last.storage.token_rows as f64 / n,
+        gib(per_family),
         last.storage.accounts as f64 / n,
-        per_session,
-        per_session * PROJECTED_SESSIONS / 1_073_741_824.0,
-        PROJECTED_SESSIONS / 1e6,
+        gib(per_session),
+        last.storage.token_rows,
+        last.storage.tokens / 1024,
+        millions = PROJECTED_SESSIONS / 1e6,
     );
 }
 
@@ -241,10 +255,10 @@ mod tests {
             families,
             seed_secs: 1.4,
             storage: Storage {
-                families: 248 * families,
-                tokens: 284 * 4 * families,
+                families: 260 * families,
+                tokens: 24_576,
                 accounts: 128 * families,
-                token_rows: 4 * families,
+                token_rows: 0,
             },
             rotations,
             hot: Some(0.995),
@@ -271,7 +285,7 @@ mod tests {
         let text = render(&sizes, 4, "bench/run.sh growth", "2026-12-03");
         assert!(text.contains("at 10M ÷ at 10k: **1.21** (goal ≤ 1.25): **PASS**"), "{text}");
         assert!(text.contains("PostgreSQL's CPU 1.50×"), "{text}");
-        assert!(text.contains("| 10k | 40000 |"), "{text}");
+        assert!(text.contains("| 10k | 260 |"), "{text}");
         assert!(text.contains("| 100% | 30.0 | 0.3000 ms |"), "{text}");
         assert!(text.contains("## Growth with data: refresh rotations and logins from 10k to 10M families"));
 
@@ -308,10 +322,20 @@ mod tests {
     }
 
     #[test]
-    fn storage_is_per_session_at_the_largest_size_and_projected() {
+    fn storage_is_per_family_and_per_session_at_the_largest_size_and_projected() {
         let text = render(&[size(10_000, 0.5, 0.2), size(1_000_000, 0.5, 0.2)], 4, "c", "d");
-        // 248 + 4 × 284 + 128 = 1512 B per session; 100M of them are 140.8 GiB.
-        assert!(text.contains("248 B per family, 284 B per stored token (4.0 per family)"), "{text}");
-        assert!(text.contains("**1512 B per session**, so 140.8 GiB for 100M sessions"), "{text}");
+        // 260 B per family: 100M of them are 24.2 GiB; with 128 B of accounts, 388 B per session
+        // and 36.1 GiB. The empty refresh_tokens is not per session.
+        assert!(text.contains("Storage at 1M families"), "{text}");
+        assert!(text.contains(
+            "**260 B per family** (its one `refresh_families` row), so 24.2 GiB for 100M families"
+        ));
+        assert!(
+            text.contains(
+                "with 128 B of user, session and consent per family, 388 B per session, so 36.1 GiB"
+            )
+        );
+        assert!(text.contains("`refresh_tokens` holds 0 rows (24 KiB)."), "{text}");
+        assert!(!render(&[], 4, "c", "d").contains("Storage"));
     }
 }

@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::servers::{Instance, Jwtd};
 use crate::setup::{PASSWORD, Scratch, build, psql, report_path, target_dir};
 use crate::{BoxError, Settings, log, machine};
@@ -23,6 +26,8 @@ use traffic::Shared;
 const USERS: usize = 20;
 /// Families rotated in turn.
 const FAMILIES: usize = 40;
+/// A family token's bytes: family id (16), generation (8), secret (32), tag (16).
+const FAMILY_TOKEN_BYTES: usize = 72;
 const TABLES: [&str; 7] = [
     "refresh_families",
     "refresh_tokens",
@@ -242,13 +247,27 @@ fn count(db_url: &str, sql: &str) -> Result<u64, BoxError> {
 }
 
 /// Looks the successors answered so far up in the database (they are put back when it does not
-/// answer, during an outage).
+/// answer, during an outage): a successor is there when its family's row has reached its
+/// generation (a family holds only its newest token's hash, so an older one is found by its
+/// family having gone on from it). One that is not a family token counts as missing.
 fn check_successors(shared: &Shared, db_url: &str, soak: &mut Soak) {
     let batch =
         std::mem::take(&mut *shared.successors.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     for chunk in batch.chunks(500) {
-        let list: Vec<String> = chunk.iter().map(|hex| format!("'\\x{hex}'::bytea")).collect();
-        let sql = format!("SELECT count(*) FROM refresh_tokens WHERE token_hash IN ({})", list.join(","));
+        let values: Vec<String> = chunk
+            .iter()
+            .filter_map(|token| position(token))
+            .map(|(family_id, generation)| format!("('{family_id}', {generation})"))
+            .collect();
+        let sql = if values.is_empty() {
+            "SELECT 0".to_owned()
+        } else {
+            format!(
+                "SELECT count(*) FROM (VALUES {}) AS s (id, generation) \
+                 JOIN refresh_families AS f ON f.id = s.id AND f.generation >= s.generation",
+                values.join(",")
+            )
+        };
         match count(db_url, &sql) {
             Ok(found) => {
                 soak.successors_checked += chunk.len() as u64;
@@ -261,6 +280,18 @@ fn check_successors(shared: &Shared, db_url: &str, soak: &mut Soak) {
                 .extend_from_slice(chunk),
         }
     }
+}
+
+/// The family id (base64url of bytes 0..16, as its row's `id`) and generation (bytes 16..24, big
+/// endian) a family token (`jwtd_rt_` + base64url of 72 bytes) carries. jwtd answered with it,
+/// so its tag is not checked.
+fn position(token: &str) -> Option<(String, u64)> {
+    let bytes = URL_SAFE_NO_PAD.decode(token.strip_prefix("jwtd_rt_")?).ok()?;
+    if bytes.len() != FAMILY_TOKEN_BYTES {
+        return None;
+    }
+    let generation = <[u8; 8]>::try_from(bytes.get(16..24)?).ok()?;
+    Some((URL_SAFE_NO_PAD.encode(bytes.get(..16)?), u64::from_be_bytes(generation)))
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -284,4 +315,20 @@ fn sample(db_url: &str, instances: &[&Instance], at: f64) -> Result<Sample, BoxE
         })
         .collect();
     Ok(Sample { at, rss_kib: instances.iter().map(|i| rss_kib(i.pid)).collect(), pg_connections, tables })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwtd_loadgen::seeded::{Seed, family_id};
+
+    #[test]
+    fn a_family_token_says_its_family_and_generation() {
+        let seed = Seed::new(10, 6, "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=").unwrap();
+        assert_eq!(position(&seed.head_token(7)), Some((family_id(7), 6)));
+        // A row token (32 bytes), another prefix, or no base64: not a family token.
+        assert_eq!(position(&format!("jwtd_rt_{}", URL_SAFE_NO_PAD.encode([1u8; 32]))), None);
+        assert_eq!(position(&seed.head_token(7).replacen("jwtd_rt_", "jwtd_xx_", 1)), None);
+        assert_eq!(position("jwtd_rt_!!!"), None);
+    }
 }

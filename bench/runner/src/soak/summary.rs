@@ -175,7 +175,7 @@ impl Soak {
                 Some(bad_input_5xx == 0),
             ),
             goal(
-                "every successor answered with a 200 is in the database",
+                "every successor answered with a 200 is in the database (its family reached its generation)",
                 format!(
                     "{} of {} found",
                     self.successors_checked - self.successors_missing,
