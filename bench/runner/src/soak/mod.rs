@@ -71,6 +71,8 @@ fn soak_settings(issuer: &str) -> Vec<(&'static str, String)> {
         ("JWTD__REFRESH__REUSE_GRACE", "10s"),
         ("JWTD__REFRESH__KEEP_REVOKED", "2m"),
         ("JWTD__REFRESH__PURGE_INTERVAL", "10s"),
+        // Audit events too are purged on the short clock, so every table the mix writes is bounded.
+        ("JWTD__AUDIT__KEEP", "5m"),
     ]
     .iter()
     .map(|(name, value)| (*name, (*value).to_owned()))
