@@ -138,6 +138,7 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
     let mut soak = Soak { secs, bucket_secs, started_at: vec![0.0, 0.0], ..Soak::default() };
     let mut pending_faults = vec![0.25, 0.5, 0.75];
     let (mut next_rotation, mut next_check, mut next_sample) = (rotate_every, 5.0, bucket_secs / 2.0);
+    let mut reuse = ReuseEvents::default();
     while shared.now() < secs {
         let now = shared.now();
         if pending_faults.first().is_some_and(|at| now >= at * secs) {
@@ -184,6 +185,7 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
         if now >= next_check {
             next_check += 5.0;
             check_successors(&shared, db_url, &mut soak);
+            reuse.count_new(db_url, &mut soak);
         }
         if now >= next_sample {
             next_sample += bucket_secs;
@@ -207,6 +209,7 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
     verifier.join().map_err(|_| "the verifier panicked")??;
     faults::wait_ready(&[a.addr, b.addr])?;
     check_successors(&shared, db_url, &mut soak);
+    reuse.count_new(db_url, &mut soak);
     if !shared.successors.lock().map_or(true, |s| s.is_empty()) {
         return Err("successors left unchecked".into());
     }
@@ -214,8 +217,6 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
     soak.verifications = std::mem::take(&mut *shared.verifications.lock().map_err(|_| "poisoned")?);
     soak.refreshes_refused = std::mem::take(&mut *shared.refreshes_refused.lock().map_err(|_| "poisoned")?);
     soak.replays_refused = shared.replays_refused.load(Ordering::Relaxed);
-    soak.reuse_detected =
-        count(db_url, "SELECT count(*) FROM audit_events WHERE kind = 'refresh.revoked.reuse'")?;
     soak.keys_created = count(db_url, "SELECT count(*) FROM signing_keys")?.saturating_sub(keys_before);
     soak.keys_retired = count(db_url, "SELECT count(*) FROM signing_keys WHERE state = 'retired'")?;
 
@@ -294,6 +295,37 @@ fn position(token: &str) -> Option<(String, u64)> {
     }
     let generation = <[u8; 8]>::try_from(bytes.get(16..24)?).ok()?;
     Some((URL_SAFE_NO_PAD.encode(bytes.get(..16)?), u64::from_be_bytes(generation)))
+}
+
+/// Counts jwtd's reuse detections (`refresh.revoked.reuse` audit events) as they are recorded:
+/// the purge removes audit events after `audit.keep`, shorter than a long soak, so they are
+/// counted every few seconds, each once by its id. Ids are taken in one order and committed in
+/// another (two instances write), so each look goes back a margin below the highest id seen.
+#[derive(Default)]
+struct ReuseEvents {
+    seen: std::collections::HashSet<i64>,
+    highest: i64,
+}
+
+/// How far below the highest id seen each look goes back.
+const ID_MARGIN: i64 = 1000;
+
+impl ReuseEvents {
+    /// Adds the events recorded since the last call (none while the database does not answer:
+    /// they are counted at the next).
+    fn count_new(&mut self, db_url: &str, soak: &mut Soak) {
+        let sql = format!(
+            "SELECT id FROM audit_events WHERE kind = 'refresh.revoked.reuse' AND id > {}",
+            self.highest.saturating_sub(ID_MARGIN)
+        );
+        let Ok(lines) = psql(db_url, &sql) else { return };
+        for id in lines.lines().filter_map(|line| line.trim().parse::<i64>().ok()) {
+            if self.seen.insert(id) {
+                soak.reuse_detected += 1;
+                self.highest = self.highest.max(id);
+            }
+        }
+    }
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
