@@ -52,15 +52,17 @@ pub fn restart_postgres(mut command: Command) -> Result<(), BoxError> {
 }
 
 /// SIGKILL to `pid`, and waits (bounded) until it is gone, its port with it.
-pub fn kill(pid: u32) -> Result<(), BoxError> {
+pub fn kill(pid: u32, addr: std::net::SocketAddr) -> Result<(), BoxError> {
     let status = Command::new("kill").args(["-KILL", &pid.to_string()]).status()?;
     if !status.success() {
         return Err(format!("kill -KILL {pid} failed").into());
     }
+    // The process's main thread shows as a zombie while its other threads, which share its
+    // listening socket, may still be exiting: the address is free only once it can be bound.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while crate::teardown::alive(pid) {
+    while crate::teardown::alive(pid) || std::net::TcpListener::bind(addr).is_err() {
         if Instant::now() > deadline {
-            return Err(format!("{pid} still runs 10 s after SIGKILL").into());
+            return Err(format!("{pid} still runs, or holds {addr}, 10 s after SIGKILL").into());
         }
         std::thread::sleep(Duration::from_millis(10));
     }

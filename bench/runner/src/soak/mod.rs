@@ -155,7 +155,7 @@ pub fn run(opts: &Opts) -> Result<(), BoxError> {
                 }
             } else if which < 0.6 {
                 log(format!("fault: SIGKILL to instance B (pid {})", b.pid));
-                faults::kill(b.pid)?;
+                faults::kill(b.pid, b.addr)?;
                 b = jwtd.start_at(teardown, "b", db_url, b.addr)?;
                 if let Some(started) = soak.started_at.get_mut(1) {
                     *started = shared.now();
