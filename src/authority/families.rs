@@ -137,19 +137,20 @@ pub fn rotate(
     policy: &FamilyPolicy,
 ) -> Result<Outcome, FamilyError> {
     let successor = presented.successor(master);
+    let successor_hash = successor.hash();
     let claimant = match presented.locate(master) {
         Located::Forged => return Ok(Outcome::Refused(Refusal::Unknown)),
         Located::Family(position) => Claimant::Head { position, hash: presented.hash() },
         Located::Row => Claimant::Row { hash: presented.hash() },
     };
     if let Some((family, user, token_expires_at)) =
-        rotate_in_one_statement(conn, &claimant, &successor, &request, policy)?
+        rotate_in_one_statement(conn, &claimant, &successor_hash, &request, policy)?
     {
         return Ok(Outcome::Rotated { family, user: Box::new(user), token: successor, token_expires_at });
     }
     let mut mismatched: Option<FamilyRow> = None;
     let outcome = conn.transaction(|conn| -> Result<Outcome, FamilyError> {
-        let Some(found) = claimant.claim(conn, &successor, request.now, request.origin)? else {
+        let Some(found) = claimant.claim(conn, &successor_hash, request.now, request.origin)? else {
             return Ok(Outcome::Refused(Refusal::Unknown));
         };
         let decision = decide(&found.claim, &found.facts(), &request, policy);
@@ -210,18 +211,18 @@ impl Claimant {
     fn claim(
         &self,
         conn: &mut DbConnection,
-        successor: &RefreshToken,
+        successor_hash: &[u8],
         now: i64,
         origin: Origin<'_>,
     ) -> QueryResult<Option<Found>> {
         match self {
             Self::Head { position, hash } => {
                 let Position { family_id, generation } = position;
-                let successor_position = (&successor.hash()[..], generation.saturating_add(1));
+                let successor_position = (successor_hash, generation.saturating_add(1));
                 let origin = (origin.ip, origin.user_agent);
                 let won = heads::claim(conn, family_id, hash, successor_position, now, origin)? == 1;
                 let Some((family, head, user)) = heads::find(conn, family_id)? else { return Ok(None) };
-                Ok(head_claim(*generation, won, &head, &successor.hash(), now).map(
+                Ok(head_claim(*generation, won, &head, successor_hash, now).map(
                     |(claim, next, first_use)| Found {
                         claimant_is_head: true,
                         family,
@@ -238,7 +239,7 @@ impl Claimant {
                 let ClaimedRows { token, family, user, next } = found;
                 let next = next.map(|next| NextToken {
                     used: next.rotated_at.is_some(),
-                    is_successor: next.token_hash == successor.hash(),
+                    is_successor: next.token_hash == successor_hash,
                     expires_at: next.expires_at,
                 });
                 let claim = Claimed {
@@ -333,7 +334,7 @@ impl Found {
 fn rotate_in_one_statement(
     conn: &mut DbConnection,
     claimant: &Claimant,
-    successor: &RefreshToken,
+    successor_hash: &[u8],
     request: &RefreshRequest<'_>,
     policy: &FamilyPolicy,
 ) -> QueryResult<Option<(FamilyRow, UserRow, i64)>> {
@@ -343,10 +344,10 @@ fn rotate_in_one_statement(
     if request.requested.is_some() || request.resource.is_some() || policy.binding_ip {
         return Ok(None);
     }
-    let (hash, successor_hash) = (claimant.hash(), successor.hash());
+    let hash = claimant.hash();
     let rotation = rows::Rotation {
         hash,
-        successor_hash: &successor_hash,
+        successor_hash,
         client_id: request.client_id,
         now: request.now,
         idle_until: request.now.saturating_add(policy.idle_ttl),
